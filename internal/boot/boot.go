@@ -1,0 +1,174 @@
+// Package boot makes kickstand's boot decisions without any I/O: given what
+// a client is and what the store knows about it, it returns what to answer
+// (boot file, configuration text, kernel, initrd, command line).
+package boot
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"kickstand/internal/store"
+)
+
+// Unknown is the policy for machines that are not registered.
+type Unknown string
+
+// The policies for unknown machines.
+const (
+	// UnknownMenu shows a menu whose default, after a timeout, is the local disk.
+	UnknownMenu Unknown = "menu"
+	// UnknownInstall installs the first profile, like the classic hand-built setup.
+	UnknownInstall Unknown = "install"
+	// UnknownIgnore does not answer unknown machines at all.
+	UnknownIgnore Unknown = "ignore"
+)
+
+// ParseUnknown returns the policy named s.
+func ParseUnknown(s string) (Unknown, error) {
+	switch u := Unknown(s); u {
+	case UnknownMenu, UnknownInstall, UnknownIgnore:
+		return u, nil
+	}
+	return "", fmt.Errorf("unknown --unknown policy %q: want menu, install or ignore", s)
+}
+
+// Firmware is the kind of boot environment a client runs.
+type Firmware int
+
+// The firmware kinds kickstand tells apart.
+const (
+	FirmwareUnsupported Firmware = iota
+	FirmwareBIOS
+)
+
+// Classify returns the firmware a client runs from its DHCP option 93
+// (client system architecture, RFC 4578); a client that sends none is BIOS.
+func Classify(arch uint16, hasArch bool) Firmware {
+	if !hasArch || arch == 0 {
+		return FirmwareBIOS
+	}
+	return FirmwareUnsupported
+}
+
+// BootFile is the network boot program BIOS clients get: lpxelinux.0 is
+// pxelinux with an HTTP client, so kernel and initrd do not travel by TFTP.
+const BootFile = "lpxelinux.0"
+
+// Action is what a client is told to do.
+type Action int
+
+// The actions.
+const (
+	ActionIgnore  Action = iota // send nothing
+	ActionLocal                 // boot from the local disk
+	ActionInstall               // install the one profile in Decision.Installs
+	ActionMenu                  // offer local boot (the default) and each install
+)
+
+func (a Action) String() string {
+	return [...]string{"ignore", "local", "install", "menu"}[a]
+}
+
+// Tree is a profile together with its distro.
+type Tree struct {
+	Profile store.Profile
+	Distro  store.Distro
+}
+
+// Input is everything a decision depends on.
+type Input struct {
+	MAC     net.HardwareAddr
+	Machine *store.Machine // nil when the store has never seen this MAC
+	Trees   []Tree         // every profile with its distro, by profile name
+	Unknown Unknown
+	BaseURL string // e.g. "http://10.0.0.1"; no trailing slash
+}
+
+// Install is one way to install a machine.
+type Install struct {
+	Profile string
+	Distro  string
+	Kernel  string // URL
+	Initrd  string // URL
+	Cmdline string
+}
+
+// Decision is the answer for one client.
+type Decision struct {
+	Action   Action
+	Installs []Install
+	Reason   string // why, for the log and the timeline
+}
+
+// Decide chooses what a client does on this boot.
+func Decide(in Input) Decision {
+	m := in.Machine
+	if m != nil && m.Profile != "" {
+		if m.State == store.StateInstalled {
+			return Decision{Action: ActionLocal, Reason: "installed: boot from local disk"}
+		}
+		for _, t := range in.Trees {
+			if t.Profile.Name == m.Profile {
+				return Decision{Action: ActionInstall, Installs: []Install{install(in, t)},
+					Reason: "registered: install profile " + m.Profile}
+			}
+		}
+		return Decision{Action: ActionLocal, Reason: fmt.Sprintf("profile %q is missing: boot from local disk", m.Profile)}
+	}
+	switch in.Unknown {
+	case UnknownIgnore:
+		return Decision{Action: ActionIgnore, Reason: "unknown machine, --unknown ignore"}
+	case UnknownInstall:
+		if len(in.Trees) == 0 {
+			return Decision{Action: ActionLocal, Reason: "unknown machine, no profile to install"}
+		}
+		return Decision{Action: ActionInstall, Installs: []Install{install(in, in.Trees[0])},
+			Reason: "unknown machine, --unknown install: profile " + in.Trees[0].Profile.Name}
+	}
+	d := Decision{Action: ActionMenu, Reason: "unknown machine: menu, local disk by default"}
+	for _, t := range in.Trees {
+		d.Installs = append(d.Installs, install(in, t))
+	}
+	return d
+}
+
+// TreeURL is where a distro's tree is served over HTTP.
+func TreeURL(base, distro string) string {
+	return base + "/distros/" + distro + "/"
+}
+
+// KickstartURL is a machine's kickstart address; profile selects another
+// profile than the machine's own (menu entries for unknown machines).
+func KickstartURL(base, token, profile string) string {
+	u := base + "/ks/" + token
+	if profile != "" {
+		u += "?profile=" + profile
+	}
+	return u
+}
+
+func install(in Input, t Tree) Install {
+	tree := TreeURL(in.BaseURL, t.Distro.Name)
+	token, profile := "", t.Profile.Name
+	if in.Machine != nil {
+		token = in.Machine.Token
+		if in.Machine.Profile == t.Profile.Name {
+			profile = ""
+		}
+	}
+	args := []string{"inst.repo=" + tree}
+	if token != "" {
+		args = append(args, "inst.ks="+KickstartURL(in.BaseURL, token, profile))
+	}
+	if extra := strings.TrimSpace(t.Profile.KernelArgs); extra != "" {
+		args = append(args, extra)
+	}
+	return Install{
+		Profile: t.Profile.Name,
+		Distro:  t.Distro.Name,
+		Kernel:  tree + t.Distro.Kernel,
+		Initrd:  tree + t.Distro.Initrd,
+		Cmdline: strings.Join(args, " "),
+	}
+}

@@ -1,0 +1,155 @@
+package boot
+
+import (
+	"flag"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"kickstand/internal/store"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+var mac = net.HardwareAddr{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
+
+func trees() []Tree {
+	rocky := store.Distro{Name: "rocky9", Kernel: "images/pxeboot/vmlinuz", Initrd: "images/pxeboot/initrd.img"}
+	alma := store.Distro{Name: "alma9", Kernel: "images/pxeboot/vmlinuz", Initrd: "images/pxeboot/initrd.img"}
+	return []Tree{
+		{Profile: store.Profile{Name: "db", Distro: "alma9"}, Distro: alma},
+		{Profile: store.Profile{Name: "web", Distro: "rocky9", KernelArgs: "console=ttyS0 "}, Distro: rocky},
+	}
+}
+
+func machine(profile string, state store.State) *store.Machine {
+	return &store.Machine{MAC: mac, Profile: profile, State: state, Token: "TOKEN"}
+}
+
+func TestDecide(t *testing.T) {
+	tests := []struct {
+		name     string
+		machine  *store.Machine
+		unknown  Unknown
+		action   Action
+		profiles []string
+	}{
+		{"registered new installs", machine("web", store.StateNew), UnknownMenu, ActionInstall, []string{"web"}},
+		{"registered booting installs", machine("web", store.StateBooting), UnknownIgnore, ActionInstall, []string{"web"}},
+		{"failed installs again", machine("web", store.StateFailed), UnknownMenu, ActionInstall, []string{"web"}},
+		{"installed boots locally", machine("web", store.StateInstalled), UnknownInstall, ActionLocal, nil},
+		{"missing profile boots locally", machine("gone", store.StateNew), UnknownInstall, ActionLocal, nil},
+		{"unknown menu", nil, UnknownMenu, ActionMenu, []string{"db", "web"}},
+		{"discovered menu", machine("", store.StateBooting), UnknownMenu, ActionMenu, []string{"db", "web"}},
+		{"unknown install takes first profile", nil, UnknownInstall, ActionInstall, []string{"db"}},
+		{"unknown ignore", machine("", store.StateNew), UnknownIgnore, ActionIgnore, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(Input{MAC: mac, Machine: tt.machine, Trees: trees(), Unknown: tt.unknown, BaseURL: "http://10.0.0.1"})
+			var got []string
+			for _, in := range d.Installs {
+				got = append(got, in.Profile)
+			}
+			if d.Action != tt.action || strings.Join(got, ",") != strings.Join(tt.profiles, ",") {
+				t.Fatalf("Decide = %v %v (%s), want %v %v", d.Action, got, d.Reason, tt.action, tt.profiles)
+			}
+			if d.Reason == "" {
+				t.Error("decision has no reason")
+			}
+		})
+	}
+}
+
+func TestInstallURLs(t *testing.T) {
+	d := Decide(Input{MAC: mac, Machine: machine("web", store.StateNew), Trees: trees(), BaseURL: "http://10.0.0.1:8080"})
+	in := d.Installs[0]
+	want := Install{Profile: "web", Distro: "rocky9",
+		Kernel:  "http://10.0.0.1:8080/distros/rocky9/images/pxeboot/vmlinuz",
+		Initrd:  "http://10.0.0.1:8080/distros/rocky9/images/pxeboot/initrd.img",
+		Cmdline: "inst.repo=http://10.0.0.1:8080/distros/rocky9/ inst.ks=http://10.0.0.1:8080/ks/TOKEN console=ttyS0"}
+	if in != want {
+		t.Fatalf("install = %+v\nwant      %+v", in, want)
+	}
+	// A discovered machine choosing from the menu names the profile in its kickstart URL.
+	d = Decide(Input{MAC: mac, Machine: machine("", store.StateNew), Trees: trees(), Unknown: UnknownMenu, BaseURL: "http://h"})
+	if !strings.Contains(d.Installs[0].Cmdline, "inst.ks=http://h/ks/TOKEN?profile=db") {
+		t.Fatalf("menu entry cmdline = %q", d.Installs[0].Cmdline)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		arch    uint16
+		hasArch bool
+		want    Firmware
+	}{
+		{0, false, FirmwareBIOS},
+		{0, true, FirmwareBIOS},
+		{7, true, FirmwareUnsupported},
+		{9, true, FirmwareUnsupported},
+		{0xffff, true, FirmwareUnsupported},
+	}
+	for _, tt := range tests {
+		if got := Classify(tt.arch, tt.hasArch); got != tt.want {
+			t.Errorf("Classify(%d, %v) = %v, want %v", tt.arch, tt.hasArch, got, tt.want)
+		}
+	}
+}
+
+func TestConfigName(t *testing.T) {
+	name := PXELinuxConfigName(mac)
+	if name != "pxelinux.cfg/01-52-54-00-12-34-56" {
+		t.Fatalf("PXELinuxConfigName = %q", name)
+	}
+	got, ok := ParsePXELinuxConfigName(name)
+	if !ok || got.String() != mac.String() {
+		t.Fatalf("ParsePXELinuxConfigName(%q) = %v, %v", name, got, ok)
+	}
+	for _, bad := range []string{"pxelinux.cfg/default", "pxelinux.cfg/01-52-54", "pxelinux.cfg/C0A8", "pxelinux.cfg/01-zz-54-00-12-34-56"} {
+		if _, ok := ParsePXELinuxConfigName(bad); ok {
+			t.Errorf("ParsePXELinuxConfigName(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseUnknown(t *testing.T) {
+	for _, s := range []string{"menu", "install", "ignore"} {
+		if u, err := ParseUnknown(s); err != nil || string(u) != s {
+			t.Errorf("ParseUnknown(%q) = %v, %v", s, u, err)
+		}
+	}
+	if _, err := ParseUnknown("always"); err == nil {
+		t.Error("ParseUnknown accepted a bad policy")
+	}
+}
+
+func TestRenderPXELinuxGolden(t *testing.T) {
+	base := "http://10.0.0.1"
+	cases := map[string]Decision{
+		"install": Decide(Input{MAC: mac, Machine: machine("web", store.StateBooting), Trees: trees(), BaseURL: base}),
+		"local":   Decide(Input{MAC: mac, Machine: machine("web", store.StateInstalled), Trees: trees(), BaseURL: base}),
+		"menu":    Decide(Input{MAC: mac, Machine: machine("", store.StateBooting), Trees: trees(), Unknown: UnknownMenu, BaseURL: base}),
+	}
+	for name, d := range cases {
+		golden(t, filepath.Join("testdata", "pxelinux-"+name+".cfg"), RenderPXELinux(d, "kickstand: 52:54:00:12:34:56"))
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}

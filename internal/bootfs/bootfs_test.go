@@ -1,0 +1,117 @@
+package bootfs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testTree(t *testing.T) *Tree {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "rocky", "images", "install.img"), "stage2")
+	write(t, filepath.Join(dir, "secret"), "outside the tree")
+	write(t, filepath.Join(dir, "loaders", "lpxelinux.0"), "pxe")
+	if err := os.Symlink(filepath.Join(dir, "secret"), filepath.Join(dir, "rocky", "escape")); err != nil {
+		t.Fatal(err)
+	}
+	return &Tree{
+		Loaders: map[string]string{"lpxelinux.0": filepath.Join(dir, "loaders", "lpxelinux.0")},
+		DistroDir: func(_ context.Context, name string) (string, error) {
+			if name != "rocky9" {
+				return "", fs.ErrNotExist
+			}
+			return filepath.Join(dir, "rocky"), nil
+		},
+		Generate: func(_ context.Context, name string, client netip.Addr) ([]byte, bool, error) {
+			if name == "pxelinux.cfg/default" {
+				return []byte("DEFAULT local for " + client.String()), true, nil
+			}
+			return nil, false, nil
+		},
+	}
+}
+
+func read(t *testing.T, tr *Tree, name string) (string, error) {
+	t.Helper()
+	f, err := tr.Open(context.Background(), name, netip.MustParseAddr("10.0.0.9"))
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.Stat()
+	if err != nil || st.Size() != int64(len(b)) {
+		t.Fatalf("%s: Stat size %v, %v; read %d bytes", name, st.Size(), err, len(b))
+	}
+	return string(b), nil
+}
+
+func TestOpen(t *testing.T) {
+	tr := testTree(t)
+	for name, want := range map[string]string{
+		"distros/rocky9/images/install.img":   "stage2",
+		"/distros/rocky9/images//install.img": "stage2",
+		"lpxelinux.0":                         "pxe",
+		"pxelinux.cfg/default":                "DEFAULT local for 10.0.0.9",
+	} {
+		got, err := read(t, tr, name)
+		if err != nil || got != want {
+			t.Errorf("Open(%q) = %q, %v; want %q", name, got, err, want)
+		}
+	}
+}
+
+func TestOpenRefusesEscapes(t *testing.T) {
+	tr := testTree(t)
+	for _, name := range []string{
+		"distros/rocky9/../secret",
+		"../secret",
+		"distros/rocky9/escape", // a symlink out of the tree
+		"distros/rocky9/images", // a directory
+		"distros/alma9/images/install.img",
+		"distros/rocky9",
+		"",
+		"nothing",
+	} {
+		if got, err := read(t, tr, name); err == nil {
+			t.Errorf("Open(%q) = %q, want an error", name, got)
+		} else if name != "distros/rocky9/escape" && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Open(%q) error %v is not ErrNotExist", name, err)
+		}
+	}
+}
+
+func TestFindLoaders(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range LoaderFiles {
+		write(t, filepath.Join(dir, n), n)
+	}
+	got, err := FindLoaders(dir)
+	if err != nil || got["ldlinux.c32"] != filepath.Join(dir, "ldlinux.c32") {
+		t.Fatalf("FindLoaders = %v, %v", got, err)
+	}
+	os.Remove(filepath.Join(dir, "menu.c32"))
+	_, err = FindLoaders(dir)
+	if err == nil || !strings.Contains(err.Error(), "menu.c32") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("FindLoaders with menu.c32 missing: %v", err)
+	}
+}

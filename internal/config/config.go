@@ -1,0 +1,104 @@
+// Package config holds the typed settings of `kickstand serve`: defaults,
+// a YAML file, flags on top, and Validate. A Config is a value, never a global.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultDataDir is where the store lives unless --data-dir or KICKSTAND_DATA_DIR says otherwise.
+const DefaultDataDir = "/var/lib/kickstand"
+
+// Config is everything `kickstand serve` needs.
+type Config struct {
+	DataDir       string        `yaml:"data-dir"`
+	Interface     string        `yaml:"interface"`   // "" = the default route's interface
+	ServerIP      string        `yaml:"server-ip"`   // "" = the interface's address
+	DHCP          string        `yaml:"dhcp"`        // proxy, full or off
+	DHCPRange     string        `yaml:"dhcp-range"`  // FIRST-LAST, full mode
+	DHCPRouter    string        `yaml:"dhcp-router"` // full mode
+	DHCPDNS       []string      `yaml:"dhcp-dns"`    // full mode
+	DHCPLease     time.Duration `yaml:"dhcp-lease"`
+	TFTPPort      int           `yaml:"tftp-port"`
+	HTTPPort      int           `yaml:"http-port"`
+	Unknown       string        `yaml:"unknown"` // menu, install or ignore
+	BootloaderDir string        `yaml:"bootloader-dir"`
+}
+
+// Default returns the settings used when nothing else is said.
+func Default() Config {
+	dir := os.Getenv("KICKSTAND_DATA_DIR")
+	if dir == "" {
+		dir = DefaultDataDir
+	}
+	return Config{DataDir: dir, DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu"}
+}
+
+// Load reads a YAML file over c; unknown keys are errors.
+func (c *Config) Load(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && err.Error() != "EOF" {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate checks the settings and says what to change.
+func (c *Config) Validate() error {
+	switch c.DHCP {
+	case "proxy", "full", "off":
+	default:
+		return fmt.Errorf("--dhcp %q: want proxy, full or off", c.DHCP)
+	}
+	switch c.Unknown {
+	case "menu", "install", "ignore":
+	default:
+		return fmt.Errorf("--unknown %q: want menu, install or ignore", c.Unknown)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("--data-dir is empty")
+	}
+	for name, p := range map[string]int{"--tftp-port": c.TFTPPort, "--http-port": c.HTTPPort} {
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("%s %d: want 1-65535", name, p)
+		}
+	}
+	if c.ServerIP != "" {
+		if a, err := netip.ParseAddr(c.ServerIP); err != nil || !a.Is4() {
+			return fmt.Errorf("--server-ip %q: want an IPv4 address", c.ServerIP)
+		}
+	}
+	if c.DHCP == "full" {
+		if c.DHCPRange == "" {
+			return fmt.Errorf("--dhcp full needs --dhcp-range FIRST-LAST (e.g. 192.168.1.100-192.168.1.200)")
+		}
+		if c.DHCPLease < time.Minute {
+			return fmt.Errorf("--dhcp-lease %s: want at least 1m", c.DHCPLease)
+		}
+	} else if c.DHCPRange != "" || c.DHCPRouter != "" || len(c.DHCPDNS) > 0 {
+		return fmt.Errorf("--dhcp-range, --dhcp-router and --dhcp-dns need --dhcp full (now %s)", c.DHCP)
+	}
+	if c.DHCPRouter != "" {
+		if a, err := netip.ParseAddr(c.DHCPRouter); err != nil || !a.Is4() {
+			return fmt.Errorf("--dhcp-router %q: want an IPv4 address", c.DHCPRouter)
+		}
+	}
+	for _, d := range c.DHCPDNS {
+		if a, err := netip.ParseAddr(strings.TrimSpace(d)); err != nil || !a.Is4() {
+			return fmt.Errorf("--dhcp-dns %q: want IPv4 addresses separated by commas", d)
+		}
+	}
+	return nil
+}

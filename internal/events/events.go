@@ -1,0 +1,77 @@
+// Package events is the bus between the protocol servers, which publish what
+// they see on the wire, and the subscribers that record it (the store's
+// timelines). Publishing never blocks a protocol server.
+package events
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+)
+
+// Event is one thing seen on the wire.
+type Event struct {
+	Time   time.Time
+	MAC    net.HardwareAddr // nil when only IP is known
+	IP     netip.Addr
+	Kind   string // e.g. dhcp-offer, tftp, http
+	Detail string
+	// Step is the machine state this event is evidence of ("" for none),
+	// e.g. "booting" for a DHCP offer.
+	Step string
+}
+
+// Bus is a bounded queue of events with one consumer.
+type Bus struct {
+	ch      chan Event
+	dropped atomic.Int64
+}
+
+// DefaultSize is the queue length of New(0).
+const DefaultSize = 4096
+
+// New returns a bus holding up to size events (DefaultSize when size <= 0).
+func New(size int) *Bus {
+	if size <= 0 {
+		size = DefaultSize
+	}
+	return &Bus{ch: make(chan Event, size)}
+}
+
+// Publish queues e; when the queue is full the event is dropped and counted,
+// because a slow disk must never stall DHCP or TFTP.
+func (b *Bus) Publish(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	select {
+	case b.ch <- e:
+	default:
+		b.dropped.Add(1)
+	}
+}
+
+// Dropped returns how many events were lost to a full queue.
+func (b *Bus) Dropped() int64 { return b.dropped.Load() }
+
+// Run hands every event to fn, one at a time and in order, until ctx ends;
+// then it delivers what is still queued and returns.
+func (b *Bus) Run(ctx context.Context, fn func(Event)) {
+	for {
+		select {
+		case e := <-b.ch:
+			fn(e)
+		case <-ctx.Done():
+			for {
+				select {
+				case e := <-b.ch:
+					fn(e)
+				default:
+					return
+				}
+			}
+		}
+	}
+}

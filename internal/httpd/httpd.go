@@ -1,0 +1,216 @@
+// Package httpd is kickstand's HTTP server: install trees and boot files
+// (with Range, conditional requests, exact Content-Length and sendfile), the
+// per-machine kickstart, and the phone-home endpoint that %pre/%post call.
+package httpd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is returned by the Server's funcs for an unknown token.
+var ErrNotFound = errors.New("not found")
+
+// File is an open file to serve; *os.File is one (and is sent with sendfile).
+type File interface {
+	io.ReadSeekCloser
+	Stat() (fs.FileInfo, error)
+}
+
+// Report is what a machine says about its install through phone-home.
+type Report struct {
+	State   string // installing, installed or failed
+	Message string
+	Client  netip.Addr
+}
+
+// Transfer describes one served file, for the machine's timeline.
+type Transfer struct {
+	Name     string
+	Client   netip.Addr
+	Bytes    int64
+	Duration time.Duration
+	Status   int
+}
+
+// Server serves kickstand's HTTP endpoints. Open is required; the others may be nil.
+type Server struct {
+	// Open opens a file of the served tree for a client.
+	Open func(ctx context.Context, name string, client netip.Addr) (File, error)
+	// Kickstart renders the kickstart of the machine owning token; profile,
+	// if set, selects another profile (a menu choice). ErrNotFound gives 404.
+	Kickstart func(ctx context.Context, token, profile string, client netip.Addr) ([]byte, error)
+	// PhoneHome records a machine's report. ErrNotFound gives 404.
+	PhoneHome func(ctx context.Context, token string, r Report) error
+	// OnFile is called after each file request.
+	OnFile func(Transfer)
+	Logger *slog.Logger // nil discards
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// Handler returns the HTTP handler with every route.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /ks/{token}", s.serveKickstart)
+	mux.HandleFunc("POST /phone-home/{token}", s.servePhoneHome)
+	mux.HandleFunc("GET /{path...}", s.serveFile)
+	return mux
+}
+
+// Serve serves HTTP on ln until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdown)
+	<-done
+	return nil
+}
+
+// clientAddr is the request's peer address.
+func clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+func (s *Server) serveKickstart(w http.ResponseWriter, r *http.Request) {
+	if s.Kickstart == nil {
+		http.NotFound(w, r)
+		return
+	}
+	ks, err := s.Kickstart(r.Context(), r.PathValue("token"), r.URL.Query().Get("profile"), clientAddr(r))
+	if errors.Is(err, ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		s.logger().Error("kickstart", "client", clientAddr(r), "err", err)
+		http.Error(w, "kickstart cannot be rendered; see the kickstand log", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	http.ServeContent(w, r, "ks.cfg", time.Time{}, strings.NewReader(string(ks)))
+}
+
+func (s *Server) servePhoneHome(w http.ResponseWriter, r *http.Request) {
+	if s.PhoneHome == nil {
+		http.NotFound(w, r)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	rep := Report{State: r.PostForm.Get("state"), Message: r.PostForm.Get("message"), Client: clientAddr(r)}
+	switch rep.State {
+	case "installing", "installed", "failed":
+	default:
+		http.Error(w, "state must be installing, installed or failed", http.StatusBadRequest)
+		return
+	}
+	err := s.PhoneHome(r.Context(), r.PathValue("token"), rep)
+	if errors.Is(err, ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		s.logger().Error("phone-home", "client", rep.Client, "err", err)
+		http.Error(w, "report not recorded; see the kickstand log", http.StatusInternalServerError)
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	name := r.PathValue("path")
+	client := clientAddr(r)
+	cw := &countingWriter{ResponseWriter: w, status: http.StatusOK}
+	defer func() {
+		s.logger().Debug("http file", "name", name, "client", client, "status", cw.status, "bytes", cw.n)
+		if s.OnFile != nil {
+			s.OnFile(Transfer{Name: name, Client: client, Bytes: cw.n, Duration: time.Since(start), Status: cw.status})
+		}
+	}()
+	f, err := s.Open(r.Context(), name, client)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			http.NotFound(cw, r)
+			return
+		}
+		s.logger().Error("http open", "name", name, "err", err)
+		http.Error(cw, "cannot open file; see the kickstand log", http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		http.Error(cw, "cannot stat file", http.StatusInternalServerError)
+		return
+	}
+	if !st.ModTime().IsZero() {
+		cw.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, st.ModTime().UnixNano(), st.Size()))
+	}
+	http.ServeContent(cw, r, st.Name(), st.ModTime(), f)
+}
+
+// countingWriter counts body bytes and keeps the status. It passes ReadFrom
+// through so that net/http still uses sendfile for *os.File bodies.
+type countingWriter struct {
+	http.ResponseWriter
+	n      int64
+	status int
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	c.status = code
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	n, err := c.ResponseWriter.(io.ReaderFrom).ReadFrom(r)
+	c.n += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

@@ -1,0 +1,310 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"kickstand/internal/store"
+)
+
+func unix(t time.Time) int64 { return t.UnixNano() }
+
+func fromUnix(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func now() time.Time { return time.Now().UTC() }
+
+// AddDistro registers d; store.ErrExists if the name is taken.
+func (d *DB) AddDistro(ctx context.Context, x store.Distro) error {
+	if x.Created.IsZero() {
+		x.Created = now()
+	}
+	_, err := d.db.ExecContext(ctx, `INSERT INTO distros VALUES (?,?,?,?,?,?,?,?,?)`,
+		x.Name, x.Family, x.Version, x.Arch, x.Source, x.Kernel, x.Initrd, x.Stage2, unix(x.Created))
+	if isUnique(err) {
+		return fmt.Errorf("distro %q: %w", x.Name, store.ErrExists)
+	}
+	return err
+}
+
+const distroCols = `name, family, version, arch, source, kernel, initrd, stage2, created`
+
+func scanDistro(row interface{ Scan(...any) error }) (store.Distro, error) {
+	var x store.Distro
+	var created int64
+	err := row.Scan(&x.Name, &x.Family, &x.Version, &x.Arch, &x.Source, &x.Kernel, &x.Initrd, &x.Stage2, &created)
+	x.Created = fromUnix(created)
+	return x, err
+}
+
+// Distro returns the distro called name.
+func (d *DB) Distro(ctx context.Context, name string) (store.Distro, error) {
+	x, err := scanDistro(d.db.QueryRowContext(ctx, `SELECT `+distroCols+` FROM distros WHERE name = ?`, name))
+	return x, notFound(err, fmt.Sprintf("distro %q", name))
+}
+
+// Distros returns every distro by name.
+func (d *DB) Distros(ctx context.Context) ([]store.Distro, error) {
+	return queryAll(ctx, d.db, scanDistro, `SELECT `+distroCols+` FROM distros ORDER BY name`)
+}
+
+// RemoveDistro deletes the distro; store.ErrInUse while a profile uses it.
+func (d *DB) RemoveDistro(ctx context.Context, name string) error {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM distros WHERE name = ?`, name)
+	if isForeignKey(err) {
+		return fmt.Errorf("distro %q: %w by a profile", name, store.ErrInUse)
+	}
+	return affected(res, err, fmt.Sprintf("distro %q", name))
+}
+
+// AddProfile registers p; its distro must exist.
+func (d *DB) AddProfile(ctx context.Context, p store.Profile) error {
+	if p.Created.IsZero() {
+		p.Created = now()
+	}
+	_, err := d.db.ExecContext(ctx, `INSERT INTO profiles VALUES (?,?,?,?,?)`,
+		p.Name, p.Distro, p.Kickstart, p.KernelArgs, unix(p.Created))
+	switch {
+	case isUnique(err):
+		return fmt.Errorf("profile %q: %w", p.Name, store.ErrExists)
+	case isForeignKey(err):
+		return fmt.Errorf("distro %q: %w", p.Distro, store.ErrNotFound)
+	}
+	return err
+}
+
+const profileCols = `name, distro, kickstart, kernel_args, created`
+
+func scanProfile(row interface{ Scan(...any) error }) (store.Profile, error) {
+	var p store.Profile
+	var created int64
+	err := row.Scan(&p.Name, &p.Distro, &p.Kickstart, &p.KernelArgs, &created)
+	p.Created = fromUnix(created)
+	return p, err
+}
+
+// Profile returns the profile called name.
+func (d *DB) Profile(ctx context.Context, name string) (store.Profile, error) {
+	p, err := scanProfile(d.db.QueryRowContext(ctx, `SELECT `+profileCols+` FROM profiles WHERE name = ?`, name))
+	return p, notFound(err, fmt.Sprintf("profile %q", name))
+}
+
+// Profiles returns every profile by name.
+func (d *DB) Profiles(ctx context.Context) ([]store.Profile, error) {
+	return queryAll(ctx, d.db, scanProfile, `SELECT `+profileCols+` FROM profiles ORDER BY name`)
+}
+
+// RemoveProfile deletes the profile; store.ErrInUse while a machine uses it.
+func (d *DB) RemoveProfile(ctx context.Context, name string) error {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM profiles WHERE name = ?`, name)
+	if isForeignKey(err) {
+		return fmt.Errorf("profile %q: %w by a machine", name, store.ErrInUse)
+	}
+	return affected(res, err, fmt.Sprintf("profile %q", name))
+}
+
+// PutMachine creates or replaces the machine with m's MAC.
+func (d *DB) PutMachine(ctx context.Context, m store.Machine) error {
+	if len(m.MAC) == 0 || m.Token == "" {
+		return fmt.Errorf("machine needs a MAC and a token")
+	}
+	if _, err := store.ParseState(string(m.State)); err != nil {
+		return err
+	}
+	vars, err := json.Marshal(m.Vars)
+	if err != nil {
+		return err
+	}
+	t := now()
+	if m.Created.IsZero() {
+		m.Created = t
+	}
+	var profile any
+	if m.Profile != "" {
+		profile = m.Profile
+	}
+	ip := ""
+	if m.IP.IsValid() {
+		ip = m.IP.String()
+	}
+	_, err = d.db.ExecContext(ctx, `INSERT INTO machines VALUES (?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(mac) DO UPDATE SET profile=excluded.profile, hostname=excluded.hostname,
+		ip=excluded.ip, vars=excluded.vars, state=excluded.state, token=excluded.token, updated=excluded.updated`,
+		m.MAC.String(), profile, m.Hostname, ip, string(vars), string(m.State), m.Token, unix(m.Created), unix(t))
+	switch {
+	case isForeignKey(err):
+		return fmt.Errorf("profile %q: %w", m.Profile, store.ErrNotFound)
+	case isUnique(err):
+		return fmt.Errorf("machine token: %w", store.ErrExists)
+	}
+	return err
+}
+
+const machineCols = `mac, COALESCE(profile, ''), hostname, ip, vars, state, token, created, updated`
+
+func scanMachine(row interface{ Scan(...any) error }) (store.Machine, error) {
+	var m store.Machine
+	var mac, ip, vars, state string
+	var created, updated int64
+	if err := row.Scan(&mac, &m.Profile, &m.Hostname, &ip, &vars, &state, &m.Token, &created, &updated); err != nil {
+		return m, err
+	}
+	var err error
+	if m.MAC, err = net.ParseMAC(mac); err != nil {
+		return m, fmt.Errorf("machine %q: %w", mac, err)
+	}
+	if ip != "" {
+		if m.IP, err = netip.ParseAddr(ip); err != nil {
+			return m, fmt.Errorf("machine %s ip: %w", mac, err)
+		}
+	}
+	if err := json.Unmarshal([]byte(vars), &m.Vars); err != nil {
+		return m, fmt.Errorf("machine %s vars: %w", mac, err)
+	}
+	m.State = store.State(state)
+	m.Created, m.Updated = fromUnix(created), fromUnix(updated)
+	return m, nil
+}
+
+// Machine returns the machine with that MAC.
+func (d *DB) Machine(ctx context.Context, mac net.HardwareAddr) (store.Machine, error) {
+	m, err := scanMachine(d.db.QueryRowContext(ctx, `SELECT `+machineCols+` FROM machines WHERE mac = ?`, mac.String()))
+	return m, notFound(err, fmt.Sprintf("machine %s", mac))
+}
+
+// MachineByToken returns the machine whose secret token is token.
+func (d *DB) MachineByToken(ctx context.Context, token string) (store.Machine, error) {
+	m, err := scanMachine(d.db.QueryRowContext(ctx, `SELECT `+machineCols+` FROM machines WHERE token = ?`, token))
+	return m, notFound(err, "machine with that token")
+}
+
+// Machines returns every machine by MAC.
+func (d *DB) Machines(ctx context.Context) ([]store.Machine, error) {
+	return queryAll(ctx, d.db, scanMachine, `SELECT `+machineCols+` FROM machines ORDER BY mac`)
+}
+
+// RemoveMachine deletes the machine, its events and its lease.
+func (d *DB) RemoveMachine(ctx context.Context, mac net.HardwareAddr) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM machines WHERE mac = ?`, mac.String())
+		if err := affected(res, err, fmt.Sprintf("machine %s", mac)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE mac = ?`, mac.String()); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM leases WHERE mac = ?`, mac.String())
+		return err
+	})
+}
+
+// Record appends ev and, if to is set, moves the machine to that state.
+func (d *DB) Record(ctx context.Context, ev store.Event, to store.State) error {
+	if ev.Time.IsZero() {
+		ev.Time = now()
+	}
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (mac, time, kind, detail) VALUES (?,?,?,?)`,
+			ev.MAC.String(), unix(ev.Time), ev.Kind, ev.Detail); err != nil {
+			return err
+		}
+		if to == "" {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE machines SET state = ?, updated = ? WHERE mac = ?`,
+			string(to), unix(ev.Time), ev.MAC.String())
+		return affected(res, err, fmt.Sprintf("machine %s", ev.MAC))
+	})
+}
+
+// Events returns the machine's timeline, oldest first.
+func (d *DB) Events(ctx context.Context, mac net.HardwareAddr) ([]store.Event, error) {
+	return queryAll(ctx, d.db, scanEvent,
+		`SELECT id, mac, time, kind, detail FROM events WHERE mac = ? ORDER BY time, id`, mac.String())
+}
+
+func scanEvent(row interface{ Scan(...any) error }) (store.Event, error) {
+	var e store.Event
+	var mac string
+	var t int64
+	if err := row.Scan(&e.ID, &mac, &t, &e.Kind, &e.Detail); err != nil {
+		return e, err
+	}
+	e.Time = fromUnix(t)
+	var err error
+	e.MAC, err = net.ParseMAC(mac)
+	return e, err
+}
+
+// Leases returns every lease.
+func (d *DB) Leases(ctx context.Context) ([]store.Lease, error) {
+	return queryAll(ctx, d.db, scanLease, `SELECT mac, ip, expires, hostname FROM leases ORDER BY ip`)
+}
+
+func scanLease(row interface{ Scan(...any) error }) (store.Lease, error) {
+	var l store.Lease
+	var mac, ip string
+	var exp int64
+	if err := row.Scan(&mac, &ip, &exp, &l.Hostname); err != nil {
+		return l, err
+	}
+	var err error
+	if l.MAC, err = net.ParseMAC(mac); err != nil {
+		return l, err
+	}
+	l.Expires = fromUnix(exp)
+	l.IP, err = netip.ParseAddr(ip)
+	return l, err
+}
+
+// PutLease records l, replacing the MAC's previous lease and any older lease of the same IP.
+func (d *DB) PutLease(ctx context.Context, l store.Lease) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE ip = ? AND mac <> ?`, l.IP.String(), l.MAC.String()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO leases VALUES (?,?,?,?)
+			ON CONFLICT(mac) DO UPDATE SET ip=excluded.ip, expires=excluded.expires, hostname=excluded.hostname`,
+			l.MAC.String(), l.IP.String(), unix(l.Expires), l.Hostname)
+		return err
+	})
+}
+
+// RemoveLease deletes the MAC's lease, if any.
+func (d *DB) RemoveLease(ctx context.Context, mac net.HardwareAddr) error {
+	_, err := d.db.ExecContext(ctx, `DELETE FROM leases WHERE mac = ?`, mac.String())
+	return err
+}
+
+func (d *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func queryAll[T any](ctx context.Context, db *sql.DB, scan func(interface{ Scan(...any) error }) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		x, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}

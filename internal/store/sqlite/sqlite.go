@@ -1,0 +1,148 @@
+// Package sqlite is the embedded Store backend: one SQLite database in WAL
+// mode inside the data directory, shared safely by the server and the CLI.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"kickstand/internal/store"
+)
+
+// FileName is the database's name inside the data directory.
+const FileName = "kickstand.db"
+
+// DB is a store.Store on SQLite.
+type DB struct {
+	db *sql.DB
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database in dir and migrates it to the
+// current schema.
+func Open(ctx context.Context, dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("store: create data directory: %w (choose another with --data-dir)", err)
+	}
+	path := filepath.Join(dir, FileName)
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: migrate %s: %w", path, err)
+	}
+	return &DB{db: db}, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// migrations are applied in order; entry i brings the schema to version i+1.
+// Never edit an entry that has shipped: append a new one.
+var migrations = []string{
+	`CREATE TABLE distros (
+		name TEXT PRIMARY KEY,
+		family TEXT NOT NULL, version TEXT NOT NULL, arch TEXT NOT NULL,
+		source TEXT NOT NULL, kernel TEXT NOT NULL, initrd TEXT NOT NULL, stage2 TEXT NOT NULL,
+		created INTEGER NOT NULL);
+	CREATE TABLE profiles (
+		name TEXT PRIMARY KEY,
+		distro TEXT NOT NULL REFERENCES distros(name),
+		kickstart TEXT NOT NULL, kernel_args TEXT NOT NULL,
+		created INTEGER NOT NULL);
+	CREATE TABLE machines (
+		mac TEXT PRIMARY KEY,
+		profile TEXT REFERENCES profiles(name),
+		hostname TEXT NOT NULL, ip TEXT NOT NULL, vars TEXT NOT NULL,
+		state TEXT NOT NULL, token TEXT NOT NULL UNIQUE,
+		created INTEGER NOT NULL, updated INTEGER NOT NULL);
+	CREATE TABLE leases (
+		mac TEXT PRIMARY KEY, ip TEXT NOT NULL UNIQUE,
+		expires INTEGER NOT NULL, hostname TEXT NOT NULL);
+	CREATE TABLE events (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		mac TEXT NOT NULL, time INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);
+	CREATE INDEX events_mac_time ON events(mac, time);`,
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var version int
+	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&version)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version VALUES (0)`); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this kickstand knows (%d): upgrade kickstand", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, len(migrations)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// isUnique reports whether err is a uniqueness or primary key violation.
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// isForeignKey reports whether err is a foreign key violation.
+func isForeignKey(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
+}
+
+// notFound maps sql.ErrNoRows to store.ErrNotFound with what was looked for.
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return err
+}
+
+// affected returns store.ErrNotFound when a statement touched no row.
+func affected(res sql.Result, err error, what string) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return nil
+}

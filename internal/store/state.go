@@ -1,0 +1,26 @@
+package store
+
+// Advance returns the state a machine in state cur moves to when step is
+// observed, and whether that is a change. It never moves a machine backwards
+// except out of failed (a failed machine that boots again starts over) and it
+// keeps installed machines installed until someone asks for a reinstall.
+func Advance(cur, step State) (State, bool) {
+	if cur == step {
+		return cur, false
+	}
+	switch step {
+	case StateBooting:
+		if cur == StateNew || cur == StateFailed {
+			return StateBooting, true
+		}
+	case StateInstalling:
+		if cur == StateNew || cur == StateBooting || cur == StateFailed {
+			return StateInstalling, true
+		}
+	case StateInstalled, StateFailed:
+		if cur != StateInstalled {
+			return step, true
+		}
+	}
+	return cur, false
+}

@@ -1,0 +1,137 @@
+// Package store holds kickstand's domain types (distros, profiles, machines,
+// leases, events) and the Store interface that every backend implements.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is returned when the named record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrExists is returned when a record with the same key already exists.
+var ErrExists = errors.New("already exists")
+
+// ErrInUse is returned when a record cannot be removed because others refer to it.
+var ErrInUse = errors.New("in use")
+
+// Distro is an installable operating system tree.
+type Distro struct {
+	Name    string
+	Family  string // e.g. "Rocky Linux"
+	Version string // e.g. "9.6"
+	Arch    string // e.g. "x86_64"
+	Source  string // absolute path of the tree (directory) it was imported from
+	Kernel  string // path of the installer kernel, relative to the tree
+	Initrd  string // path of the installer initrd, relative to the tree
+	Stage2  string // path of the stage2 image, relative to the tree ("" if none)
+	Created time.Time
+}
+
+// Profile is how machines install: which distro, which kickstart, which kernel arguments.
+type Profile struct {
+	Name       string
+	Distro     string
+	Kickstart  string // template text; "" means the built-in default
+	KernelArgs string
+	Created    time.Time
+}
+
+// State is where a machine is in its install.
+type State string
+
+// The machine states, in the order an install passes through them.
+const (
+	StateNew        State = "new"
+	StateBooting    State = "booting"
+	StateInstalling State = "installing"
+	StateInstalled  State = "installed"
+	StateFailed     State = "failed"
+)
+
+// ParseState returns the State named s.
+func ParseState(s string) (State, error) {
+	switch st := State(s); st {
+	case StateNew, StateBooting, StateInstalling, StateInstalled, StateFailed:
+		return st, nil
+	}
+	return "", fmt.Errorf("unknown machine state %q (want new, booting, installing, installed or failed)", s)
+}
+
+// Machine is one host known by its MAC address. A machine without a profile
+// was discovered on the wire but not registered.
+type Machine struct {
+	MAC      net.HardwareAddr
+	Profile  string
+	Hostname string
+	IP       netip.Addr // reserved address in full DHCP mode; zero if none
+	Vars     map[string]string
+	State    State
+	Token    string // secret part of the machine's kickstart and phone-home URLs
+	Created  time.Time
+	Updated  time.Time
+}
+
+// Lease is an address handed out by the DHCP server.
+type Lease struct {
+	MAC      net.HardwareAddr
+	IP       netip.Addr
+	Expires  time.Time
+	Hostname string
+}
+
+// Event is one step in a machine's timeline.
+type Event struct {
+	ID     int64
+	MAC    net.HardwareAddr
+	Time   time.Time
+	Kind   string
+	Detail string
+}
+
+// Store is the persistence every backend provides. All methods are safe for
+// concurrent use, also from several processes sharing one data directory.
+type Store interface {
+	AddDistro(ctx context.Context, d Distro) error
+	Distro(ctx context.Context, name string) (Distro, error)
+	Distros(ctx context.Context) ([]Distro, error)
+	RemoveDistro(ctx context.Context, name string) error
+
+	AddProfile(ctx context.Context, p Profile) error
+	Profile(ctx context.Context, name string) (Profile, error)
+	Profiles(ctx context.Context) ([]Profile, error)
+	RemoveProfile(ctx context.Context, name string) error
+
+	// PutMachine creates the machine or replaces all its fields.
+	PutMachine(ctx context.Context, m Machine) error
+	Machine(ctx context.Context, mac net.HardwareAddr) (Machine, error)
+	MachineByToken(ctx context.Context, token string) (Machine, error)
+	Machines(ctx context.Context) ([]Machine, error)
+	RemoveMachine(ctx context.Context, mac net.HardwareAddr) error
+	// Record appends ev to the machine's timeline and, if to is not empty,
+	// moves the machine to state to, in one transaction.
+	Record(ctx context.Context, ev Event, to State) error
+	Events(ctx context.Context, mac net.HardwareAddr) ([]Event, error)
+
+	Leases(ctx context.Context) ([]Lease, error)
+	PutLease(ctx context.Context, l Lease) error
+	RemoveLease(ctx context.Context, mac net.HardwareAddr) error
+
+	Close() error
+}
+
+// ParseMAC parses a 6-byte Ethernet address in any of the usual spellings
+// (aa:bb:.., aa-bb-.., aabb.ccdd..).
+func ParseMAC(s string) (net.HardwareAddr, error) {
+	mac, err := net.ParseMAC(strings.TrimSpace(s))
+	if err != nil || len(mac) != 6 {
+		return nil, fmt.Errorf("bad MAC address %q: want six hex bytes like 52:54:00:12:34:56", s)
+	}
+	return mac, nil
+}

@@ -1,0 +1,194 @@
+// Package storetest is the conformance suite every store.Store backend passes.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"kickstand/internal/store"
+)
+
+// Run runs the suite; open returns a new, empty store for each subtest.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, store.Store)
+	}{
+		{"Distros", testDistros},
+		{"Profiles", testProfiles},
+		{"Machines", testMachines},
+		{"RecordMovesState", testRecord},
+		{"Leases", testLeases},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
+	}
+}
+
+var mac1 = net.HardwareAddr{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
+var mac2 = net.HardwareAddr{0x52, 0x54, 0x00, 0x12, 0x34, 0x57}
+
+func distro(name string) store.Distro {
+	return store.Distro{Name: name, Family: "Rocky Linux", Version: "9.6", Arch: "x86_64",
+		Source: "/srv/" + name, Kernel: "images/pxeboot/vmlinuz", Initrd: "images/pxeboot/initrd.img",
+		Stage2: "images/install.img"}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t *testing.T, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("got error %v, want %v", err, target)
+	}
+}
+
+func testDistros(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	_, err := s.Distro(ctx, "rocky9")
+	wantErr(t, err, store.ErrNotFound)
+	want := distro("rocky9")
+	must(t, s.AddDistro(ctx, want))
+	wantErr(t, s.AddDistro(ctx, want), store.ErrExists)
+	got, err := s.Distro(ctx, "rocky9")
+	must(t, err)
+	if got.Name != want.Name || got.Kernel != want.Kernel || got.Stage2 != want.Stage2 || got.Created.IsZero() {
+		t.Fatalf("Distro = %+v, want %+v", got, want)
+	}
+	must(t, s.AddDistro(ctx, distro("alma9")))
+	all, err := s.Distros(ctx)
+	must(t, err)
+	if len(all) != 2 || all[0].Name != "alma9" {
+		t.Fatalf("Distros = %+v, want alma9 then rocky9", all)
+	}
+	must(t, s.AddProfile(ctx, store.Profile{Name: "p", Distro: "rocky9"}))
+	wantErr(t, s.RemoveDistro(ctx, "rocky9"), store.ErrInUse)
+	must(t, s.RemoveDistro(ctx, "alma9"))
+	wantErr(t, s.RemoveDistro(ctx, "alma9"), store.ErrNotFound)
+}
+
+func testProfiles(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	wantErr(t, s.AddProfile(ctx, store.Profile{Name: "p", Distro: "missing"}), store.ErrNotFound)
+	must(t, s.AddDistro(ctx, distro("rocky9")))
+	p := store.Profile{Name: "web", Distro: "rocky9", Kickstart: "text\n", KernelArgs: "console=ttyS0"}
+	must(t, s.AddProfile(ctx, p))
+	wantErr(t, s.AddProfile(ctx, p), store.ErrExists)
+	got, err := s.Profile(ctx, "web")
+	must(t, err)
+	if got.Kickstart != p.Kickstart || got.KernelArgs != p.KernelArgs || got.Distro != "rocky9" {
+		t.Fatalf("Profile = %+v, want %+v", got, p)
+	}
+	must(t, s.PutMachine(ctx, store.Machine{MAC: mac1, Profile: "web", State: store.StateNew, Token: "t1"}))
+	wantErr(t, s.RemoveProfile(ctx, "web"), store.ErrInUse)
+	must(t, s.RemoveMachine(ctx, mac1))
+	must(t, s.RemoveProfile(ctx, "web"))
+	all, err := s.Profiles(ctx)
+	must(t, err)
+	if len(all) != 0 {
+		t.Fatalf("Profiles after remove = %+v", all)
+	}
+}
+
+func testMachines(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.AddDistro(ctx, distro("rocky9")))
+	must(t, s.AddProfile(ctx, store.Profile{Name: "web", Distro: "rocky9"}))
+	wantErr(t, s.PutMachine(ctx, store.Machine{MAC: mac1, Profile: "nope", State: store.StateNew, Token: "a"}), store.ErrNotFound)
+	if err := s.PutMachine(ctx, store.Machine{MAC: mac1, Profile: "web", State: "weird", Token: "a"}); err == nil {
+		t.Fatal("PutMachine accepted an unknown state")
+	}
+	m := store.Machine{MAC: mac1, Profile: "web", Hostname: "node1", IP: netip.MustParseAddr("10.0.0.5"),
+		Vars: map[string]string{"tz": "UTC"}, State: store.StateNew, Token: "tok1"}
+	must(t, s.PutMachine(ctx, m))
+	// A discovered machine has no profile.
+	must(t, s.PutMachine(ctx, store.Machine{MAC: mac2, State: store.StateBooting, Token: "tok2"}))
+	wantErr(t, s.PutMachine(ctx, store.Machine{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, State: store.StateNew, Token: "tok1"}), store.ErrExists)
+
+	got, err := s.Machine(ctx, mac1)
+	must(t, err)
+	if got.Hostname != "node1" || got.IP != m.IP || got.Vars["tz"] != "UTC" || got.Token != "tok1" || got.State != store.StateNew {
+		t.Fatalf("Machine = %+v, want %+v", got, m)
+	}
+	byToken, err := s.MachineByToken(ctx, "tok2")
+	must(t, err)
+	if byToken.MAC.String() != mac2.String() || byToken.Profile != "" {
+		t.Fatalf("MachineByToken = %+v", byToken)
+	}
+	_, err = s.MachineByToken(ctx, "nope")
+	wantErr(t, err, store.ErrNotFound)
+
+	got.Hostname = "node1b"
+	got.Token = "tok3"
+	must(t, s.PutMachine(ctx, got))
+	again, err := s.Machine(ctx, mac1)
+	must(t, err)
+	if again.Hostname != "node1b" || again.Token != "tok3" || !again.Created.Equal(got.Created) {
+		t.Fatalf("after update: %+v", again)
+	}
+	all, err := s.Machines(ctx)
+	must(t, err)
+	if len(all) != 2 {
+		t.Fatalf("Machines = %d, want 2", len(all))
+	}
+	must(t, s.RemoveMachine(ctx, mac1))
+	_, err = s.Machine(ctx, mac1)
+	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, s.RemoveMachine(ctx, mac1), store.ErrNotFound)
+}
+
+func testRecord(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.PutMachine(ctx, store.Machine{MAC: mac1, State: store.StateNew, Token: "t"}))
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	must(t, s.Record(ctx, store.Event{MAC: mac1, Time: t0, Kind: "dhcp-offer", Detail: "10.0.0.5"}, store.StateBooting))
+	must(t, s.Record(ctx, store.Event{MAC: mac1, Time: t0.Add(time.Second), Kind: "tftp", Detail: "lpxelinux.0"}, ""))
+	m, err := s.Machine(ctx, mac1)
+	must(t, err)
+	if m.State != store.StateBooting {
+		t.Fatalf("state = %s, want booting", m.State)
+	}
+	evs, err := s.Events(ctx, mac1)
+	must(t, err)
+	if len(evs) != 2 || evs[0].Kind != "dhcp-offer" || !evs[0].Time.Equal(t0) || evs[1].Detail != "lpxelinux.0" {
+		t.Fatalf("Events = %+v", evs)
+	}
+	// An event for an unknown machine is kept, but a state change needs the machine.
+	must(t, s.Record(ctx, store.Event{MAC: mac2, Kind: "dhcp-discover"}, ""))
+	wantErr(t, s.Record(ctx, store.Event{MAC: mac2, Kind: "x"}, store.StateBooting), store.ErrNotFound)
+	evs, err = s.Events(ctx, mac2)
+	must(t, err)
+	if len(evs) != 1 {
+		t.Fatalf("a failed Record left %d events, want 1 (it must be all or nothing)", len(evs))
+	}
+}
+
+func testLeases(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	exp := time.Date(2026, 1, 2, 4, 0, 0, 0, time.UTC)
+	ip := netip.MustParseAddr("10.0.0.100")
+	must(t, s.PutLease(ctx, store.Lease{MAC: mac1, IP: ip, Expires: exp, Hostname: "a"}))
+	must(t, s.PutLease(ctx, store.Lease{MAC: mac1, IP: ip, Expires: exp.Add(time.Hour)}))
+	// The same address to another MAC replaces the old holder.
+	must(t, s.PutLease(ctx, store.Lease{MAC: mac2, IP: ip, Expires: exp}))
+	ls, err := s.Leases(ctx)
+	must(t, err)
+	if len(ls) != 1 || ls[0].MAC.String() != mac2.String() || ls[0].IP != ip || !ls[0].Expires.Equal(exp) {
+		t.Fatalf("Leases = %+v", ls)
+	}
+	must(t, s.RemoveLease(ctx, mac2))
+	ls, err = s.Leases(ctx)
+	must(t, err)
+	if len(ls) != 0 {
+		t.Fatalf("Leases after remove = %+v", ls)
+	}
+}
