@@ -1,0 +1,230 @@
+// Package app is the one place that wires kickstand together: it opens the
+// store, builds the boot tree and the boot decisions, and runs every server
+// under one errgroup until the context ends.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sync/errgroup"
+
+	"kickstand/internal/boot"
+	"kickstand/internal/bootfs"
+	"kickstand/internal/config"
+	"kickstand/internal/dhcp"
+	"kickstand/internal/events"
+	"kickstand/internal/httpd"
+	"kickstand/internal/store"
+	"kickstand/internal/store/sqlite"
+	"kickstand/internal/tftp"
+)
+
+// App is a running kickstand server.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    store.Store
+	net      Network
+	machines *machines
+	tree     *bootfs.Tree
+	bus      *events.Bus
+	peers    *neighbours
+}
+
+// Run starts every server described by cfg and blocks until ctx ends or a
+// server fails.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	return a.serve(ctx)
+}
+
+func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	loaders, err := bootfs.FindLoaders(cfg.BootloaderDir)
+	if err != nil {
+		return nil, err
+	}
+	network, err := ResolveNetwork(cfg.Interface, cfg.ServerIP)
+	if err != nil {
+		return nil, err
+	}
+	unknown, err := boot.ParseUnknown(cfg.Unknown)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, store: db, net: network, bus: events.New(0), peers: newNeighbours()}
+	a.machines = &machines{store: db, unknown: unknown, baseURL: BaseURL(network.ServerIP, cfg.HTTPPort), log: log}
+	a.tree = &bootfs.Tree{Loaders: loaders, DistroDir: a.distroDir, Generate: a.machines.generate}
+	return a, nil
+}
+
+func (a *App) distroDir(ctx context.Context, name string) (string, error) {
+	d, err := a.store.Distro(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	return d.Source, nil
+}
+
+// serve opens every socket first, so that a port in use fails the start
+// with a clear message, then runs the servers.
+func (a *App) serve(ctx context.Context) error {
+	var lc net.ListenConfig
+	tftpConn, err := lc.ListenPacket(ctx, "udp4", fmt.Sprintf(":%d", a.cfg.TFTPPort))
+	if err != nil {
+		return portError("TFTP", "--tftp-port", err)
+	}
+	defer tftpConn.Close()
+	httpLn, err := lc.Listen(ctx, "tcp", fmt.Sprintf(":%d", a.cfg.HTTPPort))
+	if err != nil {
+		return portError("HTTP", "--http-port", err)
+	}
+	defer httpLn.Close()
+
+	g, ctx := errgroup.WithContext(ctx)
+	if a.cfg.DHCP != "off" {
+		srv, err := a.dhcpServer()
+		if err != nil {
+			return err
+		}
+		for _, port := range []int{67, dhcp.DefaultPXEPort} {
+			conn, err := dhcp.Listen(ctx, a.net.Interface, port)
+			if err != nil {
+				return portError("DHCP", fmt.Sprintf("--dhcp off (port %d)", port), err)
+			}
+			defer conn.Close()
+			g.Go(func() error { return srv.Serve(ctx, conn) })
+		}
+	}
+	tftpSrv := &tftp.Server{Handler: a.openTFTP, OnTransfer: a.onTFTP, Logger: a.log.With("server", "tftp")}
+	httpSrv := &httpd.Server{Open: a.openHTTP, Kickstart: a.kickstart, PhoneHome: a.phoneHome,
+		OnFile: a.onHTTP, Logger: a.log.With("server", "http")}
+	g.Go(func() error { return tftpSrv.Serve(ctx, tftpConn) })
+	g.Go(func() error { return httpSrv.Serve(ctx, httpLn) })
+	g.Go(func() error { a.bus.Run(ctx, a.recordEvent); return nil })
+	a.log.Info("kickstand serving", "interface", a.net.Interface, "address", a.net.Prefix, "server-ip", a.net.ServerIP,
+		"dhcp", a.cfg.DHCP, "tftp-port", a.cfg.TFTPPort, "http", a.machines.baseURL, "unknown", a.cfg.Unknown)
+	return g.Wait()
+}
+
+// portError says what to do when a socket cannot be opened.
+func portError(what, flag string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%s: %w: another server holds the port; stop it or use %s", what, err, flag)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return fmt.Errorf("%s: %w: run as root (or give the binary cap_net_bind_service,cap_net_raw)", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func (a *App) dhcpServer() (*dhcp.Server, error) {
+	srv := &dhcp.Server{
+		Mode:     dhcp.Mode(a.cfg.DHCP),
+		ServerIP: a.net.Prefix.Addr(),
+		Boot:     a.bootReply,
+		OnEvent:  a.onDHCP,
+		Logger:   a.log.With("server", "dhcp"),
+	}
+	if a.cfg.DHCP == "full" {
+		r, err := dhcp.ParseRange(a.cfg.DHCPRange)
+		if err != nil {
+			return nil, err
+		}
+		srv.Range, srv.Subnet, srv.LeaseTime = r, a.net.Prefix.Masked(), a.cfg.DHCPLease
+		srv.Leases = leaseStore{a.store}
+		srv.Reservation, srv.ReservedFor = a.reservation, a.reservedFor
+		if a.cfg.DHCPRouter != "" {
+			srv.Router = netip.MustParseAddr(a.cfg.DHCPRouter) // checked by Validate
+		}
+		for _, d := range a.cfg.DHCPDNS {
+			srv.DNS = append(srv.DNS, netip.MustParseAddr(strings.TrimSpace(d)))
+		}
+	}
+	if err := srv.Validate(); err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// bootReply is the DHCP server's BootFunc.
+func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply, bool) {
+	if boot.Classify(f.Arch, f.HasArch) != boot.FirmwareBIOS {
+		a.log.Info("no boot answer: firmware not supported yet", "mac", f.MAC.String(), "arch", f.Arch, "vendor-class", f.VendorClass)
+		return dhcp.BootReply{}, false
+	}
+	d, err := a.machines.decide(ctx, f.MAC)
+	if err != nil {
+		a.log.Error("boot decision", "mac", f.MAC.String(), "err", err)
+		return dhcp.BootReply{}, false
+	}
+	if d.Action == boot.ActionIgnore {
+		return dhcp.BootReply{Ignore: true}, true
+	}
+	return dhcp.BootReply{BootFile: boot.BootFile, NextServer: a.net.ServerIP.AsSlice()}, true
+}
+
+func (a *App) reservation(ctx context.Context, mac net.HardwareAddr) (netip.Addr, bool) {
+	m, err := a.store.Machine(ctx, mac)
+	if err != nil || !m.IP.IsValid() {
+		return netip.Addr{}, false
+	}
+	return m.IP, true
+}
+
+func (a *App) reservedFor(ctx context.Context, ip netip.Addr) (net.HardwareAddr, bool) {
+	ms, err := a.store.Machines(ctx)
+	if err != nil {
+		a.log.Error("list machines", "err", err)
+		return nil, false
+	}
+	for _, m := range ms {
+		if m.IP == ip {
+			return m.MAC, true
+		}
+	}
+	return nil, false
+}
+
+func (a *App) openTFTP(ctx context.Context, name string, client net.Addr) (io.ReadCloser, int64, error) {
+	f, err := a.tree.Open(ctx, name, addrOf(client))
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
+}
+
+func (a *App) openHTTP(ctx context.Context, name string, client netip.Addr) (httpd.File, error) {
+	return a.tree.Open(ctx, name, client)
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	if u, ok := a.(*net.UDPAddr); ok {
+		ip, _ := netip.AddrFromSlice(u.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}

@@ -1,0 +1,190 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"kickstand/internal/bootfs"
+	"kickstand/internal/config"
+	"kickstand/internal/store"
+	"kickstand/internal/store/sqlite"
+)
+
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServeLoopback runs the whole server with DHCP off on loopback and walks
+// one machine from registration to installed through TFTP and HTTP.
+func TestServeLoopback(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("curl is required in CI")
+		}
+		t.Skip("curl not installed")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, n := range bootfs.LoaderFiles {
+		writeFile(t, filepath.Join(dir, "loaders", n), "loader "+n)
+	}
+	tree := filepath.Join(dir, "tree")
+	writeFile(t, filepath.Join(tree, "images/pxeboot/vmlinuz"), "kernel")
+	writeFile(t, filepath.Join(tree, "images/pxeboot/initrd.img"), "initrd")
+	writeFile(t, filepath.Join(tree, "images/install.img"), strings.Repeat("stage2", 100000))
+
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, _ := store.ParseMAC("52:54:00:ab:cd:ef")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(db.AddDistro(ctx, store.Distro{Name: "rocky9", Source: tree, Kernel: "images/pxeboot/vmlinuz", Initrd: "images/pxeboot/initrd.img"}))
+	must(db.AddProfile(ctx, store.Profile{Name: "web", Distro: "rocky9"}))
+	must(db.PutMachine(ctx, store.Machine{MAC: mac, Profile: "web", State: store.StateNew, Token: NewToken()}))
+	defer db.Close()
+
+	cfg := config.Default()
+	cfg.DataDir, cfg.Interface, cfg.DHCP, cfg.BootloaderDir = filepath.Join(dir, "data"), "lo", "off", filepath.Join(dir, "loaders")
+	cfg.TFTPPort, cfg.HTTPPort = freePort(t, "udp"), freePort(t, "tcp")
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- Run(runCtx, cfg, slog.New(slog.DiscardHandler)) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v after cancel, want nil", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	}()
+	base := BaseURL(mustAddr("127.0.0.1"), cfg.HTTPPort)
+	waitHTTP(t, base+"/healthz")
+
+	tftpURL := func(name string) string { return "tftp://127.0.0.1:" + itoa(cfg.TFTPPort) + "/" + name }
+	if got := curl(t, tftpURL("ldlinux.c32")); got != "loader ldlinux.c32" {
+		t.Fatalf("ldlinux.c32 over TFTP = %q", got)
+	}
+	cfgText := curl(t, tftpURL("pxelinux.cfg/01-52-54-00-ab-cd-ef"))
+	ksURL := regexp.MustCompile(`inst\.ks=(\S+)`).FindStringSubmatch(cfgText)
+	if ksURL == nil || !strings.Contains(cfgText, "KERNEL "+base+"/distros/rocky9/images/pxeboot/vmlinuz") {
+		t.Fatalf("per-machine config does not install:\n%s", cfgText)
+	}
+	if got := curl(t, base+"/distros/rocky9/images/install.img"); len(got) != 600000 {
+		t.Fatalf("stage2 over HTTP: %d bytes", len(got))
+	}
+	ks := curl(t, ksURL[1])
+	phone := regexp.MustCompile(`http://\S+/phone-home/\S+`).FindString(ks)
+	if !strings.Contains(ks, "url --url="+base+"/distros/rocky9/") || phone == "" {
+		t.Fatalf("kickstart:\n%s", ks)
+	}
+	if state(t, db, mac) != store.StateInstalling {
+		t.Fatalf("after kickstart: state %s, want installing", state(t, db, mac))
+	}
+	resp, err := http.PostForm(phone, url.Values{"state": {"installed"}})
+	must(err)
+	resp.Body.Close()
+	if state(t, db, mac) != store.StateInstalled {
+		t.Fatalf("after phone-home: state %s, want installed", state(t, db, mac))
+	}
+	if cfgText := curl(t, tftpURL("pxelinux.cfg/01-52-54-00-ab-cd-ef")); !strings.Contains(cfgText, "LOCALBOOT 0") {
+		t.Fatalf("installed machine's config:\n%s", cfgText)
+	}
+	if code := curlStatus(t, base+"/ks/not-a-token"); code != "404" {
+		t.Fatalf("wrong token: %s, want 404", code)
+	}
+	evs, err := db.Events(ctx, mac)
+	must(err)
+	var kinds []string
+	for _, e := range evs {
+		kinds = append(kinds, e.Kind)
+	}
+	if got := strings.Join(kinds, ","); !strings.Contains(got, "boot-config,kickstart,phone-home,boot-config") {
+		t.Fatalf("timeline = %s", got)
+	}
+}
+
+func state(t *testing.T, db store.Store, mac net.HardwareAddr) store.State {
+	t.Helper()
+	m, err := db.Machine(context.Background(), mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.State
+}
+
+func curl(t *testing.T, u string) string {
+	t.Helper()
+	out, err := exec.Command("curl", "-sS", "--fail", "--max-time", "10", u).Output()
+	if err != nil {
+		t.Fatalf("curl %s: %v", u, err)
+	}
+	return string(out)
+}
+
+func curlStatus(t *testing.T, u string) string {
+	t.Helper()
+	out, _ := exec.Command("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", u).Output()
+	return string(out)
+}
+
+func waitHTTP(t *testing.T, u string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(u); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer within 10s", u)
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,166 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+
+	"kickstand/internal/boot"
+	"kickstand/internal/kickstart"
+	"kickstand/internal/store"
+)
+
+// NewToken returns a random, URL-safe machine token.
+func NewToken() string {
+	b := make([]byte, 20)
+	rand.Read(b) // crypto/rand.Read never fails on Linux
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// machines answers every question about a machine that the protocol servers
+// ask, reading the store each time so that CLI changes apply at once.
+type machines struct {
+	store   store.Store
+	unknown boot.Unknown
+	baseURL string
+	log     *slog.Logger
+}
+
+// lookup returns the machine with mac; a MAC never seen before is recorded
+// as a discovered machine so that it has a token and a timeline.
+func (m *machines) lookup(ctx context.Context, mac net.HardwareAddr) (store.Machine, error) {
+	got, err := m.store.Machine(ctx, mac)
+	if !errors.Is(err, store.ErrNotFound) {
+		return got, err
+	}
+	fresh := store.Machine{MAC: mac, State: store.StateNew, Token: NewToken()}
+	if err := m.store.PutMachine(ctx, fresh); err != nil {
+		return store.Machine{}, err
+	}
+	m.log.Info("discovered machine", "mac", mac.String())
+	return m.store.Machine(ctx, mac)
+}
+
+// trees returns every profile with its distro.
+func trees(ctx context.Context, s store.Store) ([]boot.Tree, error) {
+	profiles, err := s.Profiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []boot.Tree
+	for _, p := range profiles {
+		d, err := s.Distro(ctx, p.Distro)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, boot.Tree{Profile: p, Distro: d})
+	}
+	return out, nil
+}
+
+// decide returns the boot decision for mac.
+func (m *machines) decide(ctx context.Context, mac net.HardwareAddr) (boot.Decision, error) {
+	machine, err := m.lookup(ctx, mac)
+	if err != nil {
+		return boot.Decision{}, err
+	}
+	ts, err := trees(ctx, m.store)
+	if err != nil {
+		return boot.Decision{}, err
+	}
+	return boot.Decide(boot.Input{MAC: mac, Machine: &machine, Trees: ts, Unknown: m.unknown, BaseURL: m.baseURL}), nil
+}
+
+// generate makes the per-client boot files of the tree.
+func (m *machines) generate(ctx context.Context, name string, _ netip.Addr) ([]byte, bool, error) {
+	if name == "pxelinux.cfg/default" {
+		// Every client gets its own 01-<mac> file first; a client that falls
+		// through to default is one we cannot tell apart, so it boots locally.
+		d := boot.Decision{Action: boot.ActionLocal, Reason: "no per-machine config: boot from local disk"}
+		return boot.RenderPXELinux(d, "kickstand"), true, nil
+	}
+	mac, ok := boot.ParsePXELinuxConfigName(name)
+	if !ok {
+		return nil, false, nil
+	}
+	d, err := m.decide(ctx, mac)
+	if err != nil {
+		return nil, false, err
+	}
+	m.record(ctx, mac, "boot-config", fmt.Sprintf("%s: %s", name, d.Reason), "")
+	return boot.RenderPXELinux(d, "kickstand: "+mac.String()), true, nil
+}
+
+// record appends an event to mac's timeline and advances its state toward
+// step (if not empty). Failures are logged: a lost event must not fail a boot.
+func (m *machines) record(ctx context.Context, mac net.HardwareAddr, kind, detail string, step store.State) {
+	if err := m.recordErr(ctx, mac, kind, detail, step); err != nil {
+		m.log.Error("record event", "mac", mac.String(), "kind", kind, "err", err)
+	}
+}
+
+func (m *machines) recordErr(ctx context.Context, mac net.HardwareAddr, kind, detail string, step store.State) error {
+	var to store.State
+	if step != "" {
+		cur, err := m.store.Machine(ctx, mac)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err == nil {
+			if next, changed := store.Advance(cur.State, step); changed {
+				to = next
+			}
+		}
+	}
+	err := m.store.Record(ctx, store.Event{MAC: mac, Kind: kind, Detail: detail}, to)
+	if err == nil && to != "" {
+		m.log.Info("machine state", "mac", mac.String(), "state", to, "after", kind)
+	}
+	return err
+}
+
+// renderKickstart renders the kickstart of machine; profile, if set and the
+// machine has none, is the profile chosen from the menu.
+func renderKickstart(ctx context.Context, s store.Store, machine store.Machine, profile, baseURL string) ([]byte, store.Profile, error) {
+	name := machine.Profile
+	if name == "" {
+		name = profile
+	}
+	if name == "" {
+		return nil, store.Profile{}, fmt.Errorf("machine %s has no profile: register it with kickstand machine add %s --profile NAME", machine.MAC, machine.MAC)
+	}
+	p, err := s.Profile(ctx, name)
+	if err != nil {
+		return nil, p, err
+	}
+	d, err := s.Distro(ctx, p.Distro)
+	if err != nil {
+		return nil, p, err
+	}
+	text := p.Kickstart
+	if text == "" {
+		text = kickstart.DefaultTemplate
+	}
+	data := kickstart.Data{
+		MAC: machine.MAC.String(), Hostname: machine.Hostname, Profile: p.Name, Distro: d.Name,
+		Family: d.Family, Version: d.Version,
+		RepoURL:      boot.TreeURL(baseURL, d.Name),
+		PhoneHomeURL: baseURL + "/phone-home/" + machine.Token,
+		Vars:         kickstart.Resolve(kickstart.DefaultVars, machine.Vars),
+	}
+	ks, err := kickstart.Render("profile "+p.Name, text, data)
+	return ks, p, err
+}
+
+// RenderKickstart renders the kickstart a registered machine gets, as the
+// server would serve it from baseURL.
+func RenderKickstart(ctx context.Context, s store.Store, m store.Machine, baseURL string) ([]byte, error) {
+	ks, _, err := renderKickstart(ctx, s, m, "", baseURL)
+	return ks, err
+}

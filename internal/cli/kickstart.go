@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/spf13/cobra"
+
+	"kickstand/internal/app"
+	"kickstand/internal/store"
+)
+
+func (e *env) kickstartCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "kickstart", Short: "Work with kickstart files"}
+	var serverIP string
+	var port int
+	render := &cobra.Command{
+		Use:   "render MAC",
+		Short: "Print the kickstart a machine gets",
+		Args:  cobra.ExactArgs(1),
+		RunE: e.withStore(func(ctx context.Context, s store.Store, args []string) error {
+			return e.kickstartRender(ctx, s, args[0], serverIP, port)
+		}),
+	}
+	render.Flags().StringVar(&serverIP, "server-ip", "", "server address for the URLs (default: the default route interface's)")
+	render.Flags().IntVar(&port, "http-port", 80, "server HTTP port for the URLs")
+	cmd.AddCommand(render)
+	return cmd
+}
+
+func (e *env) kickstartRender(ctx context.Context, s store.Store, macText, serverIP string, port int) error {
+	mac, err := store.ParseMAC(macText)
+	if err != nil {
+		return err
+	}
+	m, err := s.Machine(ctx, mac)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("machine %s is not registered: kickstand machine add %s --profile NAME", mac, mac)
+	} else if err != nil {
+		return err
+	}
+	var ip netip.Addr
+	if serverIP != "" {
+		if ip, err = netip.ParseAddr(serverIP); err != nil {
+			return fmt.Errorf("--server-ip %q: %w", serverIP, err)
+		}
+	} else {
+		n, err := app.ResolveNetwork("", "")
+		if err != nil {
+			return fmt.Errorf("%w (or pass --server-ip)", err)
+		}
+		ip = n.ServerIP
+	}
+	ks, err := app.RenderKickstart(ctx, s, m, app.BaseURL(ip, port))
+	if err != nil {
+		return err
+	}
+	_, err = e.stdout.Write(ks)
+	return err
+}

@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"kickstand/internal/kickstart"
+	"kickstand/internal/store"
+)
+
+func (e *env) profileCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "profile", Short: "Manage install profiles (distro + kickstart + kernel arguments)"}
+	var p store.Profile
+	var ksFile string
+	add := &cobra.Command{
+		Use:   "add NAME --distro NAME",
+		Short: "Add a profile",
+		Args:  cobra.ExactArgs(1),
+		RunE: e.withStore(func(ctx context.Context, s store.Store, args []string) error {
+			p.Name = args[0]
+			return e.profileAdd(ctx, s, p, ksFile)
+		}),
+	}
+	add.Flags().StringVar(&p.Distro, "distro", "", "distro to install (required)")
+	add.Flags().StringVar(&ksFile, "kickstart", "", "kickstart template file (default: the built-in template)")
+	add.Flags().StringVar(&p.KernelArgs, "kernel-args", "", "extra kernel command line arguments")
+	add.MarkFlagRequired("distro")
+	cmd.AddCommand(add, &cobra.Command{
+		Use:   "list",
+		Short: "List profiles",
+		Args:  cobra.NoArgs,
+		RunE:  e.withStore(e.profileList),
+	})
+	return cmd
+}
+
+func (e *env) profileAdd(ctx context.Context, s store.Store, p store.Profile, ksFile string) error {
+	if err := checkName("profile", p.Name); err != nil {
+		return err
+	}
+	if ksFile != "" {
+		b, err := os.ReadFile(ksFile)
+		if err != nil {
+			return fmt.Errorf("--kickstart: %w", err)
+		}
+		p.Kickstart = string(b)
+		// The template is copied into the store, so the file may move later.
+		if err := kickstart.Parse(ksFile, p.Kickstart); err != nil {
+			return err
+		}
+	}
+	if _, err := s.Distro(ctx, p.Distro); errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("distro %s does not exist: import it with kickstand distro import %s PATH", p.Distro, p.Distro)
+	}
+	if err := s.AddProfile(ctx, p); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("profile %s already exists: choose another name", p.Name)
+		}
+		return err
+	}
+	fmt.Fprintf(e.stdout, "added profile %s (distro %s)\n", p.Name, p.Distro)
+	return nil
+}
+
+func (e *env) profileList(ctx context.Context, s store.Store, _ []string) error {
+	ps, err := s.Profiles(ctx)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tDISTRO\tKICKSTART\tKERNEL ARGS")
+	for _, p := range ps {
+		ks := "built-in"
+		if p.Kickstart != "" {
+			ks = "custom"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, p.Distro, ks, orDash(p.KernelArgs))
+	}
+	return w.Flush()
+}

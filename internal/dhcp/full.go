@@ -1,0 +1,304 @@
+package dhcp
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+)
+
+// handleFull answers a request on port 67 as the network's DHCP server.
+func (s *Server) handleFull(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) *dhcpv4.DHCPv4 {
+	if gw, ok := ipv4Of(req.GatewayIPAddr); ok && !s.subnet().Contains(gw) {
+		log.Debug("dhcp: full: ignoring request relayed from another subnet", "giaddr", gw)
+		return nil
+	}
+	table, err := s.leases(ctx)
+	if err != nil {
+		log.Error("dhcp: full: no leases; not answering", "err", err)
+		return nil
+	}
+	switch f.MessageType {
+	case dhcpv4.MessageTypeDiscover:
+		return s.fullDiscover(ctx, table, req, f, log)
+	case dhcpv4.MessageTypeRequest:
+		return s.fullRequest(ctx, table, req, f, log)
+	case dhcpv4.MessageTypeDecline:
+		s.fullDecline(ctx, table, req, f, log)
+	case dhcpv4.MessageTypeRelease:
+		s.fullRelease(ctx, table, req, f, log)
+	case dhcpv4.MessageTypeInform:
+		return s.fullInform(ctx, req, f, log)
+	default:
+		log.Debug("dhcp: full: ignoring message type")
+	}
+	return nil
+}
+
+func (s *Server) fullDiscover(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) *dhcpv4.DHCPv4 {
+	s.emit(Event{MAC: f.MAC, Kind: "dhcp-discover", Detail: discoverDetail(f)})
+	requested, _ := ipv4Of(req.RequestedIPAddress())
+	ip, ok := s.chooseAddress(ctx, table, f.MAC, requested, log)
+	if !ok {
+		log.Warn("dhcp: full: no free address in the pool; no offer (widen the range or shorten the lease time)",
+			"range", s.Range[0].String()+"-"+s.Range[1].String())
+		return nil
+	}
+	reply := s.newReply(req, dhcpv4.MessageTypeOffer)
+	reply.YourIPAddr = ip.AsSlice()
+	s.addAddressOptions(reply, true)
+	detail := s.addBootIfAny(ctx, reply, req, f, log)
+	log.Debug("dhcp: full: sending offer", "ip", ip)
+	s.emit(Event{MAC: f.MAC, Kind: "dhcp-offer", Detail: detail, IP: ip})
+	return reply
+}
+
+// chooseAddress picks the address to offer mac and sets it aside: its
+// reservation, else the address it had, else the one it asks for, else
+// the first free one in the pool.
+func (s *Server) chooseAddress(ctx context.Context, table *leaseTable, mac net.HardwareAddr, requested netip.Addr, log *slog.Logger) (netip.Addr, bool) {
+	if r, ok := s.reservation(ctx, mac, log); ok {
+		if s.tryOffer(ctx, table, mac, r, log) {
+			return r, true
+		}
+		log.Warn("dhcp: full: reserved address is in use by another client or declined; offering from the pool", "reserved", r)
+	}
+	if l, ok := table.lookup(mac); ok && s.poolFor(ctx, mac, l.IP) && s.tryOffer(ctx, table, mac, l.IP, log) {
+		return l.IP, true
+	}
+	if requested.IsValid() && s.poolFor(ctx, mac, requested) && s.tryOffer(ctx, table, mac, requested, log) {
+		return requested, true
+	}
+	exclude := make(map[netip.Addr]bool)
+	for {
+		ip, ok := table.firstFree(s.now(), exclude)
+		if !ok {
+			return netip.Addr{}, false
+		}
+		if s.poolFor(ctx, mac, ip) && s.tryOffer(ctx, table, mac, ip, log) {
+			return ip, true
+		}
+		exclude[ip] = true
+	}
+}
+
+func (s *Server) tryOffer(ctx context.Context, table *leaseTable, mac net.HardwareAddr, ip netip.Addr, log *slog.Logger) bool {
+	displaced, ok := table.offer(mac, ip, s.now())
+	s.forgetStored(ctx, displaced, log)
+	return ok
+}
+
+// poolFor reports whether ip is a pool address that is not reserved for
+// another MAC (whether someone holds it is the lease table's business).
+func (s *Server) poolFor(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) bool {
+	if !s.inRange(ip) {
+		return false
+	}
+	if s.ReservedFor == nil {
+		return true
+	}
+	owner, ok := s.ReservedFor(ctx, ip)
+	return !ok || bytes.Equal(owner, mac)
+}
+
+// reservation returns mac's reserved address if it has a usable one.
+func (s *Server) reservation(ctx context.Context, mac net.HardwareAddr, log *slog.Logger) (netip.Addr, bool) {
+	if s.Reservation == nil {
+		return netip.Addr{}, false
+	}
+	ip, ok := s.Reservation(ctx, mac)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	if !s.hostAddress(ip) {
+		log.Warn("dhcp: full: ignoring reservation that is not a free host address in the subnet",
+			"reserved", ip, "subnet", s.subnet())
+		return netip.Addr{}, false
+	}
+	return ip, true
+}
+
+// canGive reports whether a REQUEST from mac for ip (on our subnet) may be
+// acknowledged: its reservation, or a free pool address when it has no
+// usable reservation.
+func (s *Server) canGive(ctx context.Context, table *leaseTable, mac net.HardwareAddr, ip netip.Addr, log *slog.Logger) bool {
+	now := s.now()
+	if r, ok := s.reservation(ctx, mac, log); ok {
+		if ip == r {
+			return table.available(mac, ip, now)
+		}
+		if table.available(mac, r, now) {
+			log.Debug("dhcp: full: client asks for an address other than its reservation", "reserved", r)
+			return false
+		}
+	}
+	return s.poolFor(ctx, mac, ip) && table.available(mac, ip, now)
+}
+
+func (s *Server) fullRequest(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) *dhcpv4.DHCPv4 {
+	if id, ok := ipv4Of(req.ServerIdentifier()); ok && id != s.ServerIP {
+		table.dropOffer(f.MAC)
+		log.Debug("dhcp: full: client chose another server; staying silent", "server", id)
+		return nil
+	}
+	ip, ok := ipv4Of(req.RequestedIPAddress())
+	if !ok {
+		ip, ok = ipv4Of(req.ClientIPAddr) // renewing or rebinding
+	}
+	if !ok {
+		log.Debug("dhcp: full: REQUEST names no address; ignoring")
+		return nil
+	}
+	if !s.subnet().Contains(ip) {
+		log.Debug("dhcp: full: REQUEST for an address on another network; staying silent", "ip", ip)
+		return nil
+	}
+	if !s.canGive(ctx, table, f.MAC, ip, log) {
+		return s.nak(req, f, ip, log)
+	}
+	now := s.now()
+	lease := Lease{MAC: f.MAC, IP: ip, Expires: now.Add(s.leaseTime()), Hostname: req.HostName()}
+	displaced, ok := table.commit(lease, now)
+	if !ok {
+		return s.nak(req, f, ip, log)
+	}
+	s.forgetStored(ctx, displaced, log)
+	if err := s.Leases.PutLease(ctx, lease); err != nil {
+		log.Error("dhcp: full: saving the lease failed; not acknowledging", "ip", ip, "err", err)
+		return nil
+	}
+	reply := s.newReply(req, dhcpv4.MessageTypeAck)
+	reply.ClientIPAddr = ip4Slice(req.ClientIPAddr)
+	reply.YourIPAddr = ip.AsSlice()
+	s.addAddressOptions(reply, true)
+	detail := s.addBootIfAny(ctx, reply, req, f, log)
+	log.Debug("dhcp: full: sending ack", "ip", ip, "expires", lease.Expires)
+	s.emit(Event{MAC: f.MAC, Kind: "dhcp-ack", Detail: detail, IP: ip})
+	return reply
+}
+
+// nak refuses a REQUEST for an address on our subnet that the client can
+// not have, so that it starts over with DISCOVER.
+func (s *Server) nak(req *dhcpv4.DHCPv4, f ClientFacts, ip netip.Addr, log *slog.Logger) *dhcpv4.DHCPv4 {
+	reply := s.newReply(req, dhcpv4.MessageTypeNak)
+	reply.UpdateOption(dhcpv4.OptMessage("requested address not available"))
+	if _, relayed := ipv4Of(req.GatewayIPAddr); relayed {
+		reply.SetBroadcast() // RFC 2131 4.3.2: the relay must broadcast the NAK
+	}
+	log.Debug("dhcp: full: sending nak", "ip", ip)
+	s.emit(Event{MAC: f.MAC, Kind: "dhcp-nak", Detail: "requested " + ip.String() + " not available", IP: ip})
+	return reply
+}
+
+func (s *Server) fullDecline(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) {
+	if id, ok := ipv4Of(req.ServerIdentifier()); ok && id != s.ServerIP {
+		log.Debug("dhcp: full: DECLINE for another server; ignoring", "server", id)
+		return
+	}
+	ip, ok := ipv4Of(req.RequestedIPAddress())
+	if !ok || !table.decline(f.MAC, ip, s.now()) {
+		log.Debug("dhcp: full: DECLINE for an address the client does not hold; ignoring", "ip", ip)
+		return
+	}
+	s.forgetStored(ctx, f.MAC, log)
+	log.Warn("dhcp: full: client declined its address, another host seems to use it; not handing it out for a while",
+		"ip", ip, "for", declineHold)
+	s.emit(Event{MAC: f.MAC, Kind: "dhcp-decline", Detail: "address in use by another host", IP: ip})
+}
+
+func (s *Server) fullRelease(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) {
+	if id, ok := ipv4Of(req.ServerIdentifier()); ok && id != s.ServerIP {
+		log.Debug("dhcp: full: RELEASE for another server; ignoring", "server", id)
+		return
+	}
+	ip, ok := ipv4Of(req.ClientIPAddr)
+	if !ok || !table.remove(f.MAC, ip) {
+		log.Debug("dhcp: full: RELEASE for an address the client does not hold; ignoring", "ip", ip)
+		return
+	}
+	s.forgetStored(ctx, f.MAC, log)
+	log.Debug("dhcp: full: lease released", "ip", ip)
+	s.emit(Event{MAC: f.MAC, Kind: "dhcp-release", IP: ip})
+}
+
+// fullInform answers a client that configured its address itself: the
+// network's options, no address and no lease time (RFC 2131 4.3.5).
+func (s *Server) fullInform(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) *dhcpv4.DHCPv4 {
+	ip, ok := ipv4Of(req.ClientIPAddr)
+	if ok && !s.subnet().Contains(ip) {
+		log.Debug("dhcp: full: INFORM from another network; ignoring", "ciaddr", ip)
+		return nil
+	}
+	reply := s.newReply(req, dhcpv4.MessageTypeAck)
+	reply.ClientIPAddr = ip4Slice(req.ClientIPAddr)
+	s.addAddressOptions(reply, false)
+	detail := s.addBootIfAny(ctx, reply, req, f, log)
+	log.Debug("dhcp: full: answering inform", "ciaddr", ip)
+	s.emit(Event{MAC: f.MAC, Kind: "dhcp-ack", Detail: "inform; " + detail, IP: ip})
+	return reply
+}
+
+// addAddressOptions adds the network's options, and with lease the lease
+// time and its renewal (T1 = 1/2) and rebinding (T2 = 7/8) times.
+func (s *Server) addAddressOptions(reply *dhcpv4.DHCPv4, lease bool) {
+	reply.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(s.subnet().Bits(), 32)))
+	if s.Router.IsValid() {
+		reply.UpdateOption(dhcpv4.OptRouter(s.Router.AsSlice()))
+	}
+	if len(s.DNS) > 0 {
+		dns := make([]net.IP, 0, len(s.DNS))
+		for _, a := range s.DNS {
+			dns = append(dns, a.AsSlice())
+		}
+		reply.UpdateOption(dhcpv4.OptDNS(dns...))
+	}
+	if lease {
+		lt := s.leaseTime()
+		reply.UpdateOption(dhcpv4.OptIPAddressLeaseTime(lt))
+		reply.UpdateOption(dhcpv4.OptRenewTimeValue(lt / 2))
+		reply.UpdateOption(dhcpv4.OptRebindingTimeValue(lt * 7 / 8))
+	}
+}
+
+// addBootIfAny adds boot information for PXE clients that get some and
+// returns a description for the event.
+func (s *Server) addBootIfAny(ctx context.Context, reply, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) string {
+	b, ok := s.bootFor(ctx, f, log)
+	if !ok {
+		return "address only"
+	}
+	if b.Ignore {
+		log.Debug("dhcp: full: giving an address without boot information")
+		return "address only (boot ignored)"
+	}
+	s.addBoot(reply, req, f, b, log)
+	return bootDetail(reply, f)
+}
+
+// forgetStored deletes mac's lease from the store; nil mac does nothing.
+func (s *Server) forgetStored(ctx context.Context, mac net.HardwareAddr, log *slog.Logger) {
+	if mac == nil {
+		return
+	}
+	if err := s.Leases.DeleteLease(ctx, mac); err != nil {
+		log.Warn("dhcp: full: deleting a lease from the store failed", "lease_mac", mac.String(), "err", err)
+	}
+}
+
+func (s *Server) subnet() netip.Prefix { return s.Subnet.Masked() }
+
+func (s *Server) inRange(ip netip.Addr) bool {
+	return ip.Is4() && !ip.Less(s.Range[0]) && !s.Range[1].Less(ip)
+}
+
+// hostAddress reports whether ip may be given to a client: inside the
+// subnet, and neither its network or broadcast address nor ours or the
+// router's.
+func (s *Server) hostAddress(ip netip.Addr) bool {
+	p := s.subnet()
+	return ip.Is4() && p.Contains(ip) && ip != p.Addr() && ip != lastAddr(p) &&
+		ip != s.ServerIP && ip != s.Router
+}

@@ -1,0 +1,58 @@
+//go:build linux
+
+package dhcp
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// Listen opens a UDP socket on port (67 or 4011) bound to the named
+// interface (all interfaces if iface is ""), able to send broadcasts, and
+// returns it with the interface and destination control messages on, ready
+// for Serve. Binding port 67 needs root or CAP_NET_BIND_SERVICE; binding to
+// an interface needs CAP_NET_RAW on older kernels.
+func Listen(ctx context.Context, iface string, port int) (*ipv4.PacketConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = setSocketOptions(int(fd), iface) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	pc, err := lc.ListenPacket(ctx, "udp4", net.JoinHostPort("0.0.0.0", strconv.Itoa(port)))
+	if err != nil {
+		return nil, fmt.Errorf("dhcp: listen on port %d (interface %q): %w", port, iface, err)
+	}
+	conn := ipv4.NewPacketConn(pc)
+	if err := conn.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("dhcp: enable control messages on port %d: %w", port, err)
+	}
+	return conn, nil
+}
+
+// setSocketOptions lets the socket share the port with other kickstand
+// sockets (SO_REUSEADDR), send to 255.255.255.255 (SO_BROADCAST) and, with
+// an interface name, see only that interface's packets (SO_BINDTODEVICE).
+func setSocketOptions(fd int, iface string) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fmt.Errorf("set SO_REUSEADDR: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
+		return fmt.Errorf("set SO_BROADCAST: %w", err)
+	}
+	if iface != "" {
+		if err := unix.BindToDevice(fd, iface); err != nil {
+			return fmt.Errorf("bind to interface %q: %w", iface, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,67 @@
+package dhcp
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+)
+
+// handleProxy answers a request on port 67 in proxy mode. The network's
+// own DHCP server gives the address; we only add boot information for PXE
+// and HTTP-boot clients, so we never set yiaddr and never NAK.
+func (s *Server) handleProxy(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) *dhcpv4.DHCPv4 {
+	if !f.PXE {
+		log.Debug("dhcp: proxy: ignoring client that is not PXE or HTTP boot")
+		return nil
+	}
+	switch f.MessageType {
+	case dhcpv4.MessageTypeDiscover:
+		s.emit(Event{MAC: f.MAC, Kind: "dhcp-discover", Detail: discoverDetail(f)})
+		return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeOffer, "proxy-offer", log)
+	case dhcpv4.MessageTypeRequest:
+		// A REQUEST on port 67 is the client taking the real server's
+		// offer; it is ours only when it names us as the server, which
+		// some firmwares do after picking our proxy offer.
+		if id, ok := ipv4Of(req.ServerIdentifier()); !ok || id != s.ServerIP {
+			log.Debug("dhcp: proxy: ignoring REQUEST meant for the network's DHCP server")
+			return nil
+		}
+		return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeAck, "proxy-ack", log)
+	}
+	log.Debug("dhcp: proxy: ignoring message type")
+	return nil
+}
+
+// bootServerAck answers a request on the PXE boot server port (4011), in
+// proxy and full mode alike: the client already has an address and asks
+// only for boot information (iPXE sends a ProxyDHCP REQUEST here after it
+// has seen a proxy offer; UEFI firmware does for BINL offers).
+func (s *Server) bootServerAck(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) *dhcpv4.DHCPv4 {
+	if !f.PXE {
+		log.Debug("dhcp: boot server: ignoring client that is not PXE or HTTP boot")
+		return nil
+	}
+	if f.MessageType != dhcpv4.MessageTypeRequest && f.MessageType != dhcpv4.MessageTypeInform {
+		log.Debug("dhcp: boot server: ignoring message type other than REQUEST and INFORM")
+		return nil
+	}
+	return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeAck, "proxy-ack", log)
+}
+
+// proxyReply builds an address-less reply carrying only boot information,
+// or nil when the client gets none.
+func (s *Server) proxyReply(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, mt dhcpv4.MessageType, kind string, log *slog.Logger) *dhcpv4.DHCPv4 {
+	b, ok := s.bootFor(ctx, f, log)
+	if !ok || b.Ignore {
+		return nil
+	}
+	reply := s.newReply(req, mt)
+	if mt == dhcpv4.MessageTypeAck {
+		reply.ClientIPAddr = ip4Slice(req.ClientIPAddr)
+	}
+	s.addBoot(reply, req, f, b, log)
+	log.Debug("dhcp: sending "+kind, "file", b.BootFile, "next_server", reply.ServerIPAddr)
+	s.emit(Event{MAC: f.MAC, Kind: kind, Detail: bootDetail(reply, f)})
+	return reply
+}

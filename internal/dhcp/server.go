@@ -1,0 +1,206 @@
+// Package dhcp is kickstand's DHCPv4 server: in proxy mode it adds PXE boot
+// information next to the network's existing DHCP server (ports 67 and 4011);
+// in full mode it also hands out addresses from a pool, honours reservations
+// and keeps leases in a caller-provided store.
+//
+// The server reads and writes its own socket so that it knows the interface
+// each request came in on; packets are encoded and decoded with
+// github.com/insomniacslk/dhcp/dhcpv4. Every decision is made by pure handler
+// functions (request in, reply or nil out), so almost everything is tested
+// without sockets.
+package dhcp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Mode selects how the server answers.
+type Mode string
+
+// The modes a Server can run in.
+const (
+	// ModeProxy answers only PXE and HTTP-boot clients, with boot
+	// information and no address (proxyDHCP). It is the default: the
+	// zero Mode means ModeProxy.
+	ModeProxy Mode = "proxy"
+	// ModeFull is a complete DHCP server with an address pool.
+	ModeFull Mode = "full"
+	// ModeOff disables the server: Serve returns nil at once, so the
+	// caller may run it unconditionally or not at all.
+	ModeOff Mode = "off"
+)
+
+// DefaultLeaseTime is the lease time used when Server.LeaseTime is zero.
+const DefaultLeaseTime = time.Hour
+
+// DefaultPXEPort is the PXE boot server (proxyDHCP) port.
+const DefaultPXEPort = 4011
+
+// BootReply is the boot information for one client.
+type BootReply struct {
+	// BootFile goes into option 67 and the file field; for HTTP-boot
+	// clients it is a URL.
+	BootFile string
+	// NextServer is siaddr, the TFTP server; nil means ServerIP.
+	NextServer net.IP
+	// Ignore asks for no boot information at all: in proxy mode the
+	// client gets no reply, in full mode it still gets an address.
+	Ignore bool
+}
+
+// BootFunc decides the boot reply for a PXE client; ok=false means no boot
+// information for this client.
+type BootFunc func(ctx context.Context, f ClientFacts) (BootReply, bool)
+
+// Lease is one address given to one client.
+type Lease struct {
+	MAC      net.HardwareAddr
+	IP       netip.Addr
+	Expires  time.Time
+	Hostname string
+}
+
+// LeaseStore persists leases, one per MAC; the caller implements it on top
+// of the project's database.
+type LeaseStore interface {
+	Leases(ctx context.Context) ([]Lease, error)
+	PutLease(ctx context.Context, l Lease) error
+	DeleteLease(ctx context.Context, mac net.HardwareAddr) error
+}
+
+// ReservationFunc returns the fixed address reserved for a MAC, if any.
+type ReservationFunc func(ctx context.Context, mac net.HardwareAddr) (netip.Addr, bool)
+
+// ReservedForFunc returns the MAC an address is reserved for, if any.
+type ReservedForFunc func(ctx context.Context, ip netip.Addr) (net.HardwareAddr, bool)
+
+// Event is something the server did, for the machine timeline.
+type Event struct {
+	MAC net.HardwareAddr
+	// Kind is one of "dhcp-discover", "dhcp-offer", "dhcp-ack",
+	// "dhcp-nak", "dhcp-release", "dhcp-decline", "proxy-offer" and
+	// "proxy-ack".
+	Kind   string
+	Detail string
+	IP     netip.Addr
+}
+
+// Server is a DHCPv4 server; its zero value (plus ServerIP) is a proxyDHCP
+// server that gives no boot information.
+//
+// One Server may Serve several conns at once (port 67 and port 4011); they
+// share its state. The funcs it is given (Boot, Reservation, ReservedFor,
+// OnEvent, the LeaseStore) may be called from several goroutines and must
+// not call back into the Server. Its fields must not change once it serves.
+type Server struct {
+	// Mode is proxy (default), full or off.
+	Mode Mode
+	// ServerIP is our address on the interface: the server identifier
+	// (option 54) and the default next-server.
+	ServerIP netip.Addr
+	// Boot decides the boot information; nil means none.
+	Boot BootFunc
+	// OnEvent, if set, is told about every offer, ack, nak, release and
+	// decline.
+	OnEvent func(Event)
+	// Logger receives every decision at debug level; nil discards.
+	Logger *slog.Logger
+	// PXEPort is the port whose conn is answered as the PXE boot server
+	// (proxyDHCP REQUEST/INFORM → ACK to the sender); zero means 4011.
+	PXEPort int
+
+	// Range is the pool, first and last inclusive, inside Subnet
+	// (full mode only).
+	Range [2]netip.Addr
+	// Subnet is the interface's subnet; the subnet mask comes from it
+	// (full mode only).
+	Subnet netip.Prefix
+	// Router is option 3; zero means none (full mode only).
+	Router netip.Addr
+	// DNS is option 6; empty means none (full mode only).
+	DNS []netip.Addr
+	// LeaseTime is option 51; zero means DefaultLeaseTime (full mode only).
+	LeaseTime time.Duration
+	// Leases persists leases; required in full mode.
+	Leases LeaseStore
+	// Reservation gives a MAC's fixed address; optional (full mode only).
+	// A reserved address may lie outside Range but must be inside Subnet.
+	Reservation ReservationFunc
+	// ReservedFor tells which MAC, if any, an address in Range is reserved
+	// for, so the pool does not give it to another client; optional. Without
+	// it, keep reserved addresses outside Range.
+	ReservedFor ReservedForFunc
+
+	mu    sync.Mutex  // guards table
+	table *leaseTable // loaded from Leases on first use
+	clock func() time.Time
+}
+
+func (s *Server) mode() Mode {
+	if s.Mode == "" {
+		return ModeProxy
+	}
+	return s.Mode
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Server) now() time.Time {
+	if s.clock != nil {
+		return s.clock()
+	}
+	return time.Now()
+}
+
+func (s *Server) leaseTime() time.Duration {
+	if s.LeaseTime <= 0 {
+		return DefaultLeaseTime
+	}
+	return s.LeaseTime
+}
+
+func (s *Server) pxePort() int {
+	if s.PXEPort == 0 {
+		return DefaultPXEPort
+	}
+	return s.PXEPort
+}
+
+func (s *Server) emit(e Event) {
+	if s.OnEvent != nil {
+		s.OnEvent(e)
+	}
+}
+
+// leases returns the lease table, loading it from the LeaseStore the first
+// time, so that addresses given before a restart are honoured.
+func (s *Server) leases(ctx context.Context) (*leaseTable, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.table != nil {
+		return s.table, nil
+	}
+	if s.Leases == nil {
+		return nil, errNoLeaseStore
+	}
+	stored, err := s.Leases.Leases(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dhcp: load leases: %w", err)
+	}
+	t := newLeaseTable(s.Range[0], s.Range[1])
+	t.load(stored)
+	s.table = t
+	s.logger().Debug("dhcp: leases loaded", "count", len(stored))
+	return t, nil
+}

@@ -1,0 +1,295 @@
+// Package tftp is kickstand's read-only TFTP server: it hands boot loaders, kernels
+// and per-client configuration files to PXE and UEFI firmware.
+//
+// It implements RFC 1350 reads with option negotiation (RFC 2347), blksize
+// (RFC 2348), timeout and tsize (RFC 2349) and windowsize (RFC 7440). Every read
+// request is served from its own UDP socket, as the TFTP transfer-ID rule asks, in
+// its own goroutine; write requests are refused.
+package tftp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults for the zero values of Server's fields.
+const (
+	// DefaultTimeout is the retransmission timeout when neither Server.Timeout nor the client sets one.
+	DefaultTimeout = time.Second
+	// DefaultRetries is how many times a packet is resent before a transfer is given up.
+	DefaultRetries = 5
+	// DefaultMaxBlockSize is the largest blksize granted: 1468 bytes of payload fill a 1500-byte Ethernet frame.
+	DefaultMaxBlockSize = 1468
+	// DefaultMaxWindowSize is the largest windowsize granted.
+	DefaultMaxWindowSize = 64
+)
+
+// maxRequestSize bounds the datagrams read on the listening socket; requests with
+// options are usually far smaller.
+const maxRequestSize = 65536
+
+// Handler opens the file a client asked for. name is the request's file name
+// exactly as sent, with any leading "/" removed; the handler is responsible for
+// confining it (os.Root does that). It returns the content and its size, or -1 when
+// the size is unknown, in which case tsize is not offered (nor for empty files,
+// which curl would reject). An error wrapping
+// fs.ErrNotExist is sent to the client as TFTP error 1 (file not found),
+// fs.ErrPermission as error 2 (access violation), and any other error as error 0.
+type Handler func(ctx context.Context, name string, client net.Addr) (io.ReadCloser, int64, error)
+
+// Transfer describes a finished or failed transfer, for logs and events.
+type Transfer struct {
+	Name       string        // file name as passed to the Handler
+	Client     net.Addr      // the client's address
+	Bytes      int64         // payload bytes the client acknowledged
+	Duration   time.Duration // from the request to the end of the transfer
+	BlockSize  int           // negotiated block size
+	WindowSize int           // negotiated window size
+	Err        error         // nil when the whole file was acknowledged
+}
+
+// Server is a read-only TFTP server. Its zero value, with a Handler, is ready to use.
+type Server struct {
+	// Handler opens requested files. It is required.
+	Handler Handler
+	// OnTransfer, if set, is called once per read request when its transfer ends,
+	// from the transfer's goroutine.
+	OnTransfer func(Transfer)
+	// Logger receives debug logs per request and per transfer; nil discards them.
+	Logger *slog.Logger
+	// Timeout is the retransmission timeout. Defaults to DefaultTimeout; a client's
+	// "timeout" option overrides it for that transfer.
+	Timeout time.Duration
+	// Retries is how many retransmissions go unanswered before a transfer is
+	// abandoned. Defaults to DefaultRetries.
+	Retries int
+	// MaxBlockSize caps the blksize a client may negotiate. Defaults to DefaultMaxBlockSize.
+	MaxBlockSize int
+	// MaxWindowSize caps the windowsize a client may negotiate. Defaults to DefaultMaxWindowSize.
+	MaxWindowSize int
+}
+
+// ListenAndServe listens on the UDP address addr (":69" when empty) and serves
+// until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	if addr == "" {
+		addr = ":69"
+	}
+	var lc net.ListenConfig
+	conn, err := lc.ListenPacket(ctx, "udp", addr)
+	if err != nil {
+		return fmt.Errorf("tftp: listen on %s: %w", addr, err)
+	}
+	defer conn.Close()
+	return s.Serve(ctx, conn)
+}
+
+// Serve answers requests arriving on conn until ctx ends, then stops the transfers
+// in flight, waits for them and returns nil. It does not close conn, but leaves a
+// past read deadline on it to interrupt the read. If reading conn fails, Serve
+// stops the transfers as well and returns the error.
+func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
+	if s.Handler == nil {
+		return errors.New("tftp: Server.Handler is nil")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var transfers sync.WaitGroup
+	defer transfers.Wait()
+	defer cancel() // also stops the transfers when conn fails
+	release := afterDone(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
+	defer release()
+
+	buf := make([]byte, maxRequestSize)
+	for {
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("tftp: read request: %w", err)
+		}
+		s.handleRequest(ctx, conn, buf[:n], from, &transfers)
+	}
+}
+
+// handleRequest answers one packet that arrived on the listening socket.
+func (s *Server) handleRequest(ctx context.Context, conn net.PacketConn, packet []byte, from net.Addr, transfers *sync.WaitGroup) {
+	log := s.logger()
+	req, err := parseRequest(packet)
+	if err != nil {
+		log.Debug("tftp: dropping packet", "from", from, "err", err)
+		return
+	}
+	if req.opcode == opWRQ {
+		log.Debug("tftp: refusing write request", "from", from, "file", req.filename)
+		_, _ = conn.WriteTo(appendError(nil, errCodeAccess, "read-only server"), from)
+		return
+	}
+	peer, ok := addrPort(from)
+	if !ok {
+		log.Debug("tftp: dropping request from non-UDP address", "from", from)
+		return
+	}
+	log.Debug("tftp: read request", "from", from, "file", req.filename, "mode", req.mode, "options", req.options)
+	received := time.Now()
+	transfers.Go(func() {
+		s.serveRead(ctx, conn.LocalAddr(), from, peer, req, received)
+	})
+}
+
+// serveRead runs one read request from its own socket and reports how it ended.
+func (s *Server) serveRead(ctx context.Context, local, client net.Addr, peer netip.AddrPort, req request, received time.Time) {
+	result := Transfer{Name: strings.TrimLeft(req.filename, "/"), Client: client}
+	result.Err = s.serveFile(ctx, local, peer, req.options, &result)
+	if result.Err != nil && ctx.Err() != nil {
+		result.Err = fmt.Errorf("tftp: transfer of %q stopped: %w", result.Name, ctx.Err())
+	}
+	result.Duration = time.Since(received)
+	s.logger().Debug("tftp: transfer done", "file", result.Name, "client", client,
+		"bytes", result.Bytes, "duration", result.Duration,
+		"blksize", result.BlockSize, "windowsize", result.WindowSize, "err", result.Err)
+	if s.OnTransfer != nil {
+		s.OnTransfer(result)
+	}
+}
+
+// serveFile opens the transfer socket and the file and sends it, filling in result.
+func (s *Server) serveFile(ctx context.Context, local net.Addr, peer netip.AddrPort, options []option, result *Transfer) error {
+	conn, err := listenTransfer(ctx, local)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	release := afterDone(ctx, func() { _ = conn.Close() }) // interrupts a blocked read
+	defer release()
+
+	file, size, err := s.Handler(ctx, result.Name, result.Client)
+	if err == nil && file == nil {
+		err = errors.New("tftp: handler returned no file and no error")
+	}
+	if err != nil {
+		code, message := errorPacketFor(err)
+		_, _ = conn.WriteToUDPAddrPort(appendError(nil, code, message), peer)
+		return fmt.Errorf("tftp: open %q: %w", result.Name, err)
+	}
+	defer file.Close()
+
+	p := s.negotiate(options, size)
+	result.BlockSize, result.WindowSize = p.blockSize, p.windowSize
+	t := newTransfer(conn, peer, file, p, s.retries(), s.logger())
+	err = t.run()
+	result.Bytes = t.bytes
+	if re := (*readError)(nil); errors.As(err, &re) {
+		_, _ = conn.WriteToUDPAddrPort(appendError(nil, errCodeUndefined, "read error"), peer)
+	}
+	if err != nil {
+		return fmt.Errorf("tftp: send %q: %w", result.Name, err)
+	}
+	return nil
+}
+
+// errorPacketFor maps a Handler error to a TFTP error code and a message that
+// reveals nothing about the server's files.
+func errorPacketFor(err error) (uint16, string) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errCodeNotFound, "file not found"
+	case errors.Is(err, fs.ErrPermission):
+		return errCodeAccess, "access violation"
+	default:
+		return errCodeUndefined, "cannot open file"
+	}
+}
+
+// listenTransfer opens a socket on a new port of the local IP the request arrived
+// on, so that replies come from the address the client talked to.
+func listenTransfer(ctx context.Context, local net.Addr) (*net.UDPConn, error) {
+	network, host := "udp", ""
+	if udp, ok := local.(*net.UDPAddr); ok && udp.IP != nil {
+		host = udp.IP.String()
+		if udp.Zone != "" {
+			host += "%" + udp.Zone
+		}
+		if udp.IP.To4() != nil {
+			network = "udp4"
+		}
+	}
+	var lc net.ListenConfig
+	conn, err := lc.ListenPacket(ctx, network, net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, fmt.Errorf("tftp: open transfer socket: %w", err)
+	}
+	return conn.(*net.UDPConn), nil
+}
+
+// addrPort converts a client address to the form the transfer loop compares cheaply.
+func addrPort(addr net.Addr) (netip.AddrPort, bool) {
+	if udp, ok := addr.(*net.UDPAddr); ok {
+		ap := udp.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.IsValid()
+	}
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+}
+
+// afterDone runs f once ctx ends. The returned release either cancels f or waits
+// for it to finish, so no goroutine outlives the caller.
+func afterDone(ctx context.Context, f func()) (release func()) {
+	finished := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(finished)
+		f()
+	})
+	return func() {
+		if !stop() {
+			<-finished
+		}
+	}
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Server) timeout() time.Duration {
+	if s.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return s.Timeout
+}
+
+func (s *Server) retries() int {
+	if s.Retries <= 0 {
+		return DefaultRetries
+	}
+	return s.Retries
+}
+
+func (s *Server) maxBlockSize() int {
+	if s.MaxBlockSize <= 0 {
+		return DefaultMaxBlockSize
+	}
+	return min(max(s.MaxBlockSize, minBlockSize), maxBlockSize)
+}
+
+func (s *Server) maxWindowSize() int {
+	if s.MaxWindowSize <= 0 {
+		return DefaultMaxWindowSize
+	}
+	return min(s.MaxWindowSize, maxWindowSize)
+}

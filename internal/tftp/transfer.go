@@ -1,0 +1,252 @@
+package tftp
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+)
+
+// Errors that end a transfer.
+var (
+	// errTimedOut means the client stopped answering: every retransmission went unacknowledged.
+	errTimedOut = errors.New("tftp: client stopped answering")
+	// errAckTimeout is internal: one wait for an acknowledgement ran out.
+	errAckTimeout = errors.New("tftp: acknowledgement timeout")
+)
+
+// unknownTIDPacket answers packets from anyone but the transfer's client (RFC 1350
+// section 4). It is only ever read.
+var unknownTIDPacket = appendError(nil, errCodeUnknownTID, "unknown transfer ID")
+
+// recvBufferSize holds an ACK or a client's ERROR with a reasonable message.
+const recvBufferSize = 516
+
+// transfer sends one file to one client over the transfer's own socket.
+//
+// Block numbers are kept as 64-bit absolute counts and only truncated to 16 bits on
+// the wire, so files past 65535 blocks roll over to block 0 (what curl, atftp and
+// tftp-hpa do) without any special case.
+type transfer struct {
+	conn    *net.UDPConn
+	peer    netip.AddrPort
+	log     *slog.Logger
+	file    *bufio.Reader
+	params  params
+	retries int
+
+	// slots holds the current window: block b lives in slot b%windowSize, each slot
+	// a complete DATA packet of headerSize+blockSize bytes. Retransmissions resend
+	// slots as they are; nothing is allocated per packet.
+	slots   []byte
+	slotLen []int // packet length of each slot
+	recv    []byte
+	batch   *batchWriter
+
+	acked  uint64 // highest block the client acknowledged
+	sent   uint64 // highest block sent so far
+	loaded uint64 // highest block read from the file
+	last   uint64 // the final (short) block, once it has been read; 0 before
+	bytes  int64  // payload bytes the client acknowledged
+}
+
+// newTransfer allocates the transfer's buffers, once.
+func newTransfer(conn *net.UDPConn, peer netip.AddrPort, file io.Reader, p params, retries int, log *slog.Logger) *transfer {
+	return &transfer{
+		conn:    conn,
+		peer:    peer,
+		log:     log,
+		file:    bufio.NewReaderSize(file, p.blockSize*p.windowSize),
+		params:  p,
+		retries: retries,
+		slots:   make([]byte, p.windowSize*(headerSize+p.blockSize)),
+		slotLen: make([]int, p.windowSize),
+		recv:    make([]byte, recvBufferSize),
+		batch:   newBatchWriter(conn, peer, p.windowSize),
+	}
+}
+
+// run negotiates options if any were accepted and sends the file.
+func (t *transfer) run() error {
+	if len(t.params.accepted) > 0 {
+		if err := t.sendOptionAck(); err != nil {
+			return err
+		}
+	}
+	return t.sendData()
+}
+
+// sendOptionAck sends the OACK until the client acknowledges it with ACK 0.
+func (t *transfer) sendOptionAck() error {
+	oack := appendOACK(nil, t.params.accepted)
+	for attempt := 0; attempt <= t.retries; attempt++ {
+		if _, err := t.conn.WriteToUDPAddrPort(oack, t.peer); err != nil {
+			return fmt.Errorf("tftp: send oack: %w", err)
+		}
+		deadline := time.Now().Add(t.params.timeout)
+		for {
+			block, err := t.receiveAck(deadline)
+			if errors.Is(err, errAckTimeout) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if block == 0 {
+				return nil
+			}
+		}
+	}
+	return errTimedOut
+}
+
+// sendData runs the RFC 7440 window loop (RFC 1350 lock-step is window 1): send a
+// window, wait for an acknowledgement, slide to it, and resend from the first
+// unacknowledged block only when the wait times out.
+func (t *transfer) sendData() error {
+	failures := 0
+	for {
+		if err := t.sendWindow(); err != nil {
+			return err
+		}
+		progressed, err := t.awaitWindowAck(time.Now().Add(t.params.timeout))
+		if err != nil {
+			return err
+		}
+		if t.last != 0 && t.acked == t.last {
+			return nil
+		}
+		if progressed {
+			failures = 0
+			continue
+		}
+		failures++
+		if failures > t.retries {
+			return errTimedOut
+		}
+	}
+}
+
+// sendWindow sends the blocks after the last acknowledged one, up to a window.
+func (t *transfer) sendWindow() error {
+	end := t.acked + uint64(t.params.windowSize)
+	for block := t.acked + 1; block <= end; block++ {
+		if t.last != 0 && block > t.last {
+			break
+		}
+		if block > t.loaded {
+			if err := t.load(block); err != nil {
+				return err
+			}
+		}
+		i := t.slotIndex(block)
+		t.batch.add(t.slot(i)[:t.slotLen[i]])
+		t.sent = max(t.sent, block)
+	}
+	return t.batch.flush()
+}
+
+// load reads the next block from the file into its slot. The slot's previous block
+// is at least a window old and thus acknowledged.
+func (t *transfer) load(block uint64) error {
+	i := t.slotIndex(block)
+	packet := t.slot(i)
+	putDataHeader(packet, uint16(block))
+	n, err := io.ReadFull(t.file, packet[headerSize:])
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		t.last = block
+	case err != nil:
+		return &readError{err: err}
+	case n < t.params.blockSize:
+		t.last = block
+	}
+	t.slotLen[i] = headerSize + n
+	t.loaded = block
+	return nil
+}
+
+func (t *transfer) slotIndex(block uint64) int {
+	return int(block % uint64(t.params.windowSize))
+}
+
+func (t *transfer) slot(i int) []byte {
+	size := headerSize + t.params.blockSize
+	return t.slots[i*size : (i+1)*size]
+}
+
+// awaitWindowAck waits until deadline for an ACK that moves the window forward.
+// Duplicate and stale ACKs are ignored: answering them would be the Sorcerer's
+// Apprentice bug (RFC 1123 section 4.2.3.1).
+func (t *transfer) awaitWindowAck(deadline time.Time) (progressed bool, err error) {
+	for {
+		block, err := t.receiveAck(deadline)
+		if errors.Is(err, errAckTimeout) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if t.slide(block) {
+			return true, nil
+		}
+	}
+}
+
+// slide moves the window to the acknowledged block if it is one that was sent and
+// not yet acknowledged, and reports whether it did.
+func (t *transfer) slide(wire uint16) bool {
+	ahead := uint64(wire - uint16(t.acked)) // 16-bit arithmetic handles rollover
+	if ahead == 0 || ahead > t.sent-t.acked {
+		return false
+	}
+	for block := t.acked + 1; block <= t.acked+ahead; block++ {
+		t.bytes += int64(t.slotLen[t.slotIndex(block)] - headerSize)
+	}
+	t.acked += ahead
+	return true
+}
+
+// receiveAck returns the block number of the next ACK from the client, answering
+// strangers with "unknown transfer ID" and skipping other packets. It returns
+// errAckTimeout at deadline and a *peerError when the client sends an ERROR.
+func (t *transfer) receiveAck(deadline time.Time) (uint16, error) {
+	if err := t.conn.SetReadDeadline(deadline); err != nil {
+		return 0, fmt.Errorf("tftp: set deadline: %w", err)
+	}
+	for {
+		n, from, err := t.conn.ReadFromUDPAddrPort(t.recv)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return 0, errAckTimeout
+			}
+			return 0, fmt.Errorf("tftp: receive: %w", err)
+		}
+		if from.Addr().Unmap() != t.peer.Addr() || from.Port() != t.peer.Port() {
+			t.log.Debug("tftp: packet from unknown transfer ID", "from", from, "client", t.peer)
+			_, _ = t.conn.WriteToUDPAddrPort(unknownTIDPacket, from)
+			continue
+		}
+		packet := t.recv[:n]
+		switch op := opcodeOf(packet); {
+		case op == opAck && n >= 4:
+			return binary.BigEndian.Uint16(packet[2:]), nil
+		case op == opError:
+			return 0, parsePeerError(packet)
+		default:
+			t.log.Debug("tftp: ignoring unexpected packet", "client", t.peer, "opcode", op, "size", n)
+		}
+	}
+}
+
+// readError is a failure to read the file; the client is told with an ERROR packet.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return "tftp: read file: " + e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
