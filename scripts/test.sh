@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, vet, staticcheck, unit and protocol tests
+# with -race, and (as root) the end-to-end tests in QEMU. CI runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
+
+bash scripts/deps.sh
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change: $unformatted" >&2
+  exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+go vet -tags e2e ./test/e2e/
+
+echo "== staticcheck"
+if ! command -v staticcheck >/dev/null || ! staticcheck -version | grep -q '0.8.2'; then
+  go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+staticcheck ./...
+
+echo "== go test -race"
+go test -race -count=1 ./...
+
+echo "== end-to-end (QEMU in network namespaces)"
+if [ "$(id -u)" -ne 0 ] && [ "${CI:-}" != "true" ]; then
+  echo "SKIPPED: the end-to-end tests need root (network namespaces, taps); run: sudo make e2e"
+  exit 0
+fi
+go test -tags e2e -count=1 -timeout 25m -v ./test/e2e/
