@@ -84,4 +84,3 @@ func newLogger(w io.Writer, debug bool) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
-

@@ -15,7 +15,11 @@ func TestValidate(t *testing.T) {
 		wantErr string
 	}{
 		{"default", func(*Config) {}, ""},
-		{"full", func(c *Config) { c.DHCP = "full"; c.DHCPRange = "10.0.0.10-10.0.0.20"; c.DHCPDNS = []string{"10.0.0.1"} }, ""},
+		{"full", func(c *Config) {
+			c.DHCP = "full"
+			c.DHCPRange = "10.0.0.10-10.0.0.20"
+			c.DHCPDNS = []string{"10.0.0.1"}
+		}, ""},
 		{"bad mode", func(c *Config) { c.DHCP = "auto" }, "want proxy, full or off"},
 		{"full without range", func(c *Config) { c.DHCP = "full" }, "needs --dhcp-range"},
 		{"range in proxy", func(c *Config) { c.DHCPRange = "10.0.0.10-10.0.0.20" }, "need --dhcp full"},
