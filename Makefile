@@ -1,4 +1,6 @@
 GO ?= go
+# sudo resets PATH; Go is usually in /usr/local/go.
+export PATH := $(PATH):/usr/local/go/bin
 BIN ?= kickstand
 
 .PHONY: build test e2e demo fixtures clean

@@ -3,7 +3,8 @@
 # with -race, and (as root) the end-to-end tests in QEMU. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
+export PATH="$PATH:/usr/local/go/bin"
+export PATH="$PATH:$(go env GOPATH)/bin"
 
 bash scripts/deps.sh
 
