@@ -21,27 +21,54 @@ var ErrExists = errors.New("already exists")
 // ErrInUse is returned when a record cannot be removed because others refer to it.
 var ErrInUse = errors.New("in use")
 
+// SourceKind says where a distro's tree lives.
+type SourceKind string
+
+// The kinds of distro source.
+const (
+	SourceDir SourceKind = "dir" // an extracted tree or a mirror
+	SourceISO SourceKind = "iso" // read straight out of an ISO file
+)
+
 // Distro is an installable operating system tree.
 type Distro struct {
-	Name    string
-	Family  string // e.g. "Rocky Linux"
-	Version string // e.g. "9.6"
-	Arch    string // e.g. "x86_64"
-	Source  string // absolute path of the tree (directory) it was imported from
-	Kernel  string // path of the installer kernel, relative to the tree
-	Initrd  string // path of the installer initrd, relative to the tree
-	Stage2  string // path of the stage2 image, relative to the tree ("" if none)
-	Created time.Time
+	Name     string
+	Family   string // e.g. "Rocky Linux"
+	Version  string // e.g. "9.6"
+	Arch     string // e.g. "x86_64"
+	Kind     SourceKind
+	Source   string    // absolute path of the directory or ISO file
+	Size     int64     // bytes: the ISO file, or the tree's files at import
+	ModTime  time.Time // the ISO file's mtime at import (zero for directories)
+	Checksum string    // sha256 of the ISO file, hex ("" for directories)
+	Kernel   string    // path of the installer kernel, relative to the tree
+	Initrd   string    // path of the installer initrd, relative to the tree
+	Stage2   string    // path of the stage2 image, relative to the tree ("" if none)
+	Variants []Variant // repositories inside the tree (BaseOS, AppStream...)
+	Created  time.Time
+}
+
+// Variant is one repository of a distro tree.
+type Variant struct {
+	ID         string `json:"id"`
+	Repository string `json:"repository"` // path relative to the tree
 }
 
 // Profile is how machines install: which distro, which kickstart, which kernel arguments.
 type Profile struct {
-	Name       string
-	Distro     string
-	Kickstart  string // template text; "" means the built-in default
-	KernelArgs string
-	Created    time.Time
+	Name         string
+	Distro       string
+	Kickstart    string // template text; "" means the built-in default
+	KernelArgs   string
+	RepoProtocol string // "http" or "ftp": how the installer reaches the tree
+	Created      time.Time
 }
+
+// Repo protocols a profile can choose.
+const (
+	RepoHTTP = "http"
+	RepoFTP  = "ftp"
+)
 
 // State is where a machine is in its install.
 type State string

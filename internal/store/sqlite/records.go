@@ -23,22 +23,45 @@ func (d *DB) AddDistro(ctx context.Context, x store.Distro) error {
 	if x.Created.IsZero() {
 		x.Created = now()
 	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO distros VALUES (?,?,?,?,?,?,?,?,?)`,
-		x.Name, x.Family, x.Version, x.Arch, x.Source, x.Kernel, x.Initrd, x.Stage2, unix(x.Created))
+	if x.Kind == "" {
+		x.Kind = store.SourceDir
+	}
+	variants, err := json.Marshal(x.Variants)
+	if err != nil {
+		return err
+	}
+	var mtime int64
+	if !x.ModTime.IsZero() {
+		mtime = unix(x.ModTime)
+	}
+	_, err = d.db.ExecContext(ctx, `INSERT INTO distros (`+distroCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		x.Name, x.Family, x.Version, x.Arch, x.Source, x.Kernel, x.Initrd, x.Stage2, unix(x.Created),
+		string(x.Kind), x.Size, mtime, x.Checksum, string(variants))
 	if isUnique(err) {
 		return fmt.Errorf("distro %q: %w", x.Name, store.ErrExists)
 	}
 	return err
 }
 
-const distroCols = `name, family, version, arch, source, kernel, initrd, stage2, created`
+const distroCols = `name, family, version, arch, source, kernel, initrd, stage2, created, kind, size, mtime, checksum, variants`
 
 func scanDistro(row interface{ Scan(...any) error }) (store.Distro, error) {
 	var x store.Distro
-	var created int64
-	err := row.Scan(&x.Name, &x.Family, &x.Version, &x.Arch, &x.Source, &x.Kernel, &x.Initrd, &x.Stage2, &created)
-	x.Created = fromUnix(created)
-	return x, err
+	var created, mtime int64
+	var kind, variants string
+	err := row.Scan(&x.Name, &x.Family, &x.Version, &x.Arch, &x.Source, &x.Kernel, &x.Initrd, &x.Stage2, &created,
+		&kind, &x.Size, &mtime, &x.Checksum, &variants)
+	if err != nil {
+		return x, err
+	}
+	x.Kind, x.Created = store.SourceKind(kind), fromUnix(created)
+	if mtime != 0 {
+		x.ModTime = fromUnix(mtime)
+	}
+	if err := json.Unmarshal([]byte(variants), &x.Variants); err != nil {
+		return x, fmt.Errorf("distro %s variants: %w", x.Name, err)
+	}
+	return x, nil
 }
 
 // Distro returns the distro called name.
@@ -66,8 +89,11 @@ func (d *DB) AddProfile(ctx context.Context, p store.Profile) error {
 	if p.Created.IsZero() {
 		p.Created = now()
 	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO profiles VALUES (?,?,?,?,?)`,
-		p.Name, p.Distro, p.Kickstart, p.KernelArgs, unix(p.Created))
+	if p.RepoProtocol == "" {
+		p.RepoProtocol = store.RepoHTTP
+	}
+	_, err := d.db.ExecContext(ctx, `INSERT INTO profiles (`+profileCols+`) VALUES (?,?,?,?,?,?)`,
+		p.Name, p.Distro, p.Kickstart, p.KernelArgs, unix(p.Created), p.RepoProtocol)
 	switch {
 	case isUnique(err):
 		return fmt.Errorf("profile %q: %w", p.Name, store.ErrExists)
@@ -77,12 +103,12 @@ func (d *DB) AddProfile(ctx context.Context, p store.Profile) error {
 	return err
 }
 
-const profileCols = `name, distro, kickstart, kernel_args, created`
+const profileCols = `name, distro, kickstart, kernel_args, created, repo_protocol`
 
 func scanProfile(row interface{ Scan(...any) error }) (store.Profile, error) {
 	var p store.Profile
 	var created int64
-	err := row.Scan(&p.Name, &p.Distro, &p.Kickstart, &p.KernelArgs, &created)
+	err := row.Scan(&p.Name, &p.Distro, &p.Kickstart, &p.KernelArgs, &created, &p.RepoProtocol)
 	p.Created = fromUnix(created)
 	return p, err
 }

@@ -79,6 +79,13 @@ var migrations = []string{
 		id INTEGER PRIMARY KEY AUTOINCREMENT,
 		mac TEXT NOT NULL, time INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);
 	CREATE INDEX events_mac_time ON events(mac, time);`,
+	// 2: distros read straight from ISO files; profiles choose the repo protocol.
+	`ALTER TABLE distros ADD COLUMN kind TEXT NOT NULL DEFAULT 'dir';
+	ALTER TABLE distros ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE distros ADD COLUMN mtime INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE distros ADD COLUMN checksum TEXT NOT NULL DEFAULT '';
+	ALTER TABLE distros ADD COLUMN variants TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE profiles ADD COLUMN repo_protocol TEXT NOT NULL DEFAULT 'http';`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -103,3 +103,37 @@ func TestTwoHandlesWriteConcurrently(t *testing.T) {
 		t.Fatalf("events = %d, %v; want 200", len(evs), err)
 	}
 }
+
+// A database written by the first release keeps its records after migration.
+func TestMigrateFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	first := migrations[:1]
+	saved := migrations
+	migrations = first
+	db, err := Open(ctx, dir)
+	migrations = saved
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.db.Exec(`INSERT INTO distros VALUES ('old','Rocky Linux','9.4','x86_64','/srv/old','k','i','s',1)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.db.Exec(`INSERT INTO profiles VALUES ('p','old','','',1)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	d, err := db.Distro(ctx, "old")
+	if err != nil || d.Kind != store.SourceDir || d.Version != "9.4" || len(d.Variants) != 0 {
+		t.Fatalf("migrated distro = %+v, %v", d, err)
+	}
+	p, err := db.Profile(ctx, "p")
+	if err != nil || p.RepoProtocol != store.RepoHTTP {
+		t.Fatalf("migrated profile = %+v, %v", p, err)
+	}
+}

@@ -34,8 +34,10 @@ var mac2 = net.HardwareAddr{0x52, 0x54, 0x00, 0x12, 0x34, 0x57}
 
 func distro(name string) store.Distro {
 	return store.Distro{Name: name, Family: "Rocky Linux", Version: "9.6", Arch: "x86_64",
-		Source: "/srv/" + name, Kernel: "images/pxeboot/vmlinuz", Initrd: "images/pxeboot/initrd.img",
-		Stage2: "images/install.img"}
+		Kind: store.SourceISO, Source: "/srv/" + name + ".iso", Size: 11 << 30,
+		ModTime: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC), Checksum: "abc123",
+		Kernel: "images/pxeboot/vmlinuz", Initrd: "images/pxeboot/initrd.img", Stage2: "images/install.img",
+		Variants: []store.Variant{{ID: "BaseOS", Repository: "BaseOS"}, {ID: "AppStream", Repository: "AppStream"}}}
 }
 
 func must(t *testing.T, err error) {
@@ -61,7 +63,9 @@ func testDistros(t *testing.T, s store.Store) {
 	wantErr(t, s.AddDistro(ctx, want), store.ErrExists)
 	got, err := s.Distro(ctx, "rocky9")
 	must(t, err)
-	if got.Name != want.Name || got.Kernel != want.Kernel || got.Stage2 != want.Stage2 || got.Created.IsZero() {
+	if got.Name != want.Name || got.Kernel != want.Kernel || got.Stage2 != want.Stage2 || got.Created.IsZero() ||
+		got.Kind != want.Kind || got.Size != want.Size || !got.ModTime.Equal(want.ModTime) || got.Checksum != want.Checksum ||
+		len(got.Variants) != 2 || got.Variants[1] != want.Variants[1] {
 		t.Fatalf("Distro = %+v, want %+v", got, want)
 	}
 	must(t, s.AddDistro(ctx, distro("alma9")))
@@ -80,12 +84,12 @@ func testProfiles(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	wantErr(t, s.AddProfile(ctx, store.Profile{Name: "p", Distro: "missing"}), store.ErrNotFound)
 	must(t, s.AddDistro(ctx, distro("rocky9")))
-	p := store.Profile{Name: "web", Distro: "rocky9", Kickstart: "text\n", KernelArgs: "console=ttyS0"}
+	p := store.Profile{Name: "web", Distro: "rocky9", Kickstart: "text\n", KernelArgs: "console=ttyS0", RepoProtocol: store.RepoFTP}
 	must(t, s.AddProfile(ctx, p))
 	wantErr(t, s.AddProfile(ctx, p), store.ErrExists)
 	got, err := s.Profile(ctx, "web")
 	must(t, err)
-	if got.Kickstart != p.Kickstart || got.KernelArgs != p.KernelArgs || got.Distro != "rocky9" {
+	if got.Kickstart != p.Kickstart || got.KernelArgs != p.KernelArgs || got.Distro != "rocky9" || got.RepoProtocol != store.RepoFTP {
 		t.Fatalf("Profile = %+v, want %+v", got, p)
 	}
 	must(t, s.PutMachine(ctx, store.Machine{MAC: mac1, Profile: "web", State: store.StateNew, Token: "t1"}))
