@@ -1,6 +1,7 @@
 package distro
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -17,7 +18,9 @@ version = 9.6
 
 [tree]
 arch = x86_64
+build_timestamp = 1748000000
 platforms = x86_64,xen
+variants = BaseOS,AppStream
 
 [images-x86_64]
 kernel = images/pxeboot/vmlinuz
@@ -26,6 +29,22 @@ efiboot.img = images/efiboot.img
 
 [stage2]
 mainimage = images/install.img
+
+[variant-AppStream]
+id = AppStream
+name = AppStream
+packages = AppStream/Packages
+repository = AppStream
+type = variant
+uid = AppStream
+
+[variant-BaseOS]
+id = BaseOS
+name = BaseOS
+packages = BaseOS/Packages
+repository = BaseOS
+type = variant
+uid = BaseOS
 `
 
 const legacy = `[general]
@@ -62,20 +81,193 @@ initrd = images/pxeboot/initrd.img
 mainimage = images/install.img
 `
 
+const alma9 = `[general]
+; WARNING.0 = This section provides compatibility with pre-productmd treeinfos.
+arch = x86_64
+family = AlmaLinux
+name = AlmaLinux 9.4
+packagedir = AppStream/Packages
+repository = AppStream
+timestamp = 1714885291
+variant = AppStream
+variants = AppStream,BaseOS
+version = 9.4
+
+[header]
+type = productmd.treeinfo
+version = 1.2
+
+[images-x86_64]
+efiboot.img = images/efiboot.img
+initrd = images/pxeboot/initrd.img
+kernel = images/pxeboot/vmlinuz
+
+[release]
+name = AlmaLinux
+short = AlmaLinux
+version = 9.4
+
+[stage2]
+mainimage = images/install.img
+
+[tree]
+arch = x86_64
+build_timestamp = 1714885291
+platforms = x86_64,xen
+variants = BaseOS,AppStream
+
+[variant-AppStream]
+id = AppStream
+name = AppStream
+packages = AppStream/Packages
+repository = AppStream
+type = variant
+uid = AppStream
+
+[variant-BaseOS]
+id = BaseOS
+name = BaseOS
+packages = BaseOS/Packages
+repository = BaseOS
+type = variant
+uid = BaseOS
+`
+
+// fedoraServer is a Fedora Server DVD: one variant whose repository is the tree root.
+const fedoraServer = `[header]
+type = productmd.treeinfo
+version = 1.2
+
+[release]
+name = Fedora
+short = Fedora
+version = 41
+
+[tree]
+arch = aarch64
+build_timestamp = 1729456000
+platforms = aarch64
+variants = Server
+
+[images-aarch64]
+kernel = images/pxeboot/vmlinuz
+initrd = images/pxeboot/initrd.img
+
+[stage2]
+mainimage = images/install.img
+
+[variant-Server]
+id = Server
+name = Server
+packages = Packages
+repository = .
+type = variant
+uid = Server
+`
+
+// rhel6 is the older format with variants named in [general].
+const rhel6 = `[general]
+family = Red Hat Enterprise Linux
+timestamp = 1380159378.77
+variant = Server
+totaldiscs = 1
+version = 6.5
+discnum = 1
+packagedir = Packages
+arch = x86_64
+
+[variant-Server]
+repository = Server
+identity = Server/Server.cert
+
+[images-x86_64]
+kernel = images/pxeboot/vmlinuz
+initrd = images/pxeboot/initrd.img
+`
+
+var rockyVariants = []Variant{
+	{ID: "BaseOS", Name: "BaseOS", Type: "variant", Repository: "BaseOS", Packages: "BaseOS/Packages"},
+	{ID: "AppStream", Name: "AppStream", Type: "variant", Repository: "AppStream", Packages: "AppStream/Packages"},
+}
+
 func TestParseTreeinfo(t *testing.T) {
+	pxe := Info{Kernel: "images/pxeboot/vmlinuz", Initrd: "images/pxeboot/initrd.img"}
+	with := func(in Info, f func(*Info)) Info { f(&in); return in }
 	tests := []struct {
 		name, in string
 		want     Info
+		wantName string
 	}{
-		{"rocky9", rocky9, Info{"Rocky Linux", "Rocky", "9.6", "x86_64", "images/pxeboot/vmlinuz", "images/pxeboot/initrd.img", "images/install.img"}},
-		{"legacy", legacy, Info{"CentOS", "", "7", "x86_64", "images/pxeboot/vmlinuz", "images/pxeboot/initrd.img", "LiveOS/squashfs.img"}},
-		{"fedora", fedora, Info{"Fedora", "Fedora", "41", "x86_64", "images/pxeboot/vmlinuz", "images/pxeboot/initrd.img", "images/install.img"}},
+		{"rocky9", rocky9, with(pxe, func(in *Info) {
+			in.Family, in.Short, in.Version, in.Arch, in.Stage2 = "Rocky Linux", "Rocky", "9.6", "x86_64", "images/install.img"
+			in.Timestamp, in.Variants = "1748000000", rockyVariants
+		}), "rocky-9.6-x86_64"},
+		{"alma9", alma9, with(pxe, func(in *Info) {
+			in.Family, in.Short, in.Version, in.Arch, in.Stage2 = "AlmaLinux", "AlmaLinux", "9.4", "x86_64", "images/install.img"
+			in.Timestamp, in.Variants = "1714885291", rockyVariants
+		}), "almalinux-9.4-x86_64"},
+		{"legacy", legacy, with(pxe, func(in *Info) {
+			in.Family, in.Version, in.Arch, in.Stage2, in.Timestamp = "CentOS", "7", "x86_64", "LiveOS/squashfs.img", "1500000000"
+		}), "centos-7-x86_64"},
+		{"rhel6", rhel6, with(pxe, func(in *Info) {
+			in.Family, in.Version, in.Arch, in.Timestamp = "Red Hat Enterprise Linux", "6.5", "x86_64", "1380159378.77"
+			in.Variants = []Variant{{ID: "Server", Name: "Server", Type: "variant", Repository: "Server", Packages: "Packages"}}
+		}), "red-6.5-x86_64"},
+		{"fedora", fedora, with(pxe, func(in *Info) {
+			in.Family, in.Short, in.Version, in.Arch, in.Stage2 = "Fedora", "Fedora", "41", "x86_64", "images/install.img"
+		}), "fedora-41-x86_64"},
+		{"fedora server", fedoraServer, with(pxe, func(in *Info) {
+			in.Family, in.Short, in.Version, in.Arch, in.Stage2, in.Timestamp = "Fedora", "Fedora", "41", "aarch64", "images/install.img", "1729456000"
+			in.Variants = []Variant{{ID: "Server", Name: "Server", Type: "variant", Repository: ".", Packages: "Packages"}}
+		}), "fedora-41-aarch64"},
 	}
 	for _, tt := range tests {
 		got, err := ParseTreeinfo(strings.NewReader(tt.in))
-		if err != nil || got != tt.want {
-			t.Errorf("%s: got %+v, %v; want %+v", tt.name, got, err, tt.want)
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: got %+v, %v;\nwant %+v", tt.name, got, err, tt.want)
 		}
+		if got.Name() != tt.wantName {
+			t.Errorf("%s: Name() = %q, want %q", tt.name, got.Name(), tt.wantName)
+		}
+	}
+}
+
+func TestInfoName(t *testing.T) {
+	for _, tt := range []struct {
+		in   Info
+		want string
+	}{
+		{Info{Short: "Rocky", Version: "9.6", Arch: "x86_64"}, "rocky-9.6-x86_64"},
+		{Info{Family: "Red Hat Enterprise Linux", Short: "RHEL", Version: "9.4", Arch: "aarch64"}, "rhel-9.4-aarch64"},
+		{Info{Family: "  CentOS Stream", Version: "10", Arch: "x86_64"}, "centos-10-x86_64"},
+		{Info{Short: "Oracle Linux/../x", Version: "8 .10", Arch: "x86_64 "}, "oraclelinux..x-8.10-x86_64"},
+		{Info{Arch: "ppc64le"}, "ppc64le"},
+		{Info{}, ""},
+	} {
+		if got := tt.in.Name(); got != tt.want {
+			t.Errorf("%+v.Name() = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseDiscinfo(t *testing.T) {
+	for _, tt := range []struct {
+		in                      string
+		want                    Discinfo
+		wantVersion, wantFamily string
+	}{
+		{"1716911843.418489\n9.6\nx86_64\nALL\n", Discinfo{"1716911843.418489", "9.6", "x86_64"}, "9.6", ""},
+		{"1380159378.77\nRed Hat Enterprise Linux 6.5\nx86_64\n1\n", Discinfo{"1380159378.77", "Red Hat Enterprise Linux 6.5", "x86_64"}, "6.5", "Red Hat Enterprise Linux"},
+		{"1\nFedora\n", Discinfo{"1", "Fedora", ""}, "", "Fedora"},
+	} {
+		got, err := ParseDiscinfo(strings.NewReader(tt.in))
+		if err != nil || got != tt.want || got.Version() != tt.wantVersion || got.Family() != tt.wantFamily {
+			t.Errorf("ParseDiscinfo(%q) = %+v (version %q, family %q), %v; want %+v, %q, %q",
+				tt.in, got, got.Version(), got.Family(), err, tt.want, tt.wantVersion, tt.wantFamily)
+		}
+	}
+	if _, err := ParseDiscinfo(strings.NewReader("")); err == nil {
+		t.Error("ParseDiscinfo(empty) succeeded")
 	}
 }
 
@@ -132,7 +324,7 @@ func TestDetect(t *testing.T) {
 }
 
 func FuzzParseTreeinfo(f *testing.F) {
-	for _, s := range []string{rocky9, legacy, fedora, "", "[x]\na=b\n"} {
+	for _, s := range []string{rocky9, alma9, legacy, rhel6, fedora, fedoraServer, "", "[x]\na=b\n"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
