@@ -1,0 +1,103 @@
+package ftp
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"math"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// errNoSeek is why REST fails on a file that can neither Seek nor ReadAt.
+var errNoSeek = errors.New("cannot resume: the file supports neither Seek nor ReadAt")
+
+// download is the handle ftpserverlib reads a RETR from. It counts what it
+// hands out, reports the transfer when closed, and keeps the opened file's
+// zero-copy path: ftpserverlib copies with io.Copy(dataConn, download), and
+// io.Copy prefers download.WriteTo, which lets an *os.File (or a
+// bootfs.Section) write itself to the *net.TCPConn with sendfile. Without
+// WriteTo the handle would hide the file and every byte would pass through a
+// user-space buffer.
+type download struct {
+	file   fs.File
+	src    io.Reader // file, or a section of it after a REST on a ReaderAt-only file
+	name   string
+	client netip.Addr
+	main   *mainDriver
+	opened time.Time
+	sent   int64
+	err    error
+	once   sync.Once
+}
+
+func newDownload(f fs.File, name string, client netip.Addr, main *mainDriver) *download {
+	return &download{file: f, src: f, name: name, client: client, main: main, opened: time.Now()}
+}
+
+// Read reads from the current position (ASCII transfers read this way).
+func (d *download) Read(p []byte) (int, error) {
+	n, err := d.src.Read(p)
+	d.sent += int64(n)
+	return n, hidePath(err, d.name)
+}
+
+// WriteTo sends the rest of the file to w, with sendfile when the file
+// and w allow it.
+func (d *download) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	var err error
+	if wt, ok := d.src.(io.WriterTo); ok {
+		n, err = wt.WriteTo(w)
+	} else {
+		n, err = io.Copy(w, struct{ io.Reader }{d.src})
+	}
+	d.sent += n
+	return n, hidePath(err, d.name)
+}
+
+// Write refuses: a download is never written to.
+func (d *download) Write([]byte) (int, error) { return 0, refuse("write", d.name) }
+
+// Seek moves to a REST offset, with the file's Seek or, failing that, by
+// reading through its ReadAt.
+func (d *download) Seek(offset int64, whence int) (int64, error) {
+	pos, err := d.seek(offset, whence)
+	if err != nil {
+		err = hidePath(err, d.name)
+		d.err = err
+	}
+	return pos, err
+}
+
+func (d *download) seek(offset int64, whence int) (int64, error) {
+	if s, ok := d.file.(io.Seeker); ok {
+		return s.Seek(offset, whence)
+	}
+	ra, ok := d.file.(io.ReaderAt)
+	if !ok || whence != io.SeekStart || offset < 0 {
+		return 0, &fs.PathError{Op: "seek", Path: d.name, Err: errNoSeek}
+	}
+	d.src = io.NewSectionReader(ra, offset, math.MaxInt64-offset)
+	return offset, nil
+}
+
+// TransferError records why ftpserverlib's copy failed.
+func (d *download) TransferError(err error) { d.err = err }
+
+// Close closes the file and reports the transfer, once.
+func (d *download) Close() error {
+	err := d.file.Close()
+	d.once.Do(func() {
+		d.main.finished(Transfer{
+			Name:     d.name,
+			Client:   d.client,
+			Bytes:    d.sent,
+			Duration: time.Since(d.opened),
+			Err:      d.err,
+		})
+		d.main.life.release()
+	})
+	return err
+}
