@@ -37,6 +37,7 @@ type App struct {
 	tree     *bootfs.Tree
 	bus      *events.Bus
 	peers    *neighbours
+	defaults []string // distros named by --iso; the first is served at pub/
 }
 
 // Run starts every server described by cfg and blocks until ctx ends or a
@@ -71,17 +72,19 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, store: db, net: network, bus: events.New(0), peers: newNeighbours()}
-	a.machines = &machines{store: db, unknown: unknown, baseURL: BaseURL(network.ServerIP, cfg.HTTPPort), log: log}
-	a.tree = &bootfs.Tree{Loaders: loaders, DistroDir: a.distroDir, Generate: a.machines.generate}
-	return a, nil
-}
-
-func (a *App) distroDir(ctx context.Context, name string) (string, error) {
-	d, err := a.store.Distro(ctx, name)
-	if err != nil {
-		return "", err
+	if a.defaults, err = EnsureISOs(ctx, db, cfg.ISOs, progressWriter()); err != nil {
+		db.Close()
+		return nil, err
 	}
-	return d.Source, nil
+	a.machines = &machines{store: db, unknown: unknown, baseURL: BaseURL(network.ServerIP, cfg.HTTPPort),
+		pubDistro: a.defaultDistro, log: log}
+	if cfg.FTPPort != 0 {
+		a.machines.ftpBase = FTPBase(network.ServerIP, cfg.FTPPort)
+	}
+	a.tree = &bootfs.Tree{Loaders: loaders, Distro: a.distroSource, Distros: a.distroNames,
+		Default: a.defaultDistro, Generate: a.machines.generate}
+	a.reportSources(ctx)
+	return a, nil
 }
 
 // serve opens every socket first, so that a port in use fails the start
@@ -99,7 +102,22 @@ func (a *App) serve(ctx context.Context) error {
 	}
 	defer httpLn.Close()
 
+	var ftpLn net.Listener
+	if a.cfg.FTPPort != 0 {
+		if ftpLn, err = lc.Listen(ctx, "tcp", fmt.Sprintf(":%d", a.cfg.FTPPort)); err != nil {
+			return portError("FTP", "--ftp-port (0 turns FTP off)", err)
+		}
+		defer ftpLn.Close()
+	}
+
 	g, ctx := errgroup.WithContext(ctx)
+	if ftpLn != nil {
+		srv, err := a.ftpServer()
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return srv.Serve(ctx, ftpLn) })
+	}
 	if a.cfg.DHCP != "off" {
 		srv, err := a.dhcpServer()
 		if err != nil {
@@ -121,7 +139,7 @@ func (a *App) serve(ctx context.Context) error {
 	g.Go(func() error { return httpSrv.Serve(ctx, httpLn) })
 	g.Go(func() error { a.bus.Run(ctx, a.recordEvent); return nil })
 	a.log.Info("kickstand serving", "interface", a.net.Interface, "address", a.net.Prefix, "server-ip", a.net.ServerIP,
-		"dhcp", a.cfg.DHCP, "tftp-port", a.cfg.TFTPPort, "http", a.machines.baseURL, "unknown", a.cfg.Unknown)
+		"dhcp", a.cfg.DHCP, "tftp-port", a.cfg.TFTPPort, "http", a.machines.baseURL, "ftp", a.ftpSummary(), "unknown", a.cfg.Unknown)
 	return g.Wait()
 }
 

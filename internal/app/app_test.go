@@ -86,7 +86,7 @@ func TestServeLoopback(t *testing.T) {
 
 	cfg := config.Default()
 	cfg.DataDir, cfg.Interface, cfg.DHCP, cfg.BootloaderDir = filepath.Join(dir, "data"), "lo", "off", filepath.Join(dir, "loaders")
-	cfg.TFTPPort, cfg.HTTPPort = freePort(t, "udp"), freePort(t, "tcp")
+	cfg.TFTPPort, cfg.HTTPPort, cfg.FTPPort = freePort(t, "udp"), freePort(t, "tcp"), 0
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- Run(runCtx, cfg, slog.New(slog.DiscardHandler)) }()
@@ -156,11 +156,11 @@ func state(t *testing.T, db store.Store, mac net.HardwareAddr) store.State {
 	return m.State
 }
 
-func curl(t *testing.T, u string) string {
+func curl(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("curl", "-sS", "--fail", "--max-time", "10", u).Output()
+	out, err := exec.Command("curl", append([]string{"-sS", "--fail", "--max-time", "20"}, args...)...).Output()
 	if err != nil {
-		t.Fatalf("curl %s: %v", u, err)
+		t.Fatalf("curl %v: %v", args, err)
 	}
 	return string(out)
 }

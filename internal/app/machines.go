@@ -29,7 +29,22 @@ type machines struct {
 	store   store.Store
 	unknown boot.Unknown
 	baseURL string
-	log     *slog.Logger
+	ftpBase string // "" when FTP is off
+	// pubDistro returns the distro served at pub/ ("" for none).
+	pubDistro func(context.Context) (string, error)
+	log       *slog.Logger
+}
+
+// pub returns the distro at pub/, or "" (also when pubDistro is unset).
+func (m *machines) pub(ctx context.Context) string {
+	if m.pubDistro == nil {
+		return ""
+	}
+	name, err := m.pubDistro(ctx)
+	if err != nil {
+		m.log.Error("default distro", "err", err)
+	}
+	return name
 }
 
 // lookup returns the machine with mac; a MAC never seen before is recorded
@@ -74,7 +89,8 @@ func (m *machines) decide(ctx context.Context, mac net.HardwareAddr) (boot.Decis
 	if err != nil {
 		return boot.Decision{}, err
 	}
-	return boot.Decide(boot.Input{MAC: mac, Machine: &machine, Trees: ts, Unknown: m.unknown, BaseURL: m.baseURL}), nil
+	return boot.Decide(boot.Input{MAC: mac, Machine: &machine, Trees: ts, Unknown: m.unknown,
+		BaseURL: m.baseURL, FTPBase: m.ftpBase, PubDistro: m.pub(ctx)}), nil
 }
 
 // generate makes the per-client boot files of the tree.
@@ -127,7 +143,7 @@ func (m *machines) recordErr(ctx context.Context, mac net.HardwareAddr, kind, de
 
 // renderKickstart renders the kickstart of machine; profile, if set and the
 // machine has none, is the profile chosen from the menu.
-func renderKickstart(ctx context.Context, s store.Store, machine store.Machine, profile, baseURL string) ([]byte, store.Profile, error) {
+func renderKickstart(ctx context.Context, s store.Store, machine store.Machine, profile, baseURL, ftpBase, pubDistro string) ([]byte, store.Profile, error) {
 	name := machine.Profile
 	if name == "" {
 		name = profile
@@ -150,7 +166,7 @@ func renderKickstart(ctx context.Context, s store.Store, machine store.Machine, 
 	data := kickstart.Data{
 		MAC: machine.MAC.String(), Hostname: machine.Hostname, Profile: p.Name, Distro: d.Name,
 		Family: d.Family, Version: d.Version,
-		RepoURL:      boot.TreeURL(baseURL, d.Name),
+		RepoURL:      boot.RepoURL(baseURL, ftpBase, pubDistro, p, d.Name),
 		PhoneHomeURL: baseURL + "/phone-home/" + machine.Token,
 		Vars:         kickstart.Resolve(kickstart.DefaultVars, machine.Vars),
 	}
@@ -159,8 +175,9 @@ func renderKickstart(ctx context.Context, s store.Store, machine store.Machine, 
 }
 
 // RenderKickstart renders the kickstart a registered machine gets, as the
-// server would serve it from baseURL.
-func RenderKickstart(ctx context.Context, s store.Store, m store.Machine, baseURL string) ([]byte, error) {
-	ks, _, err := renderKickstart(ctx, s, m, "", baseURL)
+// server would serve it from baseURL (and ftpBase, "" when FTP is off, with
+// pubDistro at pub/).
+func RenderKickstart(ctx context.Context, s store.Store, m store.Machine, baseURL, ftpBase, pubDistro string) ([]byte, error) {
+	ks, _, err := renderKickstart(ctx, s, m, "", baseURL, ftpBase, pubDistro)
 	return ks, err
 }

@@ -10,6 +10,7 @@ import (
 
 	"kickstand/internal/dhcp"
 	"kickstand/internal/events"
+	"kickstand/internal/ftp"
 	"kickstand/internal/httpd"
 	"kickstand/internal/store"
 	"kickstand/internal/tftp"
@@ -61,7 +62,7 @@ func (a *App) kickstart(ctx context.Context, token, profile string, client netip
 		return nil, err
 	}
 	a.peers.learn(client, m.MAC)
-	ks, p, err := renderKickstart(ctx, a.store, m, profile, a.machines.baseURL)
+	ks, p, err := renderKickstart(ctx, a.store, m, profile, a.machines.baseURL, a.machines.ftpBase, a.machines.pub(ctx))
 	if err != nil {
 		a.machines.record(ctx, m.MAC, "kickstart-error", err.Error(), "")
 		return nil, err
@@ -111,4 +112,13 @@ func (l leaseStore) PutLease(ctx context.Context, x dhcp.Lease) error {
 
 func (l leaseStore) DeleteLease(ctx context.Context, mac net.HardwareAddr) error {
 	return l.s.RemoveLease(ctx, mac)
+}
+
+func (a *App) onFTP(t ftp.Transfer) {
+	mac, _ := a.peers.lookup(t.Client)
+	detail := fmt.Sprintf("%s %d bytes in %s", t.Name, t.Bytes, t.Duration.Round(time.Millisecond))
+	if t.Err != nil {
+		detail += ": " + t.Err.Error()
+	}
+	a.bus.Publish(events.Event{MAC: mac, IP: t.Client, Kind: "ftp", Detail: detail})
 }

@@ -83,6 +83,9 @@ type Input struct {
 	Trees   []Tree         // every profile with its distro, by profile name
 	Unknown Unknown
 	BaseURL string // e.g. "http://10.0.0.1"; no trailing slash
+	FTPBase string // e.g. "ftp://10.0.0.1"; "" when FTP is off
+	// PubDistro is the distro also served at pub/, as in the classic vsftpd setup.
+	PubDistro string
 }
 
 // Install is one way to install a machine.
@@ -138,6 +141,19 @@ func TreeURL(base, distro string) string {
 	return base + "/distros/" + distro + "/"
 }
 
+// RepoURL is the install tree's address as the installer should use it:
+// FTP when the profile asks for it and FTP is on, else HTTP. Over FTP the
+// distro served at pub/ is reached there, like the hand-built vsftpd setup.
+func RepoURL(httpBase, ftpBase, pubDistro string, p store.Profile, distro string) string {
+	if p.RepoProtocol != store.RepoFTP || ftpBase == "" {
+		return TreeURL(httpBase, distro)
+	}
+	if distro == pubDistro {
+		return ftpBase + "/pub/"
+	}
+	return TreeURL(ftpBase, distro)
+}
+
 // KickstartURL is a machine's kickstart address; profile selects another
 // profile than the machine's own (menu entries for unknown machines).
 func KickstartURL(base, token, profile string) string {
@@ -157,7 +173,7 @@ func install(in Input, t Tree) Install {
 			profile = ""
 		}
 	}
-	args := []string{"inst.repo=" + tree}
+	args := []string{"inst.repo=" + RepoURL(in.BaseURL, in.FTPBase, in.PubDistro, t.Profile, t.Distro.Name)}
 	if token != "" {
 		args = append(args, "inst.ks="+KickstartURL(in.BaseURL, token, profile))
 	}

@@ -73,6 +73,23 @@ func TestInstallURLs(t *testing.T) {
 	if in != want {
 		t.Fatalf("install = %+v\nwant      %+v", in, want)
 	}
+	// A profile that wants FTP gets an ftp:// repo, but kernel and initrd stay on HTTP.
+	ts := trees()
+	ts[1].Profile.RepoProtocol = store.RepoFTP
+	d = Decide(Input{MAC: mac, Machine: machine("web", store.StateNew), Trees: ts, BaseURL: "http://h", FTPBase: "ftp://h"})
+	if in := d.Installs[0]; !strings.HasPrefix(in.Cmdline, "inst.repo=ftp://h/distros/rocky9/ ") || !strings.HasPrefix(in.Kernel, "http://h/") {
+		t.Fatalf("ftp profile install = %+v", in)
+	}
+	// The distro at pub/ is reached there over FTP, as in the classic vsftpd layout.
+	d = Decide(Input{MAC: mac, Machine: machine("web", store.StateNew), Trees: ts, BaseURL: "http://h", FTPBase: "ftp://h", PubDistro: "rocky9"})
+	if !strings.HasPrefix(d.Installs[0].Cmdline, "inst.repo=ftp://h/pub/ ") {
+		t.Fatalf("ftp profile of the pub distro: %q", d.Installs[0].Cmdline)
+	}
+	// With FTP off the same profile falls back to HTTP.
+	d = Decide(Input{MAC: mac, Machine: machine("web", store.StateNew), Trees: ts, BaseURL: "http://h"})
+	if !strings.HasPrefix(d.Installs[0].Cmdline, "inst.repo=http://h/distros/rocky9/ ") {
+		t.Fatalf("ftp profile without FTP: %q", d.Installs[0].Cmdline)
+	}
 	// A discovered machine choosing from the menu names the profile in its kickstart URL.
 	d = Decide(Input{MAC: mac, Machine: machine("", store.StateNew), Trees: trees(), Unknown: UnknownMenu, BaseURL: "http://h"})
 	if !strings.Contains(d.Installs[0].Cmdline, "inst.ks=http://h/ks/TOKEN?profile=db") {

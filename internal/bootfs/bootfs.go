@@ -1,6 +1,7 @@
-// Package bootfs is the one read-only tree that TFTP and HTTP serve: boot
-// loaders at the root, generated per-client files, and every distro's install
-// tree under distros/NAME/, confined to that tree.
+// Package bootfs is the one read-only tree that TFTP, HTTP and FTP serve:
+// boot loaders at the root, generated per-client files, and every distro's
+// install tree under distros/NAME/ (the default distro also under pub/),
+// read from an extracted directory or straight out of an ISO file.
 package bootfs
 
 import (
@@ -14,11 +15,14 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"time"
+
+	"kickstand/internal/distro"
 )
 
-// File is an open file of the tree. Files that live on disk are *os.File, so
-// net/http can send them with sendfile.
+// File is an open file of the tree. Files on disk are *os.File and files in
+// an ISO are *Section, so HTTP and FTP can send both with sendfile.
 type File interface {
 	io.ReadSeekCloser
 	Stat() (fs.FileInfo, error)
@@ -28,36 +32,57 @@ type File interface {
 // config). ok is false when name is not one it generates.
 type Generator func(ctx context.Context, name string, client netip.Addr) (content []byte, ok bool, err error)
 
-// Tree is the served tree. Its fields are read on every Open, so a running
+// Source is where a distro's tree is and what it looked like at import.
+type Source struct {
+	ISO     bool      // Path is an ISO file rather than a directory
+	Path    string    // absolute path
+	Size    int64     // the ISO's size at import
+	ModTime time.Time // the ISO's mtime at import
+}
+
+// ErrStale means a distro's ISO was moved, removed or changed since import.
+var ErrStale = errors.New("ISO changed since import")
+
+// Tree is the served tree. Its funcs are called on every Open, so a running
 // server sees new distros without a restart.
 type Tree struct {
 	// Loaders maps file names at the root (lpxelinux.0, ldlinux.c32...) to host paths.
 	Loaders map[string]string
-	// DistroDir returns the host directory holding the named distro's tree.
-	DistroDir func(ctx context.Context, name string) (string, error)
+	// Distro returns where the named distro's tree is (an error wrapping
+	// fs.ErrNotExist for an unknown name).
+	Distro func(ctx context.Context, name string) (Source, error)
+	// Distros returns every distro name, for directory listings.
+	Distros func(ctx context.Context) ([]string, error)
+	// Default names the distro served at pub/ ("" for none).
+	Default func(ctx context.Context) (string, error)
 	// Generate makes per-client files; nil means none.
 	Generate Generator
+
+	isos isoCache
 }
 
 // Clean turns a requested name into a path inside the tree, or fails with
-// fs.ErrNotExist for names that try to leave it.
+// fs.ErrNotExist for names that try to leave it. The root is ".".
 func Clean(name string) (string, error) {
 	name = strings.TrimLeft(strings.ReplaceAll(name, "\\", "/"), "/")
+	if name == "" {
+		return ".", nil
+	}
 	clean := path.Clean(name)
-	if clean == "." || !fs.ValidPath(clean) {
+	if !fs.ValidPath(clean) {
 		return "", fmt.Errorf("bootfs: %q: %w", name, fs.ErrNotExist)
 	}
 	return clean, nil
 }
 
-// Open opens name for client.
+// Open opens the regular file name for client.
 func (t *Tree) Open(ctx context.Context, name string, client netip.Addr) (File, error) {
 	name, err := Clean(name)
 	if err != nil {
 		return nil, err
 	}
-	if rest, ok := strings.CutPrefix(name, "distros/"); ok {
-		return t.openDistro(ctx, rest)
+	if distroName, rest, ok := t.splitDistro(ctx, name); ok {
+		return t.openDistroFile(ctx, distroName, rest)
 	}
 	if p, ok := t.Loaders[name]; ok {
 		return openRegular(os.Open(p))
@@ -74,24 +99,111 @@ func (t *Tree) Open(ctx context.Context, name string, client netip.Addr) (File, 
 	return nil, fmt.Errorf("bootfs: %s: %w", name, fs.ErrNotExist)
 }
 
-func (t *Tree) openDistro(ctx context.Context, rest string) (File, error) {
-	distro, file, ok := strings.Cut(rest, "/")
-	if !ok || t.DistroDir == nil {
-		return nil, fmt.Errorf("bootfs: distros/%s: %w", rest, fs.ErrNotExist)
+// splitDistro maps distros/NAME/rest and pub/rest to a distro and a path
+// inside it; rest is "." for the tree's root.
+func (t *Tree) splitDistro(ctx context.Context, name string) (distroName, rest string, ok bool) {
+	first, rest, _ := strings.Cut(name, "/")
+	if rest == "" {
+		rest = "."
 	}
-	dir, err := t.DistroDir(ctx, distro)
+	switch first {
+	case "distros":
+		distroName, rest, _ = strings.Cut(rest, "/")
+		if distroName == "." || distroName == "" {
+			return "", "", false
+		}
+		if rest == "" {
+			rest = "."
+		}
+		return distroName, rest, true
+	case "pub":
+		if t.Default == nil {
+			return "", "", false
+		}
+		d, err := t.Default(ctx)
+		if err != nil || d == "" {
+			return "", "", false
+		}
+		return d, rest, true
+	}
+	return "", "", false
+}
+
+// source returns the distro's source after checking that its ISO is still
+// the one that was imported: a moved or changed ISO is never served stale.
+func (t *Tree) source(ctx context.Context, name string) (Source, error) {
+	if t.Distro == nil {
+		return Source{}, fmt.Errorf("bootfs: distro %s: %w", name, fs.ErrNotExist)
+	}
+	src, err := t.Distro(ctx, name)
+	if err != nil || !src.ISO {
+		return src, err
+	}
+	st, err := os.Stat(src.Path)
+	if err != nil {
+		return src, fmt.Errorf("distro %s: ISO %s is gone (%w); put it back or re-import: %w", name, src.Path, err, ErrStale)
+	}
+	if st.Size() != src.Size || !st.ModTime().Equal(src.ModTime) {
+		return src, fmt.Errorf("distro %s: ISO %s changed since import (size %d → %d, mtime %s → %s); re-import it: %w",
+			name, src.Path, src.Size, st.Size(), src.ModTime.Format(time.RFC3339), st.ModTime().Format(time.RFC3339), ErrStale)
+	}
+	return src, nil
+}
+
+func (t *Tree) openDistroFile(ctx context.Context, name, rest string) (File, error) {
+	src, err := t.source(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, fmt.Errorf("bootfs: distro %s: %w", distro, err)
+	if !src.ISO {
+		root, err := os.OpenRoot(src.Path)
+		if err != nil {
+			return nil, fmt.Errorf("bootfs: distro %s: %w", name, err)
+		}
+		defer root.Close() // an open file outlives its Root
+		return openRegular(root.Open(rest))
 	}
-	defer root.Close() // an open file outlives its Root
-	return openRegular(root.Open(file))
+	iso, err := t.isos.get(src)
+	if err != nil {
+		return nil, fmt.Errorf("bootfs: distro %s: %w", name, err)
+	}
+	info, err := fs.Stat(iso.FS(), rest)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("bootfs: %s is not a regular file: %w", rest, fs.ErrNotExist)
+	}
+	offset, _, err := iso.Extent(rest)
+	if errors.Is(err, distro.ErrMultiExtent) {
+		// A file over 4 GiB is stored in several pieces: read it through
+		// the index (no sendfile) rather than send only its first piece.
+		return openMultiExtent(iso, rest)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bootfs: distro %s: %s: %w", name, rest, err)
+	}
+	f, err := os.Open(src.Path)
+	if err != nil {
+		return nil, err
+	}
+	return NewSection(f, offset, info), nil
 }
 
-// openRegular refuses directories and devices: the tree serves files only.
+func openMultiExtent(iso *distro.ISO, name string) (File, error) {
+	f, err := iso.FS().Open(name)
+	if err != nil {
+		return nil, err
+	}
+	file, ok := f.(File)
+	if !ok {
+		f.Close()
+		return nil, fmt.Errorf("bootfs: %s: ISO file cannot seek", name)
+	}
+	return file, nil
+}
+
+// openRegular refuses directories and devices: Open serves files only.
 func openRegular(f *os.File, err error) (File, error) {
 	if err != nil {
 		return nil, err
@@ -106,6 +218,33 @@ func openRegular(f *os.File, err error) (File, error) {
 		return nil, fmt.Errorf("bootfs: %s is not a regular file: %w", st.Name(), fs.ErrNotExist)
 	}
 	return f, nil
+}
+
+// isoCache keeps each ISO's directory index in memory: indexing a DVD takes
+// a moment, serving a file from it must not.
+type isoCache struct {
+	mu   sync.Mutex
+	isos map[string]*distro.ISO // by path; replaced when the file changes
+	keys map[string]Source
+}
+
+func (c *isoCache) get(src Source) (*distro.ISO, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if iso, ok := c.isos[src.Path]; ok && c.keys[src.Path] == src {
+		return iso, nil
+	}
+	iso, err := distro.OpenISO(src.Path)
+	if err != nil {
+		return nil, err
+	}
+	if c.isos == nil {
+		c.isos, c.keys = map[string]*distro.ISO{}, map[string]Source{}
+	}
+	// An index that is replaced is not closed: requests may still use it,
+	// and the garbage collector closes its file.
+	c.isos[src.Path], c.keys[src.Path] = iso, src
+	return iso, nil
 }
 
 // memFile is a generated file.
@@ -124,6 +263,3 @@ func (m *memFile) Mode() fs.FileMode          { return 0o444 }
 func (m *memFile) ModTime() time.Time         { return m.mod }
 func (m *memFile) IsDir() bool                { return false }
 func (m *memFile) Sys() any                   { return nil }
-
-// IsNotExist reports whether err means the file is not in the tree.
-func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

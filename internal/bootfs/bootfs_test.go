@@ -32,12 +32,13 @@ func testTree(t *testing.T) *Tree {
 	}
 	return &Tree{
 		Loaders: map[string]string{"lpxelinux.0": filepath.Join(dir, "loaders", "lpxelinux.0")},
-		DistroDir: func(_ context.Context, name string) (string, error) {
+		Distro: func(_ context.Context, name string) (Source, error) {
 			if name != "rocky9" {
-				return "", fs.ErrNotExist
+				return Source{}, fs.ErrNotExist
 			}
-			return filepath.Join(dir, "rocky"), nil
+			return Source{Path: filepath.Join(dir, "rocky")}, nil
 		},
+		Default: func(context.Context) (string, error) { return "rocky9", nil },
 		Generate: func(_ context.Context, name string, client netip.Addr) ([]byte, bool, error) {
 			if name == "pxelinux.cfg/default" {
 				return []byte("DEFAULT local for " + client.String()), true, nil
@@ -70,6 +71,7 @@ func TestOpen(t *testing.T) {
 	for name, want := range map[string]string{
 		"distros/rocky9/images/install.img":   "stage2",
 		"/distros/rocky9/images//install.img": "stage2",
+		"pub/images/install.img":              "stage2",
 		"lpxelinux.0":                         "pxe",
 		"pxelinux.cfg/default":                "DEFAULT local for 10.0.0.9",
 	} {

@@ -112,7 +112,7 @@ func TestBadInputIsOneLineAndWritesNothing(t *testing.T) {
 	c.fails("distro nope does not exist", "profile", "add", "p2", "--distro", "nope")
 	c.fails("already exists", "profile", "add", "web", "--distro", "rocky9")
 	c.fails("already exists", "distro", "import", "rocky9", c.tree)
-	c.fails("missing", "distro", "import", "empty", t.TempDir())
+	c.fails("not a RHEL-family install tree", "distro", "import", "empty", t.TempDir())
 	c.fails("no such file", "distro", "import", "gone", "/nonexistent/tree")
 	c.fails("distro name", "distro", "import", "../evil", c.tree)
 	c.fails("unknown flag", "machine", "list", "--bogus")

@@ -15,22 +15,23 @@ import (
 func (e *env) kickstartCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "kickstart", Short: "Work with kickstart files"}
 	var serverIP string
-	var port int
+	var port, ftpPort int
 	render := &cobra.Command{
 		Use:   "render MAC",
 		Short: "Print the kickstart a machine gets",
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withStore(func(ctx context.Context, s store.Store, args []string) error {
-			return e.kickstartRender(ctx, s, args[0], serverIP, port)
+			return e.kickstartRender(ctx, s, args[0], serverIP, port, ftpPort)
 		}),
 	}
 	render.Flags().StringVar(&serverIP, "server-ip", "", "server address for the URLs (default: the default route interface's)")
 	render.Flags().IntVar(&port, "http-port", 80, "server HTTP port for the URLs")
+	render.Flags().IntVar(&ftpPort, "ftp-port", 21, "server FTP port for ftp repo URLs (0: FTP off)")
 	cmd.AddCommand(render)
 	return cmd
 }
 
-func (e *env) kickstartRender(ctx context.Context, s store.Store, macText, serverIP string, port int) error {
+func (e *env) kickstartRender(ctx context.Context, s store.Store, macText, serverIP string, port, ftpPort int) error {
 	mac, err := store.ParseMAC(macText)
 	if err != nil {
 		return err
@@ -53,7 +54,11 @@ func (e *env) kickstartRender(ctx context.Context, s store.Store, macText, serve
 		}
 		ip = n.ServerIP
 	}
-	ks, err := app.RenderKickstart(ctx, s, m, app.BaseURL(ip, port))
+	ftpBase := ""
+	if ftpPort != 0 {
+		ftpBase = app.FTPBase(ip, ftpPort)
+	}
+	ks, err := app.RenderKickstart(ctx, s, m, app.BaseURL(ip, port), ftpBase, "")
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,9 @@ func (e *env) serveCmd() *cobra.Command {
 	f.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "HTTP port")
 	f.StringVar(&cfg.Unknown, "unknown", cfg.Unknown, "unregistered machines: menu (local boot after 10 s), install (first profile) or ignore")
 	f.StringVar(&cfg.BootloaderDir, "bootloader-dir", "", "directory with lpxelinux.0 and ldlinux.c32 (default: the syslinux packages' directories)")
+	f.StringArrayVar(&cfg.ISOs, "iso", nil, "install media to serve (repeatable); imported with a default profile on first use")
+	f.IntVar(&cfg.FTPPort, "ftp-port", cfg.FTPPort, "FTP port (0 turns FTP off)")
+	f.StringVar(&cfg.FTPPassive, "ftp-passive-ports", cfg.FTPPassive, "FIRST-LAST passive FTP data ports (open these in the firewall)")
 	f.BoolVar(&debug, "debug", false, "log every request")
 	return cmd
 }
@@ -80,5 +83,11 @@ func applyFlag(final, cfg *config.Config, name, dns string) {
 		final.Unknown = cfg.Unknown
 	case "bootloader-dir":
 		final.BootloaderDir = cfg.BootloaderDir
+	case "iso":
+		final.ISOs = cfg.ISOs
+	case "ftp-port":
+		final.FTPPort = cfg.FTPPort
+	case "ftp-passive-ports":
+		final.FTPPassive = cfg.FTPPassive
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"kickstand/internal/ftp"
 )
 
 // DefaultDataDir is where the store lives unless --data-dir or KICKSTAND_DATA_DIR says otherwise.
@@ -30,7 +32,14 @@ type Config struct {
 	HTTPPort      int           `yaml:"http-port"`
 	Unknown       string        `yaml:"unknown"` // menu, install or ignore
 	BootloaderDir string        `yaml:"bootloader-dir"`
+	ISOs          []string      `yaml:"iso"`               // install media to serve; imported on first use
+	FTPPort       int           `yaml:"ftp-port"`          // 0 disables FTP
+	FTPPassive    string        `yaml:"ftp-passive-ports"` // FIRST-LAST
 }
+
+// DefaultFTPPassive is the passive data port range unless --ftp-passive-ports
+// says otherwise: fixed and small, so that one firewall rule covers it.
+var DefaultFTPPassive = fmt.Sprintf("%d-%d", ftp.DefaultPassivePorts[0], ftp.DefaultPassivePorts[1])
 
 // Default returns the settings used when nothing else is said.
 func Default() Config {
@@ -38,7 +47,8 @@ func Default() Config {
 	if dir == "" {
 		dir = DefaultDataDir
 	}
-	return Config{DataDir: dir, DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu"}
+	return Config{DataDir: dir, DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu",
+		FTPPort: 21, FTPPassive: DefaultFTPPassive}
 }
 
 // Load reads a YAML file over c; unknown keys are errors.
@@ -73,6 +83,14 @@ func (c *Config) Validate() error {
 	for name, p := range map[string]int{"--tftp-port": c.TFTPPort, "--http-port": c.HTTPPort} {
 		if p < 1 || p > 65535 {
 			return fmt.Errorf("%s %d: want 1-65535", name, p)
+		}
+	}
+	if c.FTPPort < 0 || c.FTPPort > 65535 {
+		return fmt.Errorf("--ftp-port %d: want 1-65535, or 0 to turn FTP off", c.FTPPort)
+	}
+	if c.FTPPort != 0 {
+		if _, err := ftp.ParsePortRange(c.FTPPassive); err != nil {
+			return fmt.Errorf("--ftp-passive-ports: %w", err)
 		}
 	}
 	if c.ServerIP != "" {

@@ -10,9 +10,12 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path"
 	"strings"
 	"time"
 )
@@ -24,6 +27,15 @@ var ErrNotFound = errors.New("not found")
 type File interface {
 	io.ReadSeekCloser
 	Stat() (fs.FileInfo, error)
+}
+
+// SendfileSource is a File that is a byte range of a larger *os.File (a
+// file inside an ISO image). SendfileSource positions that file at the
+// current offset and says how many bytes are left; the server then lets the
+// kernel send them and moves the offset on with Seek.
+type SendfileSource interface {
+	SendfileSource() (*os.File, int64, error)
+	io.Seeker
 }
 
 // Report is what a machine says about its install through phone-home.
@@ -184,6 +196,11 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	if !st.ModTime().IsZero() {
 		cw.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, st.ModTime().UnixNano(), st.Size()))
 	}
+	if mime.TypeByExtension(path.Ext(st.Name())) == "" {
+		// Boot files (vmlinuz, initrd.img, .treeinfo) are bytes; saying so
+		// spares ServeContent a read to sniff them.
+		cw.Header().Set("Content-Type", "application/octet-stream")
+	}
 	http.ServeContent(cw, r, st.Name(), st.ModTime(), f)
 }
 
@@ -207,7 +224,26 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
-	n, err := c.ResponseWriter.(io.ReaderFrom).ReadFrom(r)
+	rf := c.ResponseWriter.(io.ReaderFrom)
+	// http.ServeContent copies through an io.LimitedReader; net only uses
+	// sendfile when that wraps an *os.File, so a file inside an ISO is
+	// swapped for the ISO file positioned at the file's bytes.
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if src, ok := lr.R.(SendfileSource); ok {
+			f, left, err := src.SendfileSource()
+			if err != nil {
+				return 0, err
+			}
+			n, err := rf.ReadFrom(&io.LimitedReader{R: f, N: min(lr.N, left)})
+			lr.N -= n
+			c.n += n
+			if _, serr := src.Seek(n, io.SeekCurrent); err == nil {
+				err = serr
+			}
+			return n, err
+		}
+	}
+	n, err := rf.ReadFrom(r)
 	c.n += n
 	return n, err
 }
