@@ -13,13 +13,15 @@ import (
 
 // TestFixtureInstallerDirectBoot proves the fixture installer without kickstand: QEMU
 // boots its kernel and initrd directly on a LAN whose DHCP is dnsmasq and whose HTTP
-// is wireServer, and the installer must do on the wire what anaconda does.
+// and FTP are wireServer and ftpWireServer, and the installer must do on the wire what
+// anaconda does.
 func TestFixtureInstallerDirectBoot(t *testing.T) {
 	requireHost(t, "dnsmasq")
 	fx := buildFixture(t)
 	t.Log(fx.buildOutput)
 	l := newLAN(t, "10.213.9")
 	ws := startWireServer(t, l, fx.tree)
+	fws := startFTPWireServer(t, l, fx.tree)
 	dnsmasq := startDnsmasq(t, l.ns, l.bridge, l.prefix+".100", l.prefix+".150")
 	dumpOnFailure(t, map[string]string{"dnsmasq": dnsmasq.log})
 
@@ -42,6 +44,29 @@ func TestFixtureInstallerDirectBoot(t *testing.T) {
 		if len(phones) == 2 && phones[1].Header != "post" {
 			t.Errorf("%%post phone-home header X-Kickstand-Test = %q, want %q", phones[1].Header, "post")
 		}
+	})
+
+	t.Run("install over FTP", func(t *testing.T) {
+		token := "tok-ftp"
+		pub := fws.base + "/pub/"
+		ks := ws.setKickstart("ftp", sampleKickstart(pub, ws.base+"/phone-home/"+token, "true"))
+		console := bootDirect(t, l, fx, "console=ttyS0 inst.ks="+ks+" inst.repo="+pub)
+
+		got := checkInstallerRun(t, console, fx.stage2SHA)
+		t.Logf("markers:\n  %s", strings.Join(got, "\n  "))
+		for _, file := range []string{".treeinfo", "images/install.img", "BaseOS/repodata/repomd.xml"} {
+			if want := "fetched " + pub + file; !slices.Contains(got, want) {
+				t.Errorf("console lacks %q", markerPrefix+want)
+			}
+		}
+		requests, phones := ws.take()
+		wantRequests(t, requests, "GET /ks/ftp 200")
+		wantRequests(t, fws.take(),
+			"RETR /pub/.treeinfo 226",
+			"RETR /pub/images/install.img 226",
+			"RETR /pub/BaseOS/repodata/repomd.xml 226",
+		)
+		wantPhoneHomes(t, phones, token, "state=installing", "state=installed")
 	})
 
 	t.Run("post fails", func(t *testing.T) {
@@ -75,12 +100,9 @@ func TestFixtureInstallerDirectBoot(t *testing.T) {
 func bootDirect(t *testing.T, l *lan, fx fixture, cmdline string) string {
 	t.Helper()
 	consolePath := filepath.Join(t.TempDir(), "console.log")
-	console := runQEMU(t, l.ns, consolePath, qemuTimeout(t, 4*time.Minute),
+	dumpOnFailure(t, map[string]string{"console": consolePath})
+	return runQEMU(t, l.ns, consolePath, qemuTimeout(t, 4*time.Minute),
 		directBootArgs(fx, l.tap, randomMAC(t), cmdline)...)
-	if t.Failed() {
-		t.Logf("console:\n%s", console)
-	}
-	return console
 }
 
 // TestFixtureInstallerClassicPXE boots the fixture the way kickstand must, but through

@@ -4,68 +4,145 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
+const httpPort = "8080"
+
 // TestBIOSInstallFullDHCP installs a BIOS machine with kickstand as the LAN's only
-// DHCP server.
+// DHCP server, from a distro imported from the DVD image (read in place, never
+// extracted), the installer reaching the tree over HTTP.
 func TestBIOSInstallFullDHCP(t *testing.T) {
-	testBIOSInstall(t, "full")
+	requireHost(t, "curl")
+	fx := buildFixture(t)
+	cli := &kickstand{bin: kickstandBinary(t), dataDir: t.TempDir()}
+	l := newLAN(t, "10.213.7")
+	mac := randomMAC(t)
+
+	cli.run(t, "distro", "import", "rocky9", fx.iso)
+	row := cli.wantDistro(t, "rocky9", "iso", "ok", 0)
+	if row["SOURCE"] != fx.iso {
+		t.Errorf("kickstand distro list: rocky9 has SOURCE %q, want %q", row["SOURCE"], fx.iso)
+	}
+	cli.run(t, "profile", "add", "rocky9", "--distro", "rocky9", "--kernel-args", "console=ttyS0")
+	cli.run(t, "machine", "add", mac, "--profile", "rocky9", "--hostname", "node1")
+
+	server := startServe(t, l, cli, nil, "--dhcp", "full", "--dhcp-range", l.prefix+".100-"+l.prefix+".150")
+	got := bootAndInstall(t, l, server, mac, fx)
+	wantCmdlineRepo(t, l, got, "http://"+l.serverIP+":"+httpPort+"/distros/rocky9/")
+	checkInstalled(t, l, cli, mac, "dhcp", "tftp", "kickstart")
 }
 
 // TestBIOSInstallProxyDHCP installs a BIOS machine on a LAN whose addresses come from
 // another DHCP server (dnsmasq, on another host of the LAN), kickstand answering as
-// proxyDHCP with the boot information only.
+// proxyDHCP with the boot information only. kickstand starts with one command on an
+// empty data directory (serve --iso), the machine's profile is added while it runs,
+// and the installer takes stage2 and the repository over FTP, out of the ISO.
 func TestBIOSInstallProxyDHCP(t *testing.T) {
-	testBIOSInstall(t, "proxy")
-}
-
-const httpPort = "8080"
-
-func testBIOSInstall(t *testing.T, dhcpMode string) {
-	tools := []string{"curl"}
-	if dhcpMode == "proxy" {
-		tools = append(tools, "dnsmasq")
-	}
-	requireHost(t, tools...)
+	requireHost(t, "curl", "dnsmasq")
 	fx := buildFixture(t)
 	cli := &kickstand{bin: kickstandBinary(t), dataDir: t.TempDir()}
 	l := newLAN(t, "10.213.7")
-	logs := t.TempDir()
 	mac := randomMAC(t)
 
-	cli.run(t, "distro", "import", "rocky9", fx.tree)
-	cli.run(t, "profile", "add", "rocky9", "--distro", "rocky9", "--kernel-args", "console=ttyS0")
-	cli.run(t, "machine", "add", mac, "--profile", "rocky9", "--hostname", "node1")
+	peer, iface := l.addPeer(t, l.prefix+".2")
+	dnsmasq := startDnsmasq(t, peer, iface, l.prefix+".50", l.prefix+".99")
+	server := startServe(t, l, cli, map[string]string{"dnsmasq": dnsmasq.log},
+		"--iso", fx.iso, "--dhcp", "proxy", "--ftp-port", "21")
 
-	serve := []string{cli.bin, "serve", "--data-dir", cli.dataDir, "--interface", l.bridge,
-		"--dhcp", dhcpMode, "--http-port", httpPort}
-	logsToDump := map[string]string{}
-	switch dhcpMode {
-	case "full":
-		serve = append(serve, "--dhcp-range", l.prefix+".100-"+l.prefix+".150")
-	case "proxy":
-		peer, iface := l.addPeer(t, l.prefix+".2")
-		dnsmasq := startDnsmasq(t, peer, iface, l.prefix+".50", l.prefix+".99")
-		logsToDump["dnsmasq"] = dnsmasq.log
+	// serve --iso imports the media under its own name, with a profile of that name.
+	const media = "rocky-9.6-x86_64"
+	row := cli.wantDistro(t, media, "iso", "ok", 30*time.Second)
+	if row["SOURCE"] != fx.iso {
+		t.Errorf("kickstand distro list: %s has SOURCE %q, want %q", media, row["SOURCE"], fx.iso)
 	}
-	server := startDaemon(t, l.ns, filepath.Join(logs, "kickstand.log"), serve...)
-	consolePath := filepath.Join(logs, "console.log")
-	logsToDump["kickstand serve"] = server.log
-	logsToDump["console"] = consolePath
-	dumpOnFailure(t, logsToDump)
-	waitForHTTP(t, l, server)
+	if p, err := cli.listRow("profile", media); err != nil {
+		t.Errorf("serve --iso made no default profile: %v", err)
+	} else if p["DISTRO"] != media {
+		t.Errorf("kickstand profile list: %s has DISTRO %q, want %q", media, p["DISTRO"], media)
+	}
+	// The CLI works on the store while serve runs, and serve sees what it adds.
+	cli.run(t, "profile", "add", "viaftp", "--distro", media, "--repo-protocol", "ftp", "--kernel-args", "console=ttyS0")
+	cli.run(t, "machine", "add", mac, "--profile", "viaftp", "--hostname", "node1")
 
-	console := runQEMU(t, l.ns, consolePath, qemuTimeout(t, 6*time.Minute), pxeBootArgs(l.tap, mac)...)
+	got := bootAndInstall(t, l, server, mac, fx)
+	pub := "ftp://" + l.serverIP + "/pub/"
+	wantCmdlineRepo(t, l, got, pub)
+	// The kickstart's "url --url" wins over inst.repo in the installer: it too must be FTP.
+	for _, file := range []string{".treeinfo", "images/install.img", "BaseOS/repodata/repomd.xml"} {
+		if want := "fetched " + pub + file; !slices.Contains(got, want) {
+			t.Errorf("console lacks %q", markerPrefix+want)
+		}
+	}
+	checkInstalled(t, l, cli, mac, "dhcp", "tftp", "kickstart", "ftp")
+}
+
+// served is a running `kickstand serve` and where its logs go.
+type served struct {
+	daemon *daemon
+	logs   string // directory of kickstand.log and console.log
+}
+
+// startServe starts `kickstand serve` on the LAN's bridge, HTTP on httpPort, with
+// args, and waits until it answers HTTP. On failure the test prints its log, the
+// guest console and extraLogs (name → path).
+func startServe(t *testing.T, l *lan, cli *kickstand, extraLogs map[string]string, args ...string) *served {
+	t.Helper()
+	s := &served{logs: t.TempDir()}
+	serve := append([]string{cli.bin, "serve", "--data-dir", cli.dataDir, "--interface", l.bridge,
+		"--http-port", httpPort}, args...)
+	s.daemon = startDaemon(t, l.ns, filepath.Join(s.logs, "kickstand.log"), serve...)
+	logs := map[string]string{"kickstand serve": s.daemon.log, "console": s.console()}
+	for name, path := range extraLogs {
+		logs[name] = path
+	}
+	dumpOnFailure(t, logs)
+	waitForHTTP(t, l, s.daemon)
+	return s
+}
+
+func (s *served) console() string { return filepath.Join(s.logs, "console.log") }
+
+// bootAndInstall PXE boots a BIOS machine with mac, asserts that the fixture installer
+// ran every step with the right stage2, and returns its markers.
+func bootAndInstall(t *testing.T, l *lan, s *served, mac string, fx fixture) []string {
+	t.Helper()
+	console := runQEMU(t, l.ns, s.console(), qemuTimeout(t, 6*time.Minute), pxeBootArgs(l.tap, mac)...)
 	got := checkInstallerRun(t, console, fx.stage2SHA)
 	t.Logf("installer markers:\n  %s", strings.Join(got, "\n  "))
+	return got
+}
 
+// wantCmdlineRepo checks the installer's "cmdline ks=... repo=..." marker: the
+// kickstart comes over kickstand's HTTP (always), the tree from inst.repo=repo.
+func wantCmdlineRepo(t *testing.T, l *lan, markers []string, repo string) {
+	t.Helper()
+	httpBase := "http://" + l.serverIP + ":" + httpPort + "/"
+	for _, m := range markers {
+		if rest, ok := strings.CutPrefix(m, "cmdline ks="); ok {
+			ksURL, gotRepo, _ := strings.Cut(rest, " repo=")
+			if !strings.HasPrefix(ksURL, httpBase) {
+				t.Errorf("installer cmdline has inst.ks=%s, want a URL under %s", ksURL, httpBase)
+			}
+			if gotRepo != repo {
+				t.Errorf("installer cmdline has inst.repo=%s, want %s", gotRepo, repo)
+			}
+			return
+		}
+	}
+	t.Errorf("console lacks %q", markerPrefix+"cmdline ks=... repo="+repo)
+}
+
+// checkInstalled asserts what follows a successful install: the machine is marked
+// installed, its timeline has events of every kind in kinds (substrings), and its
+// next PXE boot is answered with local boot.
+func checkInstalled(t *testing.T, l *lan, cli *kickstand, mac string, kinds ...string) {
+	t.Helper()
 	// The %post phone-home marks the machine installed; allow the store a moment.
 	var m machineRecord
 	err := waitFor(15*time.Second, 500*time.Millisecond, func() error {
@@ -79,7 +156,7 @@ func testBIOSInstall(t *testing.T, dhcpMode string) {
 		t.Error(err)
 	}
 	t.Logf("kickstand machine show %s:\n%s", mac, cli.run(t, "machine", "show", mac))
-	for _, kind := range []string{"dhcp", "tftp", "kickstart"} {
+	for _, kind := range kinds {
 		if !m.hasEventKind(kind) {
 			t.Errorf("machine %s has no event whose kind contains %q", mac, kind)
 		}
@@ -114,68 +191,4 @@ func waitForHTTP(t *testing.T, l *lan, server *daemon) {
 	if err != nil {
 		t.Fatalf("kickstand serve is not up: %v\n%s", err, logFile(server.log))
 	}
-}
-
-// kickstand runs the CLI against one data directory.
-type kickstand struct {
-	bin     string
-	dataDir string
-}
-
-func (k *kickstand) run(t *testing.T, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	args = append(args, "--data-dir", k.dataDir)
-	out, err := exec.CommandContext(ctx, k.bin, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("kickstand %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// machineRecord is the part of `kickstand machine show MAC -o json` the test reads.
-type machineRecord struct {
-	MAC      string         `json:"mac"`
-	Profile  string         `json:"profile"`
-	Hostname string         `json:"hostname"`
-	State    string         `json:"state"`
-	Events   []machineEvent `json:"events"`
-}
-
-type machineEvent struct {
-	Time   any    `json:"time"` // RFC 3339 text or a number: printed as given
-	Kind   string `json:"kind"`
-	Detail string `json:"detail"`
-}
-
-func (k *kickstand) machine(t *testing.T, mac string) machineRecord {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, k.bin, "machine", "show", mac, "-o", "json", "--data-dir", k.dataDir).Output()
-	if err != nil {
-		t.Fatalf("kickstand machine show %s -o json: %v\n%s", mac, err, stderrOf(err))
-	}
-	var m machineRecord
-	if err := json.Unmarshal(out, &m); err != nil {
-		t.Fatalf("kickstand machine show %s -o json: %v\n%s", mac, err, out)
-	}
-	return m
-}
-
-func (m machineRecord) hasEventKind(kind string) bool {
-	for _, e := range m.Events {
-		if strings.Contains(strings.ToLower(e.Kind), kind) {
-			return true
-		}
-	}
-	return false
-}
-
-func stderrOf(err error) string {
-	if ee, ok := err.(*exec.ExitError); ok {
-		return string(ee.Stderr)
-	}
-	return ""
 }

@@ -117,6 +117,7 @@ func requireHost(t *testing.T, tools ...string) {
 type fixture struct {
 	cache       string // the cache directory
 	tree        string // the Rocky-like install tree
+	iso         string // the same tree as a Rocky 9 DVD image
 	stage2SHA   string // sha256 hex of tree/images/install.img
 	kernel      string // tree/images/pxeboot/vmlinuz
 	initrd      string // tree/images/pxeboot/initrd.img
@@ -162,6 +163,7 @@ func runFixtureBuild() (fixture, error) {
 	return fixture{
 		cache:       cache,
 		tree:        tree,
+		iso:         filepath.Join(cache, "rocky.iso"),
 		stage2SHA:   strings.TrimSpace(string(sum)),
 		kernel:      filepath.Join(tree, "images", "pxeboot", "vmlinuz"),
 		initrd:      filepath.Join(tree, "images", "pxeboot", "initrd.img"),
