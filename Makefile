@@ -3,7 +3,7 @@ GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 BIN ?= kickstand
 
-.PHONY: build test e2e demo fixtures clean
+.PHONY: build test e2e demo fixtures clean bench
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kickstand
@@ -23,6 +23,10 @@ demo:
 
 fixtures:
 	bash test/e2e/fixtures/build.sh .cache/e2e
+
+# kickstand (HTTP from an ISO and from a directory, FTP) against nginx and vsftpd (as root).
+bench:
+	bash bench/run.sh
 
 clean:
 	rm -f $(BIN)

@@ -1,0 +1,207 @@
+# shellcheck shell=bash
+# Shared helpers of bench/run.sh: messages, the processes the benchmark
+# started, and their memory. Sourced, never run.
+
+say() { printf '%s\n' "$*" >&2; }
+die() {
+	say "bench: FAILED: $*"
+	exit 1
+}
+
+# descendants PID: prints every process below PID, children first found first.
+descendants() {
+	local pid=$1 task kid kids
+	for task in /proc/"$pid"/task/*; do
+		[ -r "$task/children" ] || continue
+		read -r -a kids <"$task/children" || true
+		for kid in "${kids[@]}"; do
+			echo "$kid"
+			descendants "$kid"
+		done
+	done
+}
+
+# process_tree PID: PID and every process below it.
+process_tree() {
+	[ -d /proc/"$1" ] || return 0
+	echo "$1"
+	descendants "$1"
+}
+
+# stop_tree PID: SIGTERM to PID and its descendants, SIGKILL after 5 s to what is left.
+stop_tree() {
+	local pid=$1 pids _
+	mapfile -t pids < <(process_tree "$pid")
+	[ ${#pids[@]} -gt 0 ] || return 0
+	kill -TERM "${pids[@]}" 2>/dev/null || true
+	for _ in $(seq 50); do
+		local alive=0 p
+		for p in "${pids[@]}"; do
+			[ -d /proc/"$p" ] && ! grep -q '^State:.*Z' /proc/"$p"/status 2>/dev/null && alive=1
+		done
+		[ $alive -eq 0 ] && break
+		sleep 0.1
+	done
+	kill -KILL "${pids[@]}" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# alive PID: whether PID still runs (and is not a zombie).
+alive() {
+	[ -d /proc/"$1" ] && ! grep -q '^State:.*Z' /proc/"$1"/status 2>/dev/null
+}
+
+# wait_tcp PORT PID WHAT: waits up to 30 s for 127.0.0.1:PORT to accept while PID
+# lives; says why and returns 1 otherwise.
+wait_tcp() {
+	local port=$1 pid=$2 what=$3 _
+	for _ in $(seq 300); do
+		if ! alive "$pid"; then
+			say "bench: $what exited at start; its log:"
+			return 1
+		fi
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	say "bench: $what did not listen on 127.0.0.1:$port within 30 s; its log:"
+	return 1
+}
+
+# port_free PORT: fails when something already listens on 127.0.0.1:PORT.
+port_free() {
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# reset_peak PID: sets the peak RSS (VmHWM) of PID's processes to their current RSS,
+# so that the next reading is the peak of what follows.
+reset_peak() {
+	local p
+	for p in $(process_tree "$1"); do
+		echo 5 >/proc/"$p"/clear_refs 2>/dev/null || true
+	done
+}
+
+# sample_server PID OUT: until sent SIGTERM, reads every 0.1 s the processes of
+# PID's tree and writes to OUT "PEAK_KIB CPU_TICKS": the largest sum of their
+# VmHWM so far, and the CPU time (user+system) they used since the first
+# reading; a last reading is taken on SIGTERM. Processes that fork and exit
+# during the load (vsftpd's sessions) count while they live: their parent
+# does not reap them into its own CPU time, and VmHWM only grows, so a late
+# reading is their peak. What a process does in its last 0.1 s is missed.
+sample_server() {
+	sample_root=$1 sample_out=$2 sample_peak=0 sample_first=1
+	declare -gA sample_base=() sample_last=()
+	trap '_sample; exit 0' TERM
+	while :; do
+		_sample
+		sleep 0.1
+	done
+}
+
+# _sample: one reading of sample_server, in its globals.
+_sample() {
+	local p key value line fields hwm=0 ticks cpu=0
+	for p in $(process_tree "$sample_root"); do
+		read -r line 2>/dev/null <"/proc/$p/stat" || continue
+		read -r -a fields <<<"${line##*) }"
+		ticks=$((fields[11] + fields[12]))
+		if [ -z "${sample_base[$p]+set}" ]; then
+			# Present at the first reading: count from now; born later: count all.
+			sample_base[$p]=$((sample_first ? ticks : 0))
+		fi
+		sample_last[$p]=$ticks
+		while read -r key value _; do
+			if [ "$key" = "VmHWM:" ]; then
+				hwm=$((hwm + value))
+				break
+			fi
+		done 2>/dev/null <"/proc/$p/status" || true
+	done
+	sample_first=0
+	[ "$hwm" -le "$sample_peak" ] || sample_peak=$hwm
+	for p in "${!sample_last[@]}"; do
+		cpu=$((cpu + sample_last[$p] - sample_base[$p]))
+	done
+	echo "$sample_peak $cpu" >"$sample_out.new"
+	mv -f "$sample_out.new" "$sample_out"
+}
+
+# median: the median of the numbers on stdin (the mean of the middle two when even).
+median() {
+	sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "nan"; exit }
+		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# tree_cpu_ticks PID: CPU time used by PID and its descendants, including the
+# children they have reaped (utime+stime+cutime+cstime), in clock ticks.
+tree_cpu_ticks() {
+	local stats=() p
+	for p in $(process_tree "$1"); do
+		stats+=("/proc/$p/stat")
+	done
+	# getline, not awk's own reading: a process may end before its file is opened.
+	awk 'BEGIN {
+		for (i = 1; i < ARGC; i++) {
+			if ((getline line <ARGV[i]) > 0) {
+				sub(/^.*\) /, "", line)
+				split(line, f, " ")
+				sum += f[12] + f[13] + f[14] + f[15]
+			}
+			close(ARGV[i])
+		}
+		printf "%d\n", sum }' "${stats[@]}"
+}
+
+# system_cpu_ticks: "processes interrupts steal", clock ticks of all CPUs since boot,
+# from /proc/stat: time in processes (user, nice, system), in interrupts (irq,
+# softirq: here mostly the loopback traffic, charged to no process), and time
+# the hypervisor took.
+system_cpu_ticks() {
+	awk '$1 == "cpu" { print $2 + $3 + $4, $7 + $8, $9; exit }' /proc/stat
+}
+
+# others_busy_percent: how busy the CPUs were over the next 2 seconds with work
+# other than this script's processes, in percent of all CPUs.
+others_busy_percent() {
+	local busy0 busy1 ours0 ours1
+	read -r busy0 _ _ < <(system_cpu_ticks)
+	ours0=$(tree_cpu_ticks $$)
+	sleep 2
+	read -r busy1 _ _ < <(system_cpu_ticks)
+	ours1=$(tree_cpu_ticks $$)
+	awk -v b=$((busy1 - busy0)) -v o=$((ours1 - ours0)) -v hz="$(getconf CLK_TCK)" -v cpus="$(nproc)" \
+		'BEGIN { p = 100 * (b - o) / (2 * hz * cpus); printf "%d\n", p < 0 ? 0 : (p > 100 ? 100 : p) }'
+}
+
+# cpu_snapshot: one line per process: pid, CPU seconds used so far (user+system), name.
+cpu_snapshot() {
+	local hz
+	hz=$(getconf CLK_TCK)
+	awk -v hz="$hz" 'BEGIN {
+		for (i = 1; i < ARGC; i++) {
+			if ((getline line <ARGV[i]) <= 0) continue
+			close(ARGV[i])
+			close_paren = match(line, /\) [A-Z] /)
+			if (!close_paren) continue
+			name = substr(line, index(line, "(") + 1, close_paren - index(line, "(") - 1)
+			split(substr(line, close_paren + 2), f, " ")
+			split(line, pid, " ")
+			printf "%s %.2f %s\n", pid[1], (f[12] + f[13]) / hz, name
+		}
+	}' /proc/[0-9]*/stat
+}
+
+# busiest_others BEFORE AFTER EXCLUDED...: the three processes, other than the
+# EXCLUDED pids, that used the most CPU between two cpu_snapshot files.
+busiest_others() {
+	local before=$1 after=$2
+	shift 2
+	awk -v excluded=" $* " 'NR == FNR { was[$1] = $2; next }
+		index(excluded, " " $1 " ") == 0 {
+			used = $2 - ($1 in was ? was[$1] : 0)
+			if (used >= 0.5) printf "%.1f s %s (pid %s)\n", used, $3, $1 }' "$before" "$after" |
+		sort -rg | head -n 3 | paste -sd ';' | sed 's/;/; /g'
+}
