@@ -102,8 +102,8 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		return errors.New("tftp: Server.Handler is nil")
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	var transfers sync.WaitGroup
-	defer transfers.Wait()
+	transfers := &running{active: map[transferKey]bool{}}
+	defer transfers.wg.Wait()
 	defer cancel() // also stops the transfers when conn fails
 	release := afterDone(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
 	defer release()
@@ -117,12 +117,12 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			}
 			return fmt.Errorf("tftp: read request: %w", err)
 		}
-		s.handleRequest(ctx, conn, buf[:n], from, &transfers)
+		s.handleRequest(ctx, conn, buf[:n], from, transfers)
 	}
 }
 
 // handleRequest answers one packet that arrived on the listening socket.
-func (s *Server) handleRequest(ctx context.Context, conn net.PacketConn, packet []byte, from net.Addr, transfers *sync.WaitGroup) {
+func (s *Server) handleRequest(ctx context.Context, conn net.PacketConn, packet []byte, from net.Addr, transfers *running) {
 	log := s.logger()
 	req, err := parseRequest(packet)
 	if err != nil {
@@ -139,11 +139,50 @@ func (s *Server) handleRequest(ctx context.Context, conn net.PacketConn, packet 
 		log.Debug("tftp: dropping request from non-UDP address", "from", from)
 		return
 	}
+	key := transferKey{peer, req.filename}
+	if !transfers.start(key) {
+		log.Debug("tftp: ignoring repeated request while its transfer runs", "from", from, "file", req.filename)
+		return
+	}
 	log.Debug("tftp: read request", "from", from, "file", req.filename, "mode", req.mode, "options", req.options)
 	received := time.Now()
-	transfers.Go(func() {
+	transfers.wg.Go(func() {
+		defer transfers.end(key)
 		s.serveRead(ctx, conn.LocalAddr(), from, peer, req, received)
 	})
+}
+
+// transferKey names a transfer by its client's address and port and the file.
+type transferKey struct {
+	peer netip.AddrPort
+	file string
+}
+
+// running tracks the transfers in flight. A client whose request crosses the
+// first DATA or OACK on the wire sends it again from the same port; answering
+// that repeat would start a second transfer the client ignores, which then
+// times out. A client that gave up silently is served again once the stale
+// transfer has timed out (Timeout × Retries).
+type running struct {
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	active map[transferKey]bool
+}
+
+func (r *running) start(k transferKey) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.active[k] {
+		return false
+	}
+	r.active[k] = true
+	return true
+}
+
+func (r *running) end(k transferKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.active, k)
 }
 
 // serveRead runs one read request from its own socket and reports how it ended.
