@@ -1,9 +1,14 @@
 package cli
 
 import (
+	"reflect"
+
+	"github.com/spf13/pflag"
+
 	"bytes"
 	"context"
 	"encoding/json"
+	"kickstand/internal/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,4 +154,28 @@ func TestCustomKickstartIsCopiedIntoTheStore(t *testing.T) {
 	if out != "# mine for h2\nurl --url=http://10.0.0.1:8080/distros/rocky9/\n" {
 		t.Fatalf("render = %q", out)
 	}
+}
+
+func TestServeFlagsWinOverConfigFile(t *testing.T) {
+	fromFile := config.Default()
+	fromFile.DHCP, fromFile.HTTPPort, fromFile.ISOs = "full", 8080, []string{"a.iso"}
+	flags := config.Default()
+	flags.DHCP, flags.HTTPPort, flags.DHCPDNS = "off", 9090, []string{"10.0.0.53"}
+	set := map[string]bool{"dhcp": true, "dhcp-dns": true}
+	overlay(&fromFile, &flags, func(name string) bool { return set[name] })
+	if fromFile.DHCP != "off" || fromFile.HTTPPort != 8080 || len(fromFile.ISOs) != 1 || fromFile.DHCPDNS[0] != "10.0.0.53" {
+		t.Fatalf("overlay = %+v", fromFile)
+	}
+	// Every serve flag must name a config field, or overlay would drop it.
+	cmd := (&env{}).serveCmd()
+	fields := map[string]bool{}
+	typ := reflect.TypeOf(config.Config{})
+	for i := range typ.NumField() {
+		fields[typ.Field(i).Tag.Get("yaml")] = true
+	}
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Name != "config" && f.Name != "debug" && !fields[f.Name] {
+			t.Errorf("serve flag --%s has no config field with yaml:%q", f.Name, f.Name)
+		}
+	})
 }

@@ -1,10 +1,9 @@
 package cli
 
 import (
-	"strings"
+	"reflect"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"kickstand/internal/app"
 	"kickstand/internal/config"
@@ -12,7 +11,7 @@ import (
 
 func (e *env) serveCmd() *cobra.Command {
 	cfg := config.Default()
-	var configFile, dns string
+	var configFile string
 	var debug bool
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -25,8 +24,7 @@ func (e *env) serveCmd() *cobra.Command {
 					return err
 				}
 			}
-			// Flags the user set win over the file.
-			cmd.Flags().Visit(func(f *pflag.Flag) { applyFlag(&final, &cfg, f.Name, dns) })
+			overlay(&final, &cfg, cmd.Flags().Changed)
 			if cmd.Flags().Changed("data-dir") || configFile == "" {
 				final.DataDir = e.dataDir
 			}
@@ -40,7 +38,7 @@ func (e *env) serveCmd() *cobra.Command {
 	f.StringVar(&cfg.DHCP, "dhcp", cfg.DHCP, "proxy (boot info only, beside the LAN's DHCP), full (addresses too) or off")
 	f.StringVar(&cfg.DHCPRange, "dhcp-range", "", "FIRST-LAST addresses to lend in full mode")
 	f.StringVar(&cfg.DHCPRouter, "dhcp-router", "", "default gateway for full mode")
-	f.StringVar(&dns, "dhcp-dns", "", "DNS servers for full mode, comma-separated")
+	f.StringSliceVar(&cfg.DHCPDNS, "dhcp-dns", nil, "DNS servers for full mode, comma-separated")
 	f.DurationVar(&cfg.DHCPLease, "dhcp-lease", cfg.DHCPLease, "lease time in full mode")
 	f.IntVar(&cfg.TFTPPort, "tftp-port", cfg.TFTPPort, "TFTP port")
 	f.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "HTTP port")
@@ -53,41 +51,13 @@ func (e *env) serveCmd() *cobra.Command {
 	return cmd
 }
 
-// applyFlag copies the flag called name from the flag-bound cfg into final.
-func applyFlag(final, cfg *config.Config, name, dns string) {
-	switch name {
-	case "interface":
-		final.Interface = cfg.Interface
-	case "server-ip":
-		final.ServerIP = cfg.ServerIP
-	case "dhcp":
-		final.DHCP = cfg.DHCP
-	case "dhcp-range":
-		final.DHCPRange = cfg.DHCPRange
-	case "dhcp-router":
-		final.DHCPRouter = cfg.DHCPRouter
-	case "dhcp-dns":
-		final.DHCPDNS = nil
-		for d := range strings.SplitSeq(dns, ",") {
-			if d = strings.TrimSpace(d); d != "" {
-				final.DHCPDNS = append(final.DHCPDNS, d)
-			}
+// overlay copies into final every setting whose flag the user set: flags win
+// over the config file. A flag and its YAML key have the same name.
+func overlay(final, flags *config.Config, changed func(name string) bool) {
+	dst, src := reflect.ValueOf(final).Elem(), reflect.ValueOf(flags).Elem()
+	for i := range dst.NumField() {
+		if changed(dst.Type().Field(i).Tag.Get("yaml")) {
+			dst.Field(i).Set(src.Field(i))
 		}
-	case "dhcp-lease":
-		final.DHCPLease = cfg.DHCPLease
-	case "tftp-port":
-		final.TFTPPort = cfg.TFTPPort
-	case "http-port":
-		final.HTTPPort = cfg.HTTPPort
-	case "unknown":
-		final.Unknown = cfg.Unknown
-	case "bootloader-dir":
-		final.BootloaderDir = cfg.BootloaderDir
-	case "iso":
-		final.ISOs = cfg.ISOs
-	case "ftp-port":
-		final.FTPPort = cfg.FTPPort
-	case "ftp-passive-ports":
-		final.FTPPassive = cfg.FTPPassive
 	}
 }
