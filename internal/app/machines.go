@@ -122,21 +122,10 @@ func (m *machines) record(ctx context.Context, mac net.HardwareAddr, kind, detai
 }
 
 func (m *machines) recordErr(ctx context.Context, mac net.HardwareAddr, kind, detail string, step store.State) error {
-	var to store.State
-	if step != "" {
-		cur, err := m.store.Machine(ctx, mac)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if err == nil {
-			if next, changed := store.Advance(cur.State, step); changed {
-				to = next
-			}
-		}
-	}
-	err := m.store.Record(ctx, store.Event{MAC: mac, Kind: kind, Detail: detail}, to)
-	if err == nil && to != "" {
-		m.log.Info("machine state", "mac", mac.String(), "state", to, "after", kind)
+	before, _ := m.store.Machine(ctx, mac) // only for the log line
+	after, err := m.store.Record(ctx, store.Event{MAC: mac, Kind: kind, Detail: detail}, step)
+	if err == nil && after != before.State && after != "" {
+		m.log.Info("machine state", "mac", mac.String(), "state", after, "after", kind)
 	}
 	return err
 }

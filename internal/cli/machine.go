@@ -126,7 +126,7 @@ func (e *env) machineAdd(ctx context.Context, s store.Store, macText string, o m
 	if err := s.PutMachine(ctx, m); err != nil {
 		return err
 	}
-	if err := s.Record(ctx, store.Event{MAC: m.MAC, Kind: "registered", Detail: "profile " + m.Profile}, ""); err != nil {
+	if _, err := s.Record(ctx, store.Event{MAC: m.MAC, Kind: "registered", Detail: "profile " + m.Profile}, ""); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "added machine %s (profile %s): it installs on its next network boot\n", m.MAC, m.Profile)

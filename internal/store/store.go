@@ -141,9 +141,12 @@ type Store interface {
 	MachineByToken(ctx context.Context, token string) (Machine, error)
 	Machines(ctx context.Context) ([]Machine, error)
 	RemoveMachine(ctx context.Context, mac net.HardwareAddr) error
-	// Record appends ev to the machine's timeline and, if to is not empty,
-	// moves the machine to state to, in one transaction.
-	Record(ctx context.Context, ev Event, to State) error
+	// Record appends ev to the machine's timeline and, if step is not empty,
+	// advances the machine toward it (see Advance), in one transaction, so
+	// that concurrent reports can never move a machine backwards. It returns
+	// the machine's state afterwards ("" when only the event was kept because
+	// step was empty and the machine is unknown).
+	Record(ctx context.Context, ev Event, step State) (State, error)
 	Events(ctx context.Context, mac net.HardwareAddr) ([]Event, error)
 
 	Leases(ctx context.Context) ([]Lease, error)

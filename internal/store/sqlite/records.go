@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -228,23 +229,40 @@ func (d *DB) RemoveMachine(ctx context.Context, mac net.HardwareAddr) error {
 	})
 }
 
-// Record appends ev and, if to is set, moves the machine to that state.
-func (d *DB) Record(ctx context.Context, ev store.Event, to store.State) error {
+// Record appends ev and advances the machine toward step, atomically: the
+// transaction takes the write lock first (_txlock=immediate), so the state
+// read here is the one the update replaces.
+func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (store.State, error) {
 	if ev.Time.IsZero() {
 		ev.Time = now()
 	}
-	return d.inTx(ctx, func(tx *sql.Tx) error {
+	var state store.State
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO events (mac, time, kind, detail) VALUES (?,?,?,?)`,
 			ev.MAC.String(), unix(ev.Time), ev.Kind, ev.Detail); err != nil {
 			return err
 		}
-		if to == "" {
+		var cur string
+		err := tx.QueryRowContext(ctx, `SELECT state FROM machines WHERE mac = ?`, ev.MAC.String()).Scan(&cur)
+		switch {
+		case errors.Is(err, sql.ErrNoRows) && step == "":
+			return nil
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("machine %s: %w", ev.MAC, store.ErrNotFound)
+		case err != nil:
+			return err
+		}
+		state = store.State(cur)
+		next, changed := store.Advance(state, step)
+		if step == "" || !changed {
 			return nil
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE machines SET state = ?, updated = ? WHERE mac = ?`,
-			string(to), unix(ev.Time), ev.MAC.String())
-		return affected(res, err, fmt.Sprintf("machine %s", ev.MAC))
+		state = next
+		_, err = tx.ExecContext(ctx, `UPDATE machines SET state = ?, updated = ? WHERE mac = ?`,
+			string(next), unix(ev.Time), ev.MAC.String())
+		return err
 	})
+	return state, err
 }
 
 // Events returns the machine's timeline, oldest first.

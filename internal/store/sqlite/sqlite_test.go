@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -87,7 +89,8 @@ func TestTwoHandlesWriteConcurrently(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 100 {
-				errs <- db.Record(ctx, store.Event{MAC: mac, Kind: "k"}, "")
+				_, err := db.Record(ctx, store.Event{MAC: mac, Kind: "k"}, "")
+				errs <- err
 			}
 		}()
 	}
@@ -135,5 +138,36 @@ func TestMigrateFromVersion1(t *testing.T) {
 	p, err := db.Profile(ctx, "p")
 	if err != nil || p.RepoProtocol != store.RepoHTTP {
 		t.Fatalf("migrated profile = %+v, %v", p, err)
+	}
+}
+
+// Reports racing from two processes (the bus's DHCP event and the kickstart
+// handler, or the server and the CLI) never move a machine backwards.
+func TestConcurrentStepsNeverRegress(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i := range 30 {
+		mac := net.HardwareAddr{2, 0, 0, 0, 0, byte(i)}
+		if err := a.PutMachine(ctx, store.Machine{MAC: mac, State: store.StateNew, Token: fmt.Sprint("t", i)}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { a.Record(ctx, store.Event{MAC: mac, Kind: "dhcp-ack"}, store.StateBooting) })
+		wg.Go(func() { b.Record(ctx, store.Event{MAC: mac, Kind: "kickstart"}, store.StateInstalling) })
+		wg.Wait()
+		m, err := a.Machine(ctx, mac)
+		if err != nil || m.State != store.StateInstalling {
+			t.Fatalf("round %d: state %s, %v; want installing", i, m.State, err)
+		}
 	}
 }

@@ -154,8 +154,12 @@ func testRecord(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	must(t, s.PutMachine(ctx, store.Machine{MAC: mac1, State: store.StateNew, Token: "t"}))
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	must(t, s.Record(ctx, store.Event{MAC: mac1, Time: t0, Kind: "dhcp-offer", Detail: "10.0.0.5"}, store.StateBooting))
-	must(t, s.Record(ctx, store.Event{MAC: mac1, Time: t0.Add(time.Second), Kind: "tftp", Detail: "lpxelinux.0"}, ""))
+	if st, err := s.Record(ctx, store.Event{MAC: mac1, Time: t0, Kind: "dhcp-offer", Detail: "10.0.0.5"}, store.StateBooting); err != nil || st != store.StateBooting {
+		t.Fatalf("Record(booting) = %s, %v", st, err)
+	}
+	if st, err := s.Record(ctx, store.Event{MAC: mac1, Time: t0.Add(time.Second), Kind: "tftp", Detail: "lpxelinux.0"}, ""); err != nil || st != store.StateBooting {
+		t.Fatalf("Record(no step) = %s, %v", st, err)
+	}
 	m, err := s.Machine(ctx, mac1)
 	must(t, err)
 	if m.State != store.StateBooting {
@@ -166,9 +170,17 @@ func testRecord(t *testing.T, s store.Store) {
 	if len(evs) != 2 || evs[0].Kind != "dhcp-offer" || !evs[0].Time.Equal(t0) || evs[1].Detail != "lpxelinux.0" {
 		t.Fatalf("Events = %+v", evs)
 	}
+	// A step never moves a machine backwards, whatever order reports arrive in.
+	_, err = s.Record(ctx, store.Event{MAC: mac1, Kind: "kickstart"}, store.StateInstalling)
+	must(t, err)
+	if st, err := s.Record(ctx, store.Event{MAC: mac1, Kind: "dhcp-ack"}, store.StateBooting); err != nil || st != store.StateInstalling {
+		t.Fatalf("a late booting report: state %s, %v; want installing", st, err)
+	}
 	// An event for an unknown machine is kept, but a state change needs the machine.
-	must(t, s.Record(ctx, store.Event{MAC: mac2, Kind: "dhcp-discover"}, ""))
-	wantErr(t, s.Record(ctx, store.Event{MAC: mac2, Kind: "x"}, store.StateBooting), store.ErrNotFound)
+	_, err = s.Record(ctx, store.Event{MAC: mac2, Kind: "dhcp-discover"}, "")
+	must(t, err)
+	_, err = s.Record(ctx, store.Event{MAC: mac2, Kind: "x"}, store.StateBooting)
+	wantErr(t, err, store.ErrNotFound)
 	evs, err = s.Events(ctx, mac2)
 	must(t, err)
 	if len(evs) != 1 {
