@@ -185,8 +185,9 @@ func (a *App) dhcpServer() (*dhcp.Server, error) {
 
 // bootReply is the DHCP server's BootFunc.
 func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply, bool) {
-	if boot.Classify(f.Arch, f.HasArch) != boot.FirmwareBIOS {
-		a.log.Info("no boot answer: firmware not supported yet", "mac", f.MAC.String(), "arch", f.Arch, "vendor-class", f.VendorClass)
+	if fw := boot.Classify(f.Arch, f.HasArch); fw != boot.FirmwareBIOS {
+		a.log.Info("no boot answer: only BIOS PXE is served so far", "mac", f.MAC.String(), "firmware", fw.String(),
+			"arch", f.Arch, "vendor-class", f.VendorClass)
 		return dhcp.BootReply{}, false
 	}
 	d, err := a.machines.decide(ctx, f.MAC)

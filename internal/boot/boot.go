@@ -38,17 +38,42 @@ type Firmware int
 
 // The firmware kinds kickstand tells apart.
 const (
-	FirmwareUnsupported Firmware = iota
-	FirmwareBIOS
+	FirmwareUnknown   Firmware = iota
+	FirmwareBIOS               // x86 BIOS PXE (arch 0)
+	FirmwareEFIIA32            // 32-bit x86 UEFI (arch 6)
+	FirmwareEFIX64             // x86-64 UEFI PXE (arch 7, and 9 which some firmware sends)
+	FirmwareEFIARM64           // AArch64 UEFI PXE (arch 11)
+	FirmwareHTTPX64            // x86-64 UEFI HTTP Boot (arch 16)
+	FirmwareHTTPARM64          // AArch64 UEFI HTTP Boot (arch 19)
 )
 
+var firmwareNames = [...]string{"unknown", "bios", "efi-ia32", "efi-x64", "efi-arm64", "http-x64", "http-arm64"}
+
+func (f Firmware) String() string { return firmwareNames[f] }
+
 // Classify returns the firmware a client runs from its DHCP option 93
-// (client system architecture, RFC 4578); a client that sends none is BIOS.
+// (client system architecture, RFC 4578 and the IANA registry); a PXE
+// client that sends none is BIOS. Unknown codes are FirmwareUnknown, never
+// a guess.
 func Classify(arch uint16, hasArch bool) Firmware {
-	if !hasArch || arch == 0 {
+	if !hasArch {
 		return FirmwareBIOS
 	}
-	return FirmwareUnsupported
+	switch arch {
+	case 0:
+		return FirmwareBIOS
+	case 6:
+		return FirmwareEFIIA32
+	case 7, 9:
+		return FirmwareEFIX64
+	case 11:
+		return FirmwareEFIARM64
+	case 16:
+		return FirmwareHTTPX64
+	case 19:
+		return FirmwareHTTPARM64
+	}
+	return FirmwareUnknown
 }
 
 // BootFile is the network boot program BIOS clients get: lpxelinux.0 is

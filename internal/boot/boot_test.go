@@ -105,14 +105,23 @@ func TestClassify(t *testing.T) {
 	}{
 		{0, false, FirmwareBIOS},
 		{0, true, FirmwareBIOS},
-		{7, true, FirmwareUnsupported},
-		{9, true, FirmwareUnsupported},
-		{0xffff, true, FirmwareUnsupported},
+		{6, true, FirmwareEFIIA32},
+		{7, true, FirmwareEFIX64},
+		{9, true, FirmwareEFIX64},
+		{11, true, FirmwareEFIARM64},
+		{16, true, FirmwareHTTPX64},
+		{19, true, FirmwareHTTPARM64},
+		{2, true, FirmwareUnknown},  // Itanium
+		{10, true, FirmwareUnknown}, // 32-bit ARM UEFI
+		{0xffff, true, FirmwareUnknown},
 	}
 	for _, tt := range tests {
 		if got := Classify(tt.arch, tt.hasArch); got != tt.want {
 			t.Errorf("Classify(%d, %v) = %v, want %v", tt.arch, tt.hasArch, got, tt.want)
 		}
+	}
+	if FirmwareEFIX64.String() != "efi-x64" || FirmwareUnknown.String() != "unknown" {
+		t.Error("Firmware names")
 	}
 }
 
