@@ -102,21 +102,18 @@ func (a *App) serve(ctx context.Context) error {
 	}
 	defer httpLn.Close()
 
-	var ftpLn net.Listener
+	var runs []func(context.Context) error // every server, started only once all are ready
 	if a.cfg.FTPPort != 0 {
-		if ftpLn, err = lc.Listen(ctx, "tcp", fmt.Sprintf(":%d", a.cfg.FTPPort)); err != nil {
+		ftpLn, err := lc.Listen(ctx, "tcp", fmt.Sprintf(":%d", a.cfg.FTPPort))
+		if err != nil {
 			return portError("FTP", "--ftp-port (0 turns FTP off)", err)
 		}
 		defer ftpLn.Close()
-	}
-
-	g, ctx := errgroup.WithContext(ctx)
-	if ftpLn != nil {
 		srv, err := a.ftpServer()
 		if err != nil {
 			return err
 		}
-		g.Go(func() error { return srv.Serve(ctx, ftpLn) })
+		runs = append(runs, func(ctx context.Context) error { return srv.Serve(ctx, ftpLn) })
 	}
 	if a.cfg.DHCP != "off" {
 		srv, err := a.dhcpServer()
@@ -129,15 +126,21 @@ func (a *App) serve(ctx context.Context) error {
 				return portError("DHCP", fmt.Sprintf("--dhcp off (port %d)", port), err)
 			}
 			defer conn.Close()
-			g.Go(func() error { return srv.Serve(ctx, conn) })
+			runs = append(runs, func(ctx context.Context) error { return srv.Serve(ctx, conn) })
 		}
 	}
 	tftpSrv := &tftp.Server{Handler: a.openTFTP, OnTransfer: a.onTFTP, Logger: a.log.With("server", "tftp")}
 	httpSrv := &httpd.Server{Open: a.openHTTP, Kickstart: a.kickstart, PhoneHome: a.phoneHome,
 		OnFile: a.onHTTP, Logger: a.log.With("server", "http")}
-	g.Go(func() error { return tftpSrv.Serve(ctx, tftpConn) })
-	g.Go(func() error { return httpSrv.Serve(ctx, httpLn) })
-	g.Go(func() error { a.bus.Run(ctx, a.recordEvent); return nil })
+	runs = append(runs,
+		func(ctx context.Context) error { return tftpSrv.Serve(ctx, tftpConn) },
+		func(ctx context.Context) error { return httpSrv.Serve(ctx, httpLn) },
+		func(ctx context.Context) error { a.bus.Run(ctx, a.recordEvent); return nil })
+
+	g, ctx := errgroup.WithContext(ctx)
+	for _, run := range runs {
+		g.Go(func() error { return run(ctx) })
+	}
 	a.log.Info("kickstand serving", "interface", a.net.Interface, "address", a.net.Prefix, "server-ip", a.net.ServerIP,
 		"dhcp", a.cfg.DHCP, "tftp-port", a.cfg.TFTPPort, "http", a.machines.baseURL, "ftp", a.ftpSummary(), "unknown", a.cfg.Unknown)
 	return g.Wait()

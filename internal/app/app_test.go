@@ -188,3 +188,24 @@ func waitHTTP(t *testing.T, u string) {
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A port that another server holds fails the start with what to do, and no
+// server is left running.
+func TestPortInUseSaysWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range bootfs.LoaderFiles {
+		writeFile(t, filepath.Join(dir, "loaders", n), n)
+	}
+	held, err := net.Listen("tcp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	cfg := config.Default()
+	cfg.DataDir, cfg.Interface, cfg.DHCP, cfg.BootloaderDir = filepath.Join(dir, "data"), "lo", "off", filepath.Join(dir, "loaders")
+	cfg.TFTPPort, cfg.HTTPPort, cfg.FTPPort = freePort(t, "udp"), freePort(t, "tcp"), held.Addr().(*net.TCPAddr).Port
+	err = Run(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "another server holds the port") || !strings.Contains(err.Error(), "--ftp-port") {
+		t.Fatalf("Run with the FTP port taken = %v", err)
+	}
+}
