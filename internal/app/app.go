@@ -186,11 +186,17 @@ func (a *App) dhcpServer() (*dhcp.Server, error) {
 	return srv, nil
 }
 
-// bootReply is the DHCP server's BootFunc.
+// bootReply is the DHCP server's BootFunc: BIOS clients get lpxelinux.0
+// over TFTP; UEFI x64 clients running iPXE get their iPXE script over HTTP.
 func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply, bool) {
-	if fw := boot.Classify(f.Arch, f.HasArch); fw != boot.FirmwareBIOS {
-		a.log.Info("no boot answer: only BIOS PXE is served so far", "mac", f.MAC.String(), "firmware", fw.String(),
-			"arch", f.Arch, "vendor-class", f.VendorClass)
+	fw := boot.Classify(f.Arch, f.HasArch)
+	bootFile := boot.BootFile
+	switch {
+	case fw == boot.FirmwareEFIX64 && f.IPXE:
+		bootFile = a.machines.baseURL + "/" + boot.IPXEScriptName(f.MAC)
+	case fw != boot.FirmwareBIOS:
+		a.log.Info("no boot answer: this firmware is not served yet", "mac", f.MAC.String(), "firmware", fw.String(),
+			"arch", f.Arch, "ipxe", f.IPXE, "vendor-class", f.VendorClass)
 		return dhcp.BootReply{}, false
 	}
 	d, err := a.machines.decide(ctx, f.MAC)
@@ -201,7 +207,7 @@ func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply
 	if d.Action == boot.ActionIgnore {
 		return dhcp.BootReply{Ignore: true}, true
 	}
-	return dhcp.BootReply{BootFile: boot.BootFile, NextServer: a.net.ServerIP.AsSlice()}, true
+	return dhcp.BootReply{BootFile: bootFile, NextServer: a.net.ServerIP.AsSlice()}, true
 }
 
 func (a *App) reservation(ctx context.Context, mac net.HardwareAddr) (netip.Addr, bool) {

@@ -133,6 +133,9 @@ func TestServeLoopback(t *testing.T) {
 	if cfgText := curl(t, tftpURL("pxelinux.cfg/01-52-54-00-ab-cd-ef")); !strings.Contains(cfgText, "LOCALBOOT 0") {
 		t.Fatalf("installed machine's config:\n%s", cfgText)
 	}
+	if script := curl(t, base+"/ipxe/01-52-54-00-ab-cd-ef.ipxe"); !strings.HasPrefix(script, "#!ipxe\n") || !strings.Contains(script, "\nexit\n") {
+		t.Fatalf("installed machine's iPXE script:\n%s", script)
+	}
 	if code := curlStatus(t, base+"/ks/not-a-token"); code != "404" {
 		t.Fatalf("wrong token: %s, want 404", code)
 	}

@@ -101,16 +101,20 @@ func (m *machines) generate(ctx context.Context, name string, _ netip.Addr) ([]b
 		d := boot.Decision{Action: boot.ActionLocal, Reason: "no per-machine config: boot from local disk"}
 		return boot.RenderPXELinux(d, "kickstand"), true, nil
 	}
+	render := boot.RenderPXELinux
 	mac, ok := boot.ParsePXELinuxConfigName(name)
 	if !ok {
-		return nil, false, nil
+		if mac, ok = boot.ParseIPXEScriptName(name); !ok {
+			return nil, false, nil
+		}
+		render = boot.RenderIPXE
 	}
 	d, err := m.decide(ctx, mac)
 	if err != nil {
 		return nil, false, err
 	}
 	m.record(ctx, mac, "boot-config", fmt.Sprintf("%s: %s", name, d.Reason), "")
-	return boot.RenderPXELinux(d, "kickstand: "+mac.String()), true, nil
+	return render(d, "kickstand: "+mac.String()), true, nil
 }
 
 // record appends an event to mac's timeline and advances its state toward

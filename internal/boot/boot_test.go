@@ -179,3 +179,30 @@ func golden(t *testing.T, path string, got []byte) {
 		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
+
+func TestRenderIPXEGolden(t *testing.T) {
+	base := "http://10.0.0.1"
+	cases := map[string]Decision{
+		"install": Decide(Input{MAC: mac, Machine: machine("web", store.StateBooting), Trees: trees(), BaseURL: base}),
+		"local":   Decide(Input{MAC: mac, Machine: machine("web", store.StateInstalled), Trees: trees(), BaseURL: base}),
+		"menu":    Decide(Input{MAC: mac, Machine: machine("", store.StateBooting), Trees: trees(), Unknown: UnknownMenu, BaseURL: base}),
+	}
+	for name, d := range cases {
+		golden(t, filepath.Join("testdata", "ipxe-"+name+".ipxe"), RenderIPXE(d, "kickstand: 52:54:00:12:34:56"))
+	}
+}
+
+func TestIPXEScriptName(t *testing.T) {
+	name := IPXEScriptName(mac)
+	if name != "ipxe/01-52-54-00-12-34-56.ipxe" {
+		t.Fatalf("IPXEScriptName = %q", name)
+	}
+	if got, ok := ParseIPXEScriptName(name); !ok || got.String() != mac.String() {
+		t.Fatalf("ParseIPXEScriptName(%q) = %v, %v", name, got, ok)
+	}
+	for _, bad := range []string{"ipxe/01-52-54-00-12-34-56", "ipxe/52-54-00-12-34-56.ipxe", "ipxe/01-zz.ipxe", "pxelinux.cfg/01-52-54-00-12-34-56"} {
+		if _, ok := ParseIPXEScriptName(bad); ok {
+			t.Errorf("ParseIPXEScriptName(%q) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,53 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"testing"
+
+	"kickstand/internal/boot"
+	"kickstand/internal/dhcp"
+	"kickstand/internal/store"
+	"kickstand/internal/store/sqlite"
+)
+
+func TestBootReplyByFirmware(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	log := slog.New(slog.DiscardHandler)
+	a := &App{log: log, store: db, net: Network{ServerIP: netip.MustParseAddr("10.0.0.1")}}
+	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1", log: log}
+	mac, _ := store.ParseMAC("52:54:00:00:00:07")
+	tests := []struct {
+		name     string
+		facts    dhcp.ClientFacts
+		wantOK   bool
+		wantFile string
+	}{
+		{"BIOS PXE", dhcp.ClientFacts{MAC: mac}, true, "lpxelinux.0"},
+		{"BIOS iPXE", dhcp.ClientFacts{MAC: mac, Arch: 0, HasArch: true, IPXE: true}, true, "lpxelinux.0"},
+		{"UEFI x64 iPXE", dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true, IPXE: true}, true, "http://10.0.0.1/ipxe/01-52-54-00-00-00-07.ipxe"},
+		{"UEFI x64 firmware PXE (not yet)", dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true}, false, ""},
+		{"ARM64 iPXE (not yet)", dhcp.ClientFacts{MAC: mac, Arch: 11, HasArch: true, IPXE: true}, false, ""},
+		{"unknown arch", dhcp.ClientFacts{MAC: mac, Arch: 42, HasArch: true}, false, ""},
+	}
+	for _, tt := range tests {
+		r, ok := a.bootReply(ctx, tt.facts)
+		if ok != tt.wantOK || r.BootFile != tt.wantFile {
+			t.Errorf("%s: bootReply = %+v, %v; want %q, %v", tt.name, r, ok, tt.wantFile, tt.wantOK)
+		}
+		if ok && r.NextServer.String() != "10.0.0.1" {
+			t.Errorf("%s: next-server %v, want 10.0.0.1", tt.name, r.NextServer)
+		}
+	}
+	a.machines.unknown = boot.UnknownIgnore
+	if r, ok := a.bootReply(ctx, dhcp.ClientFacts{MAC: mac}); !ok || !r.Ignore {
+		t.Errorf("--unknown ignore: %+v, %v; want Ignore", r, ok)
+	}
+}
