@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"kickstand/internal/boot"
+	"kickstand/internal/bootfs"
 	"kickstand/internal/dhcp"
 	"kickstand/internal/store"
 	"kickstand/internal/store/sqlite"
@@ -21,7 +22,8 @@ func TestBootReplyByFirmware(t *testing.T) {
 	}
 	defer db.Close()
 	log := slog.New(slog.DiscardHandler)
-	a := &App{log: log, store: db, net: Network{ServerIP: netip.MustParseAddr("10.0.0.1")}}
+	a := &App{log: log, store: db, net: Network{ServerIP: netip.MustParseAddr("10.0.0.1")},
+		tree: &bootfs.Tree{Loaders: map[string]string{"snponly.efi": "/x/snponly.efi"}}}
 	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1", log: log}
 	mac, _ := store.ParseMAC("52:54:00:00:00:07")
 	tests := []struct {
@@ -33,7 +35,8 @@ func TestBootReplyByFirmware(t *testing.T) {
 		{"BIOS PXE", dhcp.ClientFacts{MAC: mac}, true, "lpxelinux.0"},
 		{"BIOS iPXE", dhcp.ClientFacts{MAC: mac, Arch: 0, HasArch: true, IPXE: true}, true, "lpxelinux.0"},
 		{"UEFI x64 iPXE", dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true, IPXE: true}, true, "http://10.0.0.1/ipxe/01-52-54-00-00-00-07.ipxe"},
-		{"UEFI x64 firmware PXE (not yet)", dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true}, false, ""},
+		{"UEFI x64 firmware PXE", dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true}, true, "snponly.efi"},
+		{"UEFI x64 firmware PXE (arch 9)", dhcp.ClientFacts{MAC: mac, Arch: 9, HasArch: true}, true, "snponly.efi"},
 		{"ARM64 iPXE (not yet)", dhcp.ClientFacts{MAC: mac, Arch: 11, HasArch: true, IPXE: true}, false, ""},
 		{"unknown arch", dhcp.ClientFacts{MAC: mac, Arch: 42, HasArch: true}, false, ""},
 	}
@@ -45,6 +48,11 @@ func TestBootReplyByFirmware(t *testing.T) {
 		if ok && r.NextServer.String() != "10.0.0.1" {
 			t.Errorf("%s: next-server %v, want 10.0.0.1", tt.name, r.NextServer)
 		}
+	}
+	// Without iPXE on the host a UEFI firmware client gets no answer.
+	a.tree.Loaders = nil
+	if r, ok := a.bootReply(ctx, dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true}); ok {
+		t.Errorf("UEFI PXE without iPXE on the host: %+v, want no answer", r)
 	}
 	a.machines.unknown = boot.UnknownIgnore
 	if r, ok := a.bootReply(ctx, dhcp.ClientFacts{MAC: mac}); !ok || !r.Ignore {

@@ -80,6 +80,10 @@ func Classify(arch uint16, hasArch bool) Firmware {
 // pxelinux with an HTTP client, so kernel and initrd do not travel by TFTP.
 const BootFile = "lpxelinux.0"
 
+// IPXEEFI is the network boot program UEFI x64 firmware PXE clients get:
+// iPXE using the firmware's own network driver (SNP).
+const IPXEEFI = "snponly.efi"
+
 // Action is what a client is told to do.
 type Action int
 

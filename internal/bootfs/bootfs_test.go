@@ -117,3 +117,17 @@ func TestFindLoaders(t *testing.T) {
 		t.Fatalf("FindLoaders with menu.c32 missing: %v", err)
 	}
 }
+
+func TestFindIPXE(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "ipxe-snponly-x86_64.efi"), "snp")
+	got := FindIPXE(dir)
+	if got["snponly.efi"] != filepath.Join(dir, "ipxe-snponly-x86_64.efi") {
+		t.Fatalf("FindIPXE = %v: want snponly.efi from the RHEL file name in %s", got, dir)
+	}
+	for served, p := range got {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("FindIPXE gave %s → %s, which does not exist", served, p)
+		}
+	}
+}

@@ -52,3 +52,41 @@ func FindLoaders(dir string) (map[string]string, error) {
 	}
 	return found, nil
 }
+
+// IPXEFiles are iPXE's network boot programs, served at the tree's root
+// when the host has them: UEFI firmware that is not iPXE is chained into
+// snponly.efi, which then fetches its per-machine script over HTTP.
+var IPXEFiles = map[string][]string{
+	// served name: host file names, tried in order in each directory
+	"snponly.efi":   {"snponly.efi", "ipxe-snponly-x86_64.efi"},
+	"ipxe.efi":      {"ipxe.efi", "ipxe-x86_64.efi"},
+	"undionly.kpxe": {"undionly.kpxe"},
+}
+
+// IPXESearchPath is where distributions install iPXE's binaries: Debian and
+// Ubuntu (ipxe), RHEL and Fedora (ipxe-bootimgs-x86).
+var IPXESearchPath = []string{"/usr/lib/ipxe", "/usr/share/ipxe"}
+
+// FindIPXE returns the iPXE binaries found (served name → host path), looking
+// in dir first when it is given. Missing ones are simply absent: iPXE is
+// optional, and the caller says what a client misses without it.
+func FindIPXE(dir string) map[string]string {
+	search := IPXESearchPath
+	if dir != "" {
+		search = append([]string{dir}, search...)
+	}
+	found := map[string]string{}
+	for served, names := range IPXEFiles {
+	search:
+		for _, d := range search {
+			for _, n := range names {
+				p := filepath.Join(d, n)
+				if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+					found[served] = p
+					break search
+				}
+			}
+		}
+	}
+	return found
+}

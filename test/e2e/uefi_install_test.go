@@ -18,11 +18,9 @@ const (
 	ipxeEFIROM   = "/usr/lib/ipxe/qemu/efi-e1000.rom"
 )
 
-// TestUEFIiPXEInstallFullDHCP installs a UEFI machine (OVMF, q35) whose e1000 runs
-// iPXE's EFI driver: kickstand recognises iPXE (option 77/175, arch 7) and hands it
-// a per-machine iPXE script over HTTP, which loads kernel and initrd over HTTP.
-func TestUEFIiPXEInstallFullDHCP(t *testing.T) {
-	requireHost(t, "curl")
+// requireUEFI skips (fails in CI) without OVMF and iPXE's EFI ROM.
+func requireUEFI(t *testing.T) {
+	t.Helper()
 	for _, f := range []string{ovmfCodeFile, ovmfVarsFile, ipxeEFIROM} {
 		if _, err := os.Stat(f); err != nil {
 			if os.Getenv("CI") == "true" {
@@ -31,42 +29,97 @@ func TestUEFIiPXEInstallFullDHCP(t *testing.T) {
 			t.Skipf("%s missing: %v", f, err)
 		}
 	}
-	fx := buildFixture(t)
-	cli := &kickstand{bin: kickstandBinary(t), dataDir: t.TempDir()}
-	l := newLAN(t, "10.213.7")
-	mac := randomMAC(t)
+}
 
-	cli.run(t, "distro", "import", "rocky9", fx.iso)
-	cli.run(t, "profile", "add", "rocky9", "--distro", "rocky9", "--kernel-args", "console=ttyS0")
-	cli.run(t, "machine", "add", mac, "--profile", "rocky9", "--hostname", "uefi1")
-	server := startServe(t, l, cli, nil, "--dhcp", "full", "--dhcp-range", l.prefix+".100-"+l.prefix+".150")
-
+// bootUEFI powers on a q35 machine with OVMF and the given NIC device options,
+// and asserts that the fixture installer ran with the right stage2.
+func bootUEFI(t *testing.T, l *lan, s *served, fx fixture, nic string) []string {
+	t.Helper()
 	vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
 	copyFile(t, ovmfVarsFile, vars)
-	console := runQEMU(t, l.ns, server.console(), qemuTimeout(t, 8*time.Minute),
+	console := runQEMU(t, l.ns, s.console(), qemuTimeout(t, 8*time.Minute),
 		"-M", "q35", "-m", "1024", "-display", "none", "-no-reboot", "-boot", "n",
 		"-drive", "if=pflash,format=raw,readonly=on,file="+ovmfCodeFile,
 		"-drive", "if=pflash,format=raw,file="+vars,
 		"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", l.tap),
-		"-device", "e1000,netdev=n0,mac="+mac+",romfile="+ipxeEFIROM)
+		"-device", nic)
 	got := checkInstallerRun(t, console, fx.stage2SHA)
 	t.Logf("installer markers:\n  %s", strings.Join(got, "\n  "))
-	wantCmdlineRepo(t, l, got, "http://"+l.serverIP+":"+httpPort+"/distros/rocky9/")
+	return got
+}
 
+// checkIPXEScript asserts that the machine fetched its iPXE script and that,
+// installed, the script now exits to the firmware's next boot entry.
+func checkIPXEScript(t *testing.T, l *lan, cli *kickstand, mac string) {
+	t.Helper()
 	script := "ipxe/01-" + strings.ReplaceAll(strings.ToLower(mac), ":", "-") + ".ipxe"
-	m := cli.machine(t, mac)
-	servedScript := false
-	for _, e := range m.Events {
+	served := false
+	for _, e := range cli.machine(t, mac).Events {
 		if e.Kind == "boot-config" && strings.HasPrefix(e.Detail, script) {
-			servedScript = true
+			served = true
 		}
 	}
-	if !servedScript {
+	if !served {
 		t.Errorf("timeline of %s has no boot-config event for %s: iPXE did not fetch its script", mac, script)
 	}
-	checkInstalled(t, l, cli, mac, "dhcp", "kickstart")
 	after := l.ns.run(t, "curl", "-sS", "--max-time", "20", "http://"+l.serverIP+":"+httpPort+"/"+script)
 	if !strings.HasPrefix(after, "#!ipxe") || !strings.Contains(after, "\nexit\n") {
 		t.Errorf("after the install, %s is:\n%s\nwant an iPXE script that exits to the next boot entry", script, after)
+	}
+}
+
+// setupUEFI imports the fixture ISO and registers one machine.
+func setupUEFI(t *testing.T, cli *kickstand, fx fixture, mac string) {
+	t.Helper()
+	cli.run(t, "distro", "import", "rocky9", fx.iso)
+	cli.run(t, "profile", "add", "rocky9", "--distro", "rocky9", "--kernel-args", "console=ttyS0")
+	cli.run(t, "machine", "add", mac, "--profile", "rocky9", "--hostname", "uefi1")
+}
+
+// TestUEFIiPXEInstallFullDHCP installs a UEFI machine (OVMF, q35) whose e1000 runs
+// iPXE's EFI driver: kickstand recognises iPXE (option 77/175, arch 7) and hands it
+// a per-machine iPXE script over HTTP, which loads kernel and initrd over HTTP.
+func TestUEFIiPXEInstallFullDHCP(t *testing.T) {
+	requireHost(t, "curl")
+	requireUEFI(t)
+	fx := buildFixture(t)
+	cli := &kickstand{bin: kickstandBinary(t), dataDir: t.TempDir()}
+	l := newLAN(t, "10.213.7")
+	mac := randomMAC(t)
+	setupUEFI(t, cli, fx, mac)
+	server := startServe(t, l, cli, nil, "--dhcp", "full", "--dhcp-range", l.prefix+".100-"+l.prefix+".150")
+	got := bootUEFI(t, l, server, fx, "e1000,netdev=n0,mac="+mac+",romfile="+ipxeEFIROM)
+	wantCmdlineRepo(t, l, got, "http://"+l.serverIP+":"+httpPort+"/distros/rocky9/")
+	checkInstalled(t, l, cli, mac, "dhcp", "kickstart")
+	checkIPXEScript(t, l, cli, mac)
+}
+
+// TestUEFIFirmwarePXEInstall installs a UEFI machine through OVMF's own PXE stack
+// (virtio-net without an option ROM): kickstand hands the firmware iPXE
+// (snponly.efi) over TFTP, iPXE asks again as iPXE and gets its script. In proxy
+// mode the LAN's DHCP is dnsmasq on another host: the case where GRUB would only
+// see the LAN server's answer.
+func TestUEFIFirmwarePXEInstall(t *testing.T) {
+	for _, mode := range []string{"full", "proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			requireHost(t, "curl", "dnsmasq")
+			requireUEFI(t)
+			fx := buildFixture(t)
+			cli := &kickstand{bin: kickstandBinary(t), dataDir: t.TempDir()}
+			l := newLAN(t, "10.213.7")
+			mac := randomMAC(t)
+			setupUEFI(t, cli, fx, mac)
+			args := []string{"--dhcp", "full", "--dhcp-range", l.prefix + ".100-" + l.prefix + ".150"}
+			var logs map[string]string
+			if mode == "proxy" {
+				peer, iface := l.addPeer(t, l.prefix+".2")
+				logs = map[string]string{"dnsmasq": startDnsmasq(t, peer, iface, l.prefix+".50", l.prefix+".99").log}
+				args = []string{"--dhcp", "proxy"}
+			}
+			server := startServe(t, l, cli, logs, args...)
+			bootUEFI(t, l, server, fx, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=")
+			checkInstalled(t, l, cli, mac, "dhcp", "tftp", "kickstart")
+			checkIPXEScript(t, l, cli, mac)
+		})
 	}
 }
