@@ -73,52 +73,58 @@ func (ns *netns) killAll() {
 	}
 }
 
-// listenTCP opens a TCP listener inside the namespace from this process: a socket
-// belongs to the namespace of the thread that creates it, so a goroutine locks a
-// thread, moves it into the namespace, listens, moves it back and unlocks it. The
-// thread must not die: a child started with Pdeathsig (every daemon and QEMU here) is
-// killed when the thread that forked it exits, not the process, so a thread discarded
-// by the runtime would take, say, dnsmasq with it in the middle of a test. Only if
-// the way back fails does the goroutine exit locked, and the runtime discard that
-// thread rather than let it serve other goroutines in the wrong namespace. (If that
-// thread is the main one, the runtime parks it for good instead, and since the kernel
-// reports a process's namespace as its main thread's, `ip netns pids` then lists this
-// process.)
+// listenTCP opens a TCP listener inside the namespace from this process.
 func (ns *netns) listenTCP(addr string) (net.Listener, error) {
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	done := make(chan result, 1)
+	var ln net.Listener
+	err := ns.inside(func() error {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	return ln, err
+}
+
+// inside runs fn on a thread moved into the namespace, so that the sockets fn opens
+// belong to it: a socket belongs to the namespace of the thread that creates it, and
+// keeps it. A goroutine locks a thread, moves it into the namespace, runs fn, moves it
+// back and unlocks it. The thread must not die: a child started with Pdeathsig (every
+// daemon and QEMU here) is killed when the thread that forked it exits, not the
+// process, so a thread discarded by the runtime would take, say, dnsmasq with it in
+// the middle of a test. Only if the way back fails does the goroutine exit locked, and
+// the runtime discard that thread rather than let it serve other goroutines in the
+// wrong namespace. (If that thread is the main one, the runtime parks it for good
+// instead, and since the kernel reports a process's namespace as its main thread's,
+// `ip netns pids` then lists this process.)
+func (ns *netns) inside(fn func() error) error {
+	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		home, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
 			runtime.UnlockOSThread()
-			done <- result{err: err}
+			done <- err
 			return
 		}
 		defer home.Close()
 		target, err := os.Open("/var/run/netns/" + ns.name)
 		if err != nil {
 			runtime.UnlockOSThread()
-			done <- result{err: err}
+			done <- err
 			return
 		}
 		defer target.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("setns %s: %w", ns.name, err)}
+			done <- fmt.Errorf("setns %s: %w", ns.name, err)
 			return
 		}
-		ln, err := net.Listen("tcp", addr)
+		err = fn()
 		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
-		done <- result{ln, err}
+		done <- err
 	}()
-	r := <-done
-	return r.ln, r.err
+	return <-done
 }
 
 // lan is a namespace holding one Ethernet segment: a bridge carrying the server's

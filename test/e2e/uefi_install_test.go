@@ -11,17 +11,13 @@ import (
 	"time"
 )
 
-// Firmware files from Debian's ovmf and ipxe-qemu packages.
-const (
-	ovmfCodeFile = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	ovmfVarsFile = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-	ipxeEFIROM   = "/usr/lib/ipxe/qemu/efi-e1000.rom"
-)
+// ipxeEFIROM is iPXE's EFI driver for QEMU's e1000, from Debian's ipxe-qemu.
+const ipxeEFIROM = "/usr/lib/ipxe/qemu/efi-e1000.rom"
 
 // requireUEFI skips (fails in CI) without OVMF and iPXE's EFI ROM.
 func requireUEFI(t *testing.T) {
 	t.Helper()
-	for _, f := range []string{ovmfCodeFile, ovmfVarsFile, ipxeEFIROM} {
+	for _, f := range []string{ovmfCode, ovmfVars, ipxeEFIROM} {
 		if _, err := os.Stat(f); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("%s is required in CI (Debian packages ovmf, ipxe-qemu): %v", f, err)
@@ -36,10 +32,10 @@ func requireUEFI(t *testing.T) {
 func bootUEFI(t *testing.T, l *lan, s *served, fx fixture, nic string) []string {
 	t.Helper()
 	vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
-	copyFile(t, ovmfVarsFile, vars)
+	copyFile(t, ovmfVars, vars)
 	console := runQEMU(t, l.ns, s.console(), qemuTimeout(t, 8*time.Minute),
 		"-M", "q35", "-m", "1024", "-display", "none", "-no-reboot", "-boot", "n",
-		"-drive", "if=pflash,format=raw,readonly=on,file="+ovmfCodeFile,
+		"-drive", "if=pflash,format=raw,readonly=on,file="+ovmfCode,
 		"-drive", "if=pflash,format=raw,file="+vars,
 		"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", l.tap),
 		"-device", nic)
