@@ -26,7 +26,10 @@ func (a *App) onDHCP(e dhcp.Event) {
 func (a *App) onTFTP(t tftp.Transfer) {
 	ip := addrOf(t.Client)
 	detail := fmt.Sprintf("%s %d bytes in %s", t.Name, t.Bytes, t.Duration.Round(time.Millisecond))
-	if t.Err != nil {
+	switch {
+	case t.SizeProbe():
+		detail = t.Name + ": size query (tsize), no data asked"
+	case t.Err != nil:
 		detail += ": " + t.Err.Error()
 	}
 	mac, _ := a.peers.lookup(ip)

@@ -176,3 +176,11 @@ func parsePeerError(packet []byte) *peerError {
 	}
 	return e
 }
+
+// SizeProbe reports whether the transfer was a size query: the client (UEFI
+// firmware does this before every download) took the OACK with the file's
+// tsize and ended the transfer with error 8 before any data. It is not a failure.
+func (t Transfer) SizeProbe() bool {
+	var pe *peerError
+	return t.Bytes == 0 && errors.As(t.Err, &pe) && pe.code == errCodeOptionsDenied
+}

@@ -2,6 +2,7 @@ package tftp
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -92,4 +93,23 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("negotiated %+v from %+v", p, req.options)
 		}
 	})
+}
+
+func TestSizeProbe(t *testing.T) {
+	tests := []struct {
+		tr   Transfer
+		want bool
+	}{
+		{Transfer{Err: &peerError{code: errCodeOptionsDenied}}, true},
+		{Transfer{Bytes: 512, Err: &peerError{code: errCodeOptionsDenied}}, false},
+		{Transfer{Err: &peerError{code: errCodeNotFound}}, false},
+		{Transfer{Err: fmt.Errorf("wrapped: %w", &peerError{code: errCodeOptionsDenied})}, true},
+		{Transfer{Err: errors.New("client stopped answering")}, false},
+		{Transfer{}, false},
+	}
+	for i, tt := range tests {
+		if got := tt.tr.SizeProbe(); got != tt.want {
+			t.Errorf("case %d: SizeProbe(%+v) = %v, want %v", i, tt.tr, got, tt.want)
+		}
+	}
 }

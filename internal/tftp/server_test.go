@@ -285,8 +285,8 @@ func TestClientRejectsOptions(t *testing.T) {
 	c.sendTo(c.peer, appendError(nil, errCodeOptionsDenied, "no thanks"))
 	report := reports.next(t)
 	var pe *peerError
-	if !errors.As(report.Err, &pe) || pe.code != errCodeOptionsDenied {
-		t.Fatalf("OnTransfer got err %v, want the client's error 8", report.Err)
+	if !errors.As(report.Err, &pe) || pe.code != errCodeOptionsDenied || !report.SizeProbe() {
+		t.Fatalf("OnTransfer got err %v (size probe %v), want the client's error 8, a size probe", report.Err, report.SizeProbe())
 	}
 	c.expectNothing(100 * time.Millisecond)
 }
