@@ -84,7 +84,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 		a.machines.ftpBase = FTPBase(network.ServerIP, cfg.FTPPort)
 	}
 	a.tree = &bootfs.Tree{Loaders: loaders, Distro: a.distroSource, Distros: a.distroNames,
-		Default: a.defaultDistro, Generate: a.machines.generate}
+		Default: a.defaultDistro, Generate: a.generate}
 	a.reportSources(ctx)
 	return a, nil
 }
@@ -189,8 +189,8 @@ func (a *App) dhcpServer() (*dhcp.Server, error) {
 }
 
 // bootReply is the DHCP server's BootFunc: BIOS clients get lpxelinux.0
-// over TFTP; UEFI x64 clients running iPXE get their iPXE script over HTTP,
-// and other UEFI x64 clients get iPXE (snponly.efi) to run it.
+// over TFTP; UEFI x64 clients running iPXE get their iPXE script over HTTP;
+// other UEFI x64 clients get the distro's shim (full mode) or iPXE.
 func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply, bool) {
 	fw := boot.Classify(f.Arch, f.HasArch)
 	bootFile := boot.BootFile
@@ -198,15 +198,10 @@ func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply
 	case fw == boot.FirmwareEFIX64 && f.IPXE:
 		bootFile = a.machines.baseURL + "/" + boot.IPXEScriptName(f.MAC)
 	case fw == boot.FirmwareEFIX64:
-		// The firmware's own PXE: chain into iPXE, which comes back asking as
-		// iPXE and gets its script. Works in proxy mode too, where GRUB would
-		// only see the LAN server's answer. Not signed: Secure Boot must be off.
-		if _, ok := a.tree.Loaders[boot.IPXEEFI]; !ok {
-			a.log.Warn("no boot answer for a UEFI client: iPXE is missing; install the ipxe package (Debian) or ipxe-bootimgs-x86 (RHEL)",
-				"mac", f.MAC.String())
+		var ok bool
+		if bootFile, ok = a.uefiBootFile(ctx, f.MAC); !ok {
 			return dhcp.BootReply{}, false
 		}
-		bootFile = boot.IPXEEFI
 	case fw != boot.FirmwareBIOS:
 		a.log.Info("no boot answer: this firmware is not served yet", "mac", f.MAC.String(), "firmware", fw.String(),
 			"arch", f.Arch, "ipxe", f.IPXE, "vendor-class", f.VendorClass)

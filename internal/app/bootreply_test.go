@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
@@ -57,5 +58,51 @@ func TestBootReplyByFirmware(t *testing.T) {
 	a.machines.unknown = boot.UnknownIgnore
 	if r, ok := a.bootReply(ctx, dhcp.ClientFacts{MAC: mac}); !ok || !r.Ignore {
 		t.Errorf("--unknown ignore: %+v, %v; want Ignore", r, ok)
+	}
+}
+
+// In full mode a UEFI firmware client whose distro carries shim and GRUB gets
+// the signed shim, and the tree serves the distro's shim and GRUB at the root;
+// in proxy mode it gets iPXE.
+func TestUEFIShimInFullMode(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "tree/EFI/BOOT/BOOTX64.EFI"), "signed shim")
+	writeFile(t, filepath.Join(dir, "tree/EFI/BOOT/grubx64.efi"), "grub")
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mac, _ := store.ParseMAC("52:54:00:00:00:08")
+	if err := db.AddDistro(ctx, store.Distro{Name: "rocky9", Source: filepath.Join(dir, "tree")}); err != nil {
+		t.Fatal(err)
+	}
+	db.AddProfile(ctx, store.Profile{Name: "web", Distro: "rocky9"})
+	db.PutMachine(ctx, store.Machine{MAC: mac, Profile: "web", State: store.StateNew, Token: "t"})
+	log := slog.New(slog.DiscardHandler)
+	a := &App{log: log, store: db, peers: newNeighbours(), net: Network{ServerIP: netip.MustParseAddr("10.0.0.1")}}
+	a.cfg.DHCP = "full"
+	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1", log: log}
+	a.tree = &bootfs.Tree{Loaders: map[string]string{"snponly.efi": "/x"}, Distro: a.distroSource, Default: a.defaultDistro, Generate: a.generate}
+	uefi := dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true}
+	if r, ok := a.bootReply(ctx, uefi); !ok || r.BootFile != boot.ShimX64 {
+		t.Fatalf("full mode: %+v, %v; want %s", r, ok, boot.ShimX64)
+	}
+	a.peers.learn(netip.MustParseAddr("10.0.0.50"), mac)
+	for name, want := range map[string]string{boot.ShimX64: "signed shim", boot.GRUBX64: "grub"} {
+		f, err := a.tree.Open(ctx, name, netip.MustParseAddr("10.0.0.50"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b, _ := io.ReadAll(f)
+		f.Close()
+		if string(b) != want {
+			t.Errorf("%s = %q, want %q", name, b, want)
+		}
+	}
+	a.cfg.DHCP = "proxy"
+	if r, ok := a.bootReply(ctx, uefi); !ok || r.BootFile != boot.IPXEEFI {
+		t.Fatalf("proxy mode: %+v, %v; want %s", r, ok, boot.IPXEEFI)
 	}
 }

@@ -95,19 +95,25 @@ func (m *machines) decide(ctx context.Context, mac net.HardwareAddr) (boot.Decis
 
 // generate makes the per-client boot files of the tree.
 func (m *machines) generate(ctx context.Context, name string, _ netip.Addr) ([]byte, bool, error) {
-	if name == "pxelinux.cfg/default" {
-		// Every client gets its own 01-<mac> file first; a client that falls
-		// through to default is one we cannot tell apart, so it boots locally.
-		d := boot.Decision{Action: boot.ActionLocal, Reason: "no per-machine config: boot from local disk"}
-		return boot.RenderPXELinux(d, "kickstand"), true, nil
+	// Every client gets its own file first; one that falls through to the
+	// shared default is one we cannot tell apart, so it boots locally.
+	fallthroughLocal := boot.Decision{Action: boot.ActionLocal, Reason: "no per-machine config: boot from local disk"}
+	switch name {
+	case "pxelinux.cfg/default":
+		return boot.RenderPXELinux(fallthroughLocal, "kickstand"), true, nil
+	case "grub.cfg":
+		return boot.RenderGRUB(fallthroughLocal, "kickstand"), true, nil
 	}
-	render := boot.RenderPXELinux
-	mac, ok := boot.ParsePXELinuxConfigName(name)
-	if !ok {
-		if mac, ok = boot.ParseIPXEScriptName(name); !ok {
-			return nil, false, nil
+	var mac net.HardwareAddr
+	var render func(boot.Decision, string) []byte
+	for _, c := range configKinds {
+		if m, ok := c.parse(name); ok {
+			mac, render = m, c.render
+			break
 		}
-		render = boot.RenderIPXE
+	}
+	if render == nil {
+		return nil, false, nil
 	}
 	d, err := m.decide(ctx, mac)
 	if err != nil {
@@ -173,4 +179,14 @@ func renderKickstart(ctx context.Context, s store.Store, machine store.Machine, 
 func RenderKickstart(ctx context.Context, s store.Store, m store.Machine, baseURL, ftpBase, pubDistro string) ([]byte, error) {
 	ks, _, err := renderKickstart(ctx, s, m, "", baseURL, ftpBase, pubDistro)
 	return ks, err
+}
+
+// configKinds are the per-client boot configs: pxelinux, iPXE and GRUB.
+var configKinds = []struct {
+	parse  func(string) (net.HardwareAddr, bool)
+	render func(boot.Decision, string) []byte
+}{
+	{boot.ParsePXELinuxConfigName, boot.RenderPXELinux},
+	{boot.ParseIPXEScriptName, boot.RenderIPXE},
+	{boot.ParseGRUBConfigName, boot.RenderGRUB},
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"time"
@@ -29,6 +30,10 @@ func (a *App) onTFTP(t tftp.Transfer) {
 	switch {
 	case t.SizeProbe():
 		detail = t.Name + ": size query (tsize), no data asked"
+	case errors.Is(t.Err, fs.ErrNotExist):
+		// Boot programs probe for optional files (shim's revocation lists,
+		// GRUB's module lists): worth a line, not an error message.
+		detail = t.Name + ": not found"
 	case t.Err != nil:
 		detail += ": " + t.Err.Error()
 	}

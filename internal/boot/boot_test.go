@@ -206,3 +206,35 @@ func TestIPXEScriptName(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderGRUBGolden(t *testing.T) {
+	base := "http://10.0.0.1:8080"
+	cases := map[string]Decision{
+		"install": Decide(Input{MAC: mac, Machine: machine("web", store.StateBooting), Trees: trees(), BaseURL: base}),
+		"local":   Decide(Input{MAC: mac, Machine: machine("web", store.StateInstalled), Trees: trees(), BaseURL: base}),
+		"menu":    Decide(Input{MAC: mac, Machine: machine("", store.StateBooting), Trees: trees(), Unknown: UnknownMenu, BaseURL: base}),
+	}
+	for name, d := range cases {
+		golden(t, filepath.Join("testdata", "grub-"+name+".cfg"), RenderGRUB(d, "kickstand: 52:54:00:12:34:56"))
+	}
+}
+
+func TestGRUBNames(t *testing.T) {
+	if got := GRUBConfigName(mac); got != "grub.cfg-01-52-54-00-12-34-56" {
+		t.Fatalf("GRUBConfigName = %q", got)
+	}
+	if got, ok := ParseGRUBConfigName("grub.cfg-01-52-54-00-12-34-56"); !ok || got.String() != mac.String() {
+		t.Fatalf("ParseGRUBConfigName = %v, %v", got, ok)
+	}
+	for _, bad := range []string{"grub.cfg", "grub.cfg-0A000001", "grub.cfg-01-52-54"} {
+		if _, ok := ParseGRUBConfigName(bad); ok {
+			t.Errorf("ParseGRUBConfigName(%q) accepted", bad)
+		}
+	}
+	if got := grubPath("http://10.0.0.1:8080/distros/a/vmlinuz"); got != "(http,10.0.0.1:8080)/distros/a/vmlinuz" {
+		t.Errorf("grubPath = %q", got)
+	}
+	if got := grubQuote("it's"); got != `'it'\''s'` {
+		t.Errorf("grubQuote = %q", got)
+	}
+}

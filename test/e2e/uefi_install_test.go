@@ -44,6 +44,31 @@ func bootUEFI(t *testing.T, l *lan, s *served, fx fixture, nic string) []string 
 	return got
 }
 
+// checkGRUBPath asserts that the firmware booted the distro's shim and GRUB
+// out of the ISO, that GRUB read its per-machine config, and that, installed,
+// that config now exits to the firmware's next boot entry.
+func checkGRUBPath(t *testing.T, l *lan, cli *kickstand, mac string) {
+	t.Helper()
+	cfg := "grub.cfg-01-" + strings.ReplaceAll(strings.ToLower(mac), ":", "-")
+	want := map[string]bool{"tftp BOOTX64.EFI ": false, "tftp grubx64.efi ": false, "boot-config " + cfg: false}
+	for _, e := range cli.machine(t, mac).Events {
+		for w := range want {
+			if strings.HasPrefix(e.Kind+" "+e.Detail, w) {
+				want[w] = true
+			}
+		}
+	}
+	for w, seen := range want {
+		if !seen {
+			t.Errorf("timeline of %s has no %q event: not the shim → GRUB path", mac, w)
+		}
+	}
+	after := l.ns.run(t, "curl", "-sS", "--max-time", "20", "tftp://"+l.serverIP+"/"+cfg)
+	if !strings.Contains(after, "\texit\n") || strings.Contains(after, "linux ") {
+		t.Errorf("after the install, %s is:\n%s\nwant a GRUB config that exits to the next boot entry", cfg, after)
+	}
+}
+
 // checkIPXEScript asserts that the machine fetched its iPXE script and that,
 // installed, the script now exits to the firmware's next boot entry.
 func checkIPXEScript(t *testing.T, l *lan, cli *kickstand, mac string) {
@@ -91,10 +116,12 @@ func TestUEFIiPXEInstallFullDHCP(t *testing.T) {
 }
 
 // TestUEFIFirmwarePXEInstall installs a UEFI machine through OVMF's own PXE stack
-// (virtio-net without an option ROM): kickstand hands the firmware iPXE
-// (snponly.efi) over TFTP, iPXE asks again as iPXE and gets its script. In proxy
-// mode the LAN's DHCP is dnsmasq on another host: the case where GRUB would only
-// see the LAN server's answer.
+// (virtio-net without an option ROM). In full mode kickstand hands it the distro's
+// signed shim from the ISO, shim loads the ISO's GRUB from the TFTP root, and GRUB
+// reads its per-machine config (kernel over GRUB's http). In proxy mode the LAN's
+// DHCP is dnsmasq on another host — GRUB would only see that server's answer — so
+// kickstand hands the firmware iPXE (snponly.efi), which asks again as iPXE and
+// gets its script.
 func TestUEFIFirmwarePXEInstall(t *testing.T) {
 	for _, mode := range []string{"full", "proxy"} {
 		t.Run(mode, func(t *testing.T) {
@@ -115,7 +142,11 @@ func TestUEFIFirmwarePXEInstall(t *testing.T) {
 			server := startServe(t, l, cli, logs, args...)
 			bootUEFI(t, l, server, fx, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=")
 			checkInstalled(t, l, cli, mac, "dhcp", "tftp", "kickstart")
-			checkIPXEScript(t, l, cli, mac)
+			if mode == "full" {
+				checkGRUBPath(t, l, cli, mac)
+			} else {
+				checkIPXEScript(t, l, cli, mac)
+			}
 		})
 	}
 }
