@@ -197,9 +197,9 @@ func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply
 	switch {
 	case fw == boot.FirmwareEFIX64 && f.IPXE:
 		bootFile = a.machines.baseURL + "/" + boot.IPXEScriptName(f.MAC)
-	case fw == boot.FirmwareEFIX64:
+	case fw == boot.FirmwareEFIX64 || fw == boot.FirmwareEFIARM64:
 		var ok bool
-		if bootFile, ok = a.uefiBootFile(ctx, f.MAC); !ok {
+		if bootFile, ok = a.uefiBootFile(ctx, f.MAC, fw); !ok {
 			return dhcp.BootReply{}, false
 		}
 	case fw != boot.FirmwareBIOS:

@@ -101,8 +101,34 @@ func TestUEFIShimInFullMode(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, b, want)
 		}
 	}
+	// An aarch64 machine gets its media's BOOTAA64.EFI when the distro has it.
+	arm, _ := store.ParseMAC("52:54:00:00:00:09")
+	writeFile(t, filepath.Join(dir, "arm/EFI/BOOT/BOOTAA64.EFI"), "arm shim")
+	writeFile(t, filepath.Join(dir, "arm/EFI/BOOT/grubaa64.efi"), "arm grub")
+	db.AddDistro(ctx, store.Distro{Name: "rocky9-aarch64", Arch: "aarch64", Source: filepath.Join(dir, "arm")})
+	db.AddProfile(ctx, store.Profile{Name: "arm", Distro: "rocky9-aarch64"})
+	db.PutMachine(ctx, store.Machine{MAC: arm, Profile: "arm", State: store.StateNew, Token: "t2"})
+	armFacts := dhcp.ClientFacts{MAC: arm, Arch: 11, HasArch: true}
+	if r, ok := a.bootReply(ctx, armFacts); !ok || r.BootFile != boot.ShimARM64 {
+		t.Fatalf("aarch64 full mode: %+v, %v; want %s", r, ok, boot.ShimARM64)
+	}
+	a.peers.learn(netip.MustParseAddr("10.0.0.51"), arm)
+	if f, err := a.tree.Open(ctx, boot.GRUBARM64, netip.MustParseAddr("10.0.0.51")); err != nil {
+		t.Fatalf("grubaa64.efi: %v", err)
+	} else {
+		b, _ := io.ReadAll(f)
+		f.Close()
+		if string(b) != "arm grub" {
+			t.Errorf("grubaa64.efi = %q", b)
+		}
+	}
+
 	a.cfg.DHCP = "proxy"
 	if r, ok := a.bootReply(ctx, uefi); !ok || r.BootFile != boot.IPXEEFI {
 		t.Fatalf("proxy mode: %+v, %v; want %s", r, ok, boot.IPXEEFI)
+	}
+	// There is no iPXE for aarch64 here: in proxy mode it gets no answer.
+	if r, ok := a.bootReply(ctx, armFacts); ok {
+		t.Fatalf("aarch64 proxy mode: %+v, want no answer", r)
 	}
 }

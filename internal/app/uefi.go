@@ -14,7 +14,7 @@ import (
 // generate makes the tree's per-client files: boot configs, and the shim and
 // GRUB a UEFI machine fetches from the TFTP root, taken from its distro.
 func (a *App) generate(ctx context.Context, name string, client netip.Addr) ([]byte, bool, error) {
-	if name != boot.ShimX64 && name != boot.GRUBX64 {
+	if !boot.IsEFILoader(name) {
 		return a.machines.generate(ctx, name, client)
 	}
 	mac, _ := a.peers.lookup(client)
@@ -52,9 +52,13 @@ func (a *App) distroFor(ctx context.Context, mac net.HardwareAddr) (string, erro
 	return a.defaultDistro(ctx)
 }
 
-// hasShim reports whether the distro carries shim and GRUB for UEFI x64.
-func (a *App) hasShim(ctx context.Context, distro string) bool {
-	for _, name := range []string{boot.ShimX64, boot.GRUBX64} {
+// hasShim reports whether the distro carries shim and GRUB for the firmware.
+func (a *App) hasShim(ctx context.Context, distro string, fw boot.Firmware) bool {
+	shim, grub, ok := boot.EFILoaders(fw)
+	if !ok {
+		return false
+	}
+	for _, name := range []string{shim, grub} {
 		f, err := a.tree.Open(ctx, efiPath(distro, name), netip.Addr{})
 		if err != nil {
 			return false
@@ -64,20 +68,21 @@ func (a *App) hasShim(ctx context.Context, distro string) bool {
 	return true
 }
 
-// uefiBootFile chooses what a UEFI x64 firmware (not iPXE) client boots: in
+// uefiBootFile chooses what a UEFI firmware (not iPXE) client boots: in
 // full mode the distro's signed shim, which loads the distro's GRUB, so that
 // Secure Boot machines install; in proxy mode (where GRUB would read the LAN
-// server's answer, not ours) or without shim, iPXE.
-func (a *App) uefiBootFile(ctx context.Context, mac net.HardwareAddr) (string, bool) {
+// server's answer, not ours) or without shim, iPXE (x64 only).
+func (a *App) uefiBootFile(ctx context.Context, mac net.HardwareAddr, fw boot.Firmware) (string, bool) {
 	if a.cfg.DHCP == "full" {
-		if d, err := a.distroFor(ctx, mac); err == nil && d != "" && a.hasShim(ctx, d) {
-			return boot.ShimX64, true
+		if d, err := a.distroFor(ctx, mac); err == nil && d != "" && a.hasShim(ctx, d, fw) {
+			shim, _, _ := boot.EFILoaders(fw)
+			return shim, true
 		}
 	}
-	if _, ok := a.tree.Loaders[boot.IPXEEFI]; ok {
+	if _, ok := a.tree.Loaders[boot.IPXEEFI]; ok && fw == boot.FirmwareEFIX64 {
 		return boot.IPXEEFI, true
 	}
-	a.log.Warn("no boot answer for a UEFI client: no shim in its distro and no iPXE; install the ipxe package (Debian) or ipxe-bootimgs-x86 (RHEL)",
-		"mac", mac.String())
+	a.log.Warn("no boot answer for a UEFI client: no shim for it in its distro (or proxy mode) and no iPXE for it; for x64 install the ipxe package (Debian) or ipxe-bootimgs-x86 (RHEL)",
+		"mac", mac.String(), "firmware", fw.String())
 	return "", false
 }

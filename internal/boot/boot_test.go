@@ -238,3 +238,38 @@ func TestGRUBNames(t *testing.T) {
 		t.Errorf("grubQuote = %q", got)
 	}
 }
+
+func TestEFILoaders(t *testing.T) {
+	tests := []struct {
+		fw         Firmware
+		shim, grub string
+		ok         bool
+	}{
+		{FirmwareEFIX64, "BOOTX64.EFI", "grubx64.efi", true},
+		{FirmwareEFIARM64, "BOOTAA64.EFI", "grubaa64.efi", true},
+		{FirmwareBIOS, "", "", false},
+		{FirmwareEFIIA32, "", "", false},
+		{FirmwareHTTPX64, "", "", false},
+	}
+	for _, tt := range tests {
+		shim, grub, ok := EFILoaders(tt.fw)
+		if shim != tt.shim || grub != tt.grub || ok != tt.ok {
+			t.Errorf("EFILoaders(%v) = %q, %q, %v", tt.fw, shim, grub, ok)
+		}
+		if ok && (!IsEFILoader(shim) || !IsEFILoader(grub)) {
+			t.Errorf("IsEFILoader does not know %s/%s", shim, grub)
+		}
+	}
+	if IsEFILoader("snponly.efi") || IsEFILoader("grub.cfg") {
+		t.Error("IsEFILoader accepts a file that is not shim or GRUB")
+	}
+}
+
+// An aarch64 machine installing aarch64 media gets the same GRUB config
+// shape, pointing at that media's kernel and initrd.
+func TestRenderGRUBAArch64Golden(t *testing.T) {
+	arm := store.Distro{Name: "rocky9-aarch64", Arch: "aarch64", Kernel: "images/pxeboot/vmlinuz", Initrd: "images/pxeboot/initrd.img"}
+	ts := []Tree{{Profile: store.Profile{Name: "arm", Distro: arm.Name, KernelArgs: "console=ttyAMA0"}, Distro: arm}}
+	d := Decide(Input{MAC: mac, Machine: machine("arm", store.StateNew), Trees: ts, BaseURL: "http://10.0.0.1:8080"})
+	golden(t, filepath.Join("testdata", "grub-install-aarch64.cfg"), RenderGRUB(d, "kickstand"))
+}

@@ -8,14 +8,38 @@ import (
 	"strings"
 )
 
-// Shim and GRUB as UEFI x64 machines fetch them from the TFTP root: shim
-// (the distro's, signed) is the boot file and loads grubx64.efi from the
-// root, not from its own directory; GRUB's prefix is the boot file's
-// directory, so its per-client config is at the root too.
+// Shim and GRUB as UEFI machines fetch them from the TFTP root: shim (the
+// distro's, signed) is the boot file and loads GRUB from the root, not from
+// its own directory; GRUB's prefix is the boot file's directory, so its
+// per-client config is at the root too. The names are the distro media's
+// (EFI/BOOT/ on the DVD).
 const (
-	ShimX64 = "BOOTX64.EFI"
-	GRUBX64 = "grubx64.efi"
+	ShimX64   = "BOOTX64.EFI"
+	GRUBX64   = "grubx64.efi"
+	ShimARM64 = "BOOTAA64.EFI"
+	GRUBARM64 = "grubaa64.efi"
 )
+
+// EFILoaders returns the shim and GRUB file names for a UEFI PXE firmware,
+// and false for firmware that does not boot them.
+func EFILoaders(fw Firmware) (shim, grub string, ok bool) {
+	switch fw {
+	case FirmwareEFIX64:
+		return ShimX64, GRUBX64, true
+	case FirmwareEFIARM64:
+		return ShimARM64, GRUBARM64, true
+	}
+	return "", "", false
+}
+
+// IsEFILoader reports whether name is a shim or GRUB file served at the root.
+func IsEFILoader(name string) bool {
+	switch name {
+	case ShimX64, GRUBX64, ShimARM64, GRUBARM64:
+		return true
+	}
+	return false
+}
 
 // GRUBConfigName is the per-client config GRUB asks for first.
 func GRUBConfigName(mac net.HardwareAddr) string {
