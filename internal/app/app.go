@@ -197,6 +197,18 @@ func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply
 	switch {
 	case fw == boot.FirmwareEFIX64 && f.IPXE:
 		bootFile = a.machines.baseURL + "/" + boot.IPXEScriptName(f.MAC)
+	case fw == boot.FirmwareHTTPX64:
+		// UEFI HTTP Boot loads one image by URL: iPXE, which then asks for its script.
+		if _, ok := a.tree.Loaders[boot.IPXEEFI]; !ok {
+			a.log.Warn("no boot answer for a UEFI HTTP Boot client: iPXE is missing; install the ipxe package",
+				"mac", f.MAC.String())
+			return dhcp.BootReply{}, false
+		}
+		bootFile = a.machines.baseURL + "/" + boot.IPXEEFI
+	case (fw == boot.FirmwareEFIX64 || fw == boot.FirmwareEFIARM64) && a.cfg.UEFIBoot == "http":
+		// Declined at once, so that the firmware moves on to HTTP Boot.
+		a.log.Debug("declining UEFI PXE: --uefi-boot http", "mac", f.MAC.String())
+		return dhcp.BootReply{}, false
 	case fw == boot.FirmwareEFIX64 || fw == boot.FirmwareEFIARM64:
 		var ok bool
 		if bootFile, ok = a.uefiBootFile(ctx, f.MAC, fw); !ok {

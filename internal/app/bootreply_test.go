@@ -38,6 +38,8 @@ func TestBootReplyByFirmware(t *testing.T) {
 		{"UEFI x64 iPXE", dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true, IPXE: true}, true, "http://10.0.0.1/ipxe/01-52-54-00-00-00-07.ipxe"},
 		{"UEFI x64 firmware PXE", dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true}, true, "snponly.efi"},
 		{"UEFI x64 firmware PXE (arch 9)", dhcp.ClientFacts{MAC: mac, Arch: 9, HasArch: true}, true, "snponly.efi"},
+		{"UEFI HTTP Boot x64", dhcp.ClientFacts{MAC: mac, Arch: 16, HasArch: true, HTTPClient: true}, true, "http://10.0.0.1/snponly.efi"},
+		{"UEFI HTTP Boot ARM64 (not yet)", dhcp.ClientFacts{MAC: mac, Arch: 19, HasArch: true, HTTPClient: true}, false, ""},
 		{"ARM64 iPXE (not yet)", dhcp.ClientFacts{MAC: mac, Arch: 11, HasArch: true, IPXE: true}, false, ""},
 		{"unknown arch", dhcp.ClientFacts{MAC: mac, Arch: 42, HasArch: true}, false, ""},
 	}
@@ -50,6 +52,19 @@ func TestBootReplyByFirmware(t *testing.T) {
 			t.Errorf("%s: next-server %v, want 10.0.0.1", tt.name, r.NextServer)
 		}
 	}
+	// --uefi-boot http declines UEFI PXE, so the firmware moves on to HTTP Boot,
+	// but still answers iPXE and HTTP Boot clients.
+	a.cfg.UEFIBoot = "http"
+	if r, ok := a.bootReply(ctx, dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true}); ok {
+		t.Errorf("--uefi-boot http answered UEFI PXE: %+v", r)
+	}
+	if _, ok := a.bootReply(ctx, dhcp.ClientFacts{MAC: mac, Arch: 16, HasArch: true, HTTPClient: true}); !ok {
+		t.Error("--uefi-boot http did not answer HTTP Boot")
+	}
+	if _, ok := a.bootReply(ctx, dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true, IPXE: true}); !ok {
+		t.Error("--uefi-boot http did not answer iPXE")
+	}
+	a.cfg.UEFIBoot = "pxe"
 	// Without iPXE on the host a UEFI firmware client gets no answer.
 	a.tree.Loaders = nil
 	if r, ok := a.bootReply(ctx, dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true}); ok {

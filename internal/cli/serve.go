@@ -47,6 +47,7 @@ func (e *env) serveCmd() *cobra.Command {
 	f.StringArrayVar(&cfg.ISOs, "iso", nil, "install media to serve (repeatable); imported with a default profile on first use")
 	f.IntVar(&cfg.FTPPort, "ftp-port", cfg.FTPPort, "FTP port (0 turns FTP off)")
 	f.StringVar(&cfg.FTPPassive, "ftp-passive-ports", cfg.FTPPassive, "FIRST-LAST passive FTP data ports (open these in the firewall)")
+	f.StringVar(&cfg.UEFIBoot, "uefi-boot", cfg.UEFIBoot, "UEFI firmware boots by pxe (TFTP), or http (UEFI HTTP Boot; UEFI PXE is declined)")
 	f.BoolVar(&debug, "debug", false, "log every request")
 	return cmd
 }

@@ -35,6 +35,7 @@ type Config struct {
 	ISOs          []string      `yaml:"iso"`               // install media to serve; imported on first use
 	FTPPort       int           `yaml:"ftp-port"`          // 0 disables FTP
 	FTPPassive    string        `yaml:"ftp-passive-ports"` // FIRST-LAST
+	UEFIBoot      string        `yaml:"uefi-boot"`         // pxe or http: how UEFI firmware boots
 }
 
 // DefaultFTPPassive is the passive data port range unless --ftp-passive-ports
@@ -48,7 +49,7 @@ func Default() Config {
 		dir = DefaultDataDir
 	}
 	return Config{DataDir: dir, DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu",
-		FTPPort: 21, FTPPassive: DefaultFTPPassive}
+		FTPPort: 21, FTPPassive: DefaultFTPPassive, UEFIBoot: "pxe"}
 }
 
 // Load reads a YAML file over c; unknown keys are errors.
@@ -76,6 +77,11 @@ func (c *Config) Validate() error {
 	case "menu", "install", "ignore":
 	default:
 		return fmt.Errorf("--unknown %q: want menu, install or ignore", c.Unknown)
+	}
+	switch c.UEFIBoot {
+	case "pxe", "http":
+	default:
+		return fmt.Errorf("--uefi-boot %q: want pxe or http", c.UEFIBoot)
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("--data-dir is empty")

@@ -28,6 +28,8 @@ func TestValidate(t *testing.T) {
 		{"bad server ip", func(c *Config) { c.ServerIP = "::1" }, "--server-ip"},
 		{"bad router", func(c *Config) { c.DHCP = "full"; c.DHCPRange = "a-b"; c.DHCPRouter = "x" }, "--dhcp-router"},
 		{"bad dns", func(c *Config) { c.DHCP = "full"; c.DHCPRange = "a-b"; c.DHCPDNS = []string{"1.1.1.1", "nope"} }, "--dhcp-dns"},
+		{"uefi http", func(c *Config) { c.UEFIBoot = "http" }, ""},
+		{"bad uefi boot", func(c *Config) { c.UEFIBoot = "https" }, "--uefi-boot"},
 		{"ftp off", func(c *Config) { c.FTPPort = 0; c.FTPPassive = "junk" }, ""},
 		{"bad ftp port", func(c *Config) { c.FTPPort = -1 }, "--ftp-port"},
 		{"bad passive range", func(c *Config) { c.FTPPassive = "30010-30000" }, "lower port first"},

@@ -150,3 +150,34 @@ func TestUEFIFirmwarePXEInstall(t *testing.T) {
 		})
 	}
 }
+
+// TestUEFIHTTPBootInstall installs a UEFI machine by UEFI HTTP Boot. With
+// --uefi-boot http kickstand declines the firmware's PXE, so OVMF moves on
+// (PXEv4, then PXEv6 which waits about a minute for DHCPv6, then HTTPv4);
+// its HTTPClient request gets the URL of iPXE, which fetches its script.
+func TestUEFIHTTPBootInstall(t *testing.T) {
+	requireHost(t, "curl")
+	requireUEFI(t)
+	fx := buildFixture(t)
+	cli := &kickstand{bin: kickstandBinary(t), dataDir: t.TempDir()}
+	l := newLAN(t, "10.213.7")
+	mac := randomMAC(t)
+	setupUEFI(t, cli, fx, mac)
+	server := startServe(t, l, cli, nil, "--dhcp", "full", "--dhcp-range", l.prefix+".100-"+l.prefix+".150",
+		"--uefi-boot", "http")
+	bootUEFI(t, l, server, fx, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=")
+	checkInstalled(t, l, cli, mac, "dhcp", "kickstart")
+	httpBoot := false
+	for _, e := range cli.machine(t, mac).Events {
+		if e.Kind == "http" && strings.HasPrefix(e.Detail, "snponly.efi 200") {
+			httpBoot = true
+		}
+		if e.Kind == "tftp" {
+			t.Errorf("with --uefi-boot http the machine still used TFTP: %s", e.Detail)
+		}
+	}
+	if !httpBoot {
+		t.Error("the firmware did not fetch snponly.efi over HTTP: no UEFI HTTP Boot")
+	}
+	checkIPXEScript(t, l, cli, mac)
+}
