@@ -1,6 +1,7 @@
 package tftp
 
 import (
+	"io"
 	"net/netip"
 	"testing"
 	"time"
@@ -44,5 +45,25 @@ func TestRepeatedRequestIsIgnoredWhileTransferRuns(t *testing.T) {
 	c.ack(1)
 	if tr := done.next(t); tr.Err != nil {
 		t.Fatalf("second request after the first ended: %+v", tr)
+	}
+}
+
+// Firmware asks for a file's size, aborts with error 8, and asks again at
+// once from the same port: the second request is a new download, not a repeat.
+func TestRequestAfterAbortIsServed(t *testing.T) {
+	server := startServer(t, &Server{Handler: memFiles(map[string][]byte{"BOOTX64.EFI": patterned(3000)}),
+		Timeout: 200 * time.Millisecond})
+	c := newTestClient(t, server)
+	for range 20 {
+		c.peer = netip.AddrPort{}
+		c.request(opRRQ, "BOOTX64.EFI", "tsize", "0", "blksize", "1468")
+		if packet := c.mustReceive(2 * time.Second); opcodeOf(packet) != opOACK {
+			t.Fatalf("got %s, want OACK", describe(packet))
+		}
+		c.sendTo(c.peer, appendError(nil, errCodeOptionsDenied, "size only"))
+		n, err := c.download(io.Discard, "BOOTX64.EFI", "blksize", "1468")
+		if err != nil || n != 3000 {
+			t.Fatalf("download right after the size query: %d bytes, %v", n, err)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -102,7 +103,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		return errors.New("tftp: Server.Handler is nil")
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	transfers := &running{active: map[transferKey]bool{}}
+	transfers := &running{active: map[transferKey]*inFlight{}}
 	defer transfers.wg.Wait()
 	defer cancel() // also stops the transfers when conn fails
 	release := afterDone(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
@@ -140,15 +141,16 @@ func (s *Server) handleRequest(ctx context.Context, conn net.PacketConn, packet 
 		return
 	}
 	key := transferKey{peer, req.filename}
-	if !transfers.start(key) {
-		log.Debug("tftp: ignoring repeated request while its transfer runs", "from", from, "file", req.filename)
+	heard, ok := transfers.start(key, string(packet))
+	if !ok {
+		log.Debug("tftp: ignoring repeated request: its transfer has not heard from the client yet", "from", from, "file", req.filename)
 		return
 	}
 	log.Debug("tftp: read request", "from", from, "file", req.filename, "mode", req.mode, "options", req.options)
 	received := time.Now()
 	transfers.wg.Go(func() {
-		defer transfers.end(key)
-		s.serveRead(ctx, conn.LocalAddr(), from, peer, req, received)
+		defer transfers.end(key, heard)
+		s.serveRead(ctx, conn.LocalAddr(), from, peer, req, received, heard)
 	})
 }
 
@@ -158,37 +160,49 @@ type transferKey struct {
 	file string
 }
 
-// running tracks the transfers in flight. A client whose request crosses the
-// first DATA or OACK on the wire sends it again from the same port; answering
-// that repeat would start a second transfer the client ignores, which then
-// times out. A client that gave up silently is served again once the stale
-// transfer has timed out (Timeout × Retries).
+// running tracks the transfers in flight. A client whose request crosses our
+// first DATA or OACK on the wire sends the same request again from the same
+// port; answering that repeat would start a second transfer the client
+// ignores, which then times out. So an identical request is ignored while the
+// running transfer has heard nothing from the client. A different request
+// (firmware asks for a file's size with tsize, aborts, and asks again at once
+// without it), or any request after the client answered, is a new download.
 type running struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
-	active map[transferKey]bool
+	active map[transferKey]*inFlight
 }
 
-func (r *running) start(k transferKey) bool {
+// inFlight is one running transfer: the request that started it and whether
+// its client has answered.
+type inFlight struct {
+	request string
+	heard   atomic.Bool
+}
+
+func (r *running) start(k transferKey, request string) (*atomic.Bool, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.active[k] {
-		return false
+	if t, ok := r.active[k]; ok && t.request == request && !t.heard.Load() {
+		return nil, false
 	}
-	r.active[k] = true
-	return true
+	t := &inFlight{request: request}
+	r.active[k] = t
+	return &t.heard, true
 }
 
-func (r *running) end(k transferKey) {
+func (r *running) end(k transferKey, heard *atomic.Bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.active, k)
+	if t, ok := r.active[k]; ok && &t.heard == heard { // a newer transfer may have replaced it
+		delete(r.active, k)
+	}
 }
 
 // serveRead runs one read request from its own socket and reports how it ended.
-func (s *Server) serveRead(ctx context.Context, local, client net.Addr, peer netip.AddrPort, req request, received time.Time) {
+func (s *Server) serveRead(ctx context.Context, local, client net.Addr, peer netip.AddrPort, req request, received time.Time, heard *atomic.Bool) {
 	result := Transfer{Name: strings.TrimLeft(req.filename, "/"), Client: client}
-	result.Err = s.serveFile(ctx, local, peer, req.options, &result)
+	result.Err = s.serveFile(ctx, local, peer, req.options, &result, heard)
 	if result.Err != nil && ctx.Err() != nil {
 		result.Err = fmt.Errorf("tftp: transfer of %q stopped: %w", result.Name, ctx.Err())
 	}
@@ -202,7 +216,7 @@ func (s *Server) serveRead(ctx context.Context, local, client net.Addr, peer net
 }
 
 // serveFile opens the transfer socket and the file and sends it, filling in result.
-func (s *Server) serveFile(ctx context.Context, local net.Addr, peer netip.AddrPort, options []option, result *Transfer) error {
+func (s *Server) serveFile(ctx context.Context, local net.Addr, peer netip.AddrPort, options []option, result *Transfer, heard *atomic.Bool) error {
 	conn, err := listenTransfer(ctx, local)
 	if err != nil {
 		return err
@@ -225,6 +239,7 @@ func (s *Server) serveFile(ctx context.Context, local net.Addr, peer netip.AddrP
 	p := s.negotiate(options, size)
 	result.BlockSize, result.WindowSize = p.blockSize, p.windowSize
 	t := newTransfer(conn, peer, file, p, s.retries(), s.logger())
+	t.heard = heard
 	err = t.run()
 	result.Bytes = t.bytes
 	if re := (*readError)(nil); errors.As(err, &re) {

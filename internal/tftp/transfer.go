@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,11 +50,12 @@ type transfer struct {
 	recv    []byte
 	batch   *batchWriter
 
-	acked  uint64 // highest block the client acknowledged
-	sent   uint64 // highest block sent so far
-	loaded uint64 // highest block read from the file
-	last   uint64 // the final (short) block, once it has been read; 0 before
-	bytes  int64  // payload bytes the client acknowledged
+	acked  uint64       // highest block the client acknowledged
+	sent   uint64       // highest block sent so far
+	loaded uint64       // highest block read from the file
+	last   uint64       // the final (short) block, once it has been read; 0 before
+	bytes  int64        // payload bytes the client acknowledged
+	heard  *atomic.Bool // set once the client answers; nil if nobody asks
 }
 
 // newTransfer allocates the transfer's buffers, once.
@@ -232,6 +234,9 @@ func (t *transfer) receiveAck(deadline time.Time) (uint16, error) {
 			t.log.Debug("tftp: packet from unknown transfer ID", "from", from, "client", t.peer)
 			_, _ = t.conn.WriteToUDPAddrPort(unknownTIDPacket, from)
 			continue
+		}
+		if t.heard != nil {
+			t.heard.Store(true)
 		}
 		packet := t.recv[:n]
 		switch op := opcodeOf(packet); {
