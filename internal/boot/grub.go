@@ -43,20 +43,12 @@ func IsEFILoader(name string) bool {
 
 // GRUBConfigName is the per-client config GRUB asks for first.
 func GRUBConfigName(mac net.HardwareAddr) string {
-	return "grub.cfg-01-" + strings.ReplaceAll(mac.String(), ":", "-")
+	return macName("grub.cfg-01-", mac, "")
 }
 
 // ParseGRUBConfigName returns the MAC in a per-client GRUB config name.
 func ParseGRUBConfigName(name string) (net.HardwareAddr, bool) {
-	rest, ok := strings.CutPrefix(name, "grub.cfg-01-")
-	if !ok {
-		return nil, false
-	}
-	mac, err := net.ParseMAC(rest)
-	if err != nil || len(mac) != 6 {
-		return nil, false
-	}
-	return mac, true
+	return parseMACName(name, "grub.cfg-01-", "")
 }
 
 // RenderGRUB renders the GRUB configuration for a decision. Kernel and

@@ -5,29 +5,16 @@ import (
 	"fmt"
 	"net"
 	"path"
-	"strings"
 )
 
 // IPXEScriptName is the per-client iPXE script's path in the served tree.
 func IPXEScriptName(mac net.HardwareAddr) string {
-	return "ipxe/01-" + strings.ReplaceAll(mac.String(), ":", "-") + ".ipxe"
+	return macName("ipxe/01-", mac, ".ipxe")
 }
 
 // ParseIPXEScriptName returns the MAC in a per-client iPXE script name.
 func ParseIPXEScriptName(name string) (net.HardwareAddr, bool) {
-	rest, ok := strings.CutPrefix(name, "ipxe/01-")
-	if !ok {
-		return nil, false
-	}
-	rest, ok = strings.CutSuffix(rest, ".ipxe")
-	if !ok {
-		return nil, false
-	}
-	mac, err := net.ParseMAC(rest)
-	if err != nil || len(mac) != 6 {
-		return nil, false
-	}
-	return mac, true
+	return parseMACName(name, "ipxe/01-", ".ipxe")
 }
 
 // RenderIPXE renders the iPXE script for a decision. Kernel and initrd come

@@ -18,13 +18,27 @@ var PXELinuxModules = []string{"ldlinux.c32", "menu.c32", "libutil.c32", "libcom
 // PXELinuxConfigName is the per-client config file pxelinux asks for first
 // (after the UUID): pxelinux.cfg/01-aa-bb-cc-dd-ee-ff.
 func PXELinuxConfigName(mac net.HardwareAddr) string {
-	return "pxelinux.cfg/01-" + strings.ReplaceAll(mac.String(), ":", "-")
+	return macName("pxelinux.cfg/01-", mac, "")
 }
 
 // ParsePXELinuxConfigName returns the MAC in a per-client config file name.
 func ParsePXELinuxConfigName(name string) (net.HardwareAddr, bool) {
-	rest, ok := strings.CutPrefix(name, "pxelinux.cfg/01-")
+	return parseMACName(name, "pxelinux.cfg/01-", "")
+}
+
+// macName is prefix + the MAC with dashes (the ARP type 01 form boot
+// loaders use) + suffix.
+func macName(prefix string, mac net.HardwareAddr, suffix string) string {
+	return prefix + strings.ReplaceAll(mac.String(), ":", "-") + suffix
+}
+
+// parseMACName returns the Ethernet MAC between prefix and suffix in name.
+func parseMACName(name, prefix, suffix string) (net.HardwareAddr, bool) {
+	rest, ok := strings.CutPrefix(name, prefix)
 	if !ok {
+		return nil, false
+	}
+	if rest, ok = strings.CutSuffix(rest, suffix); !ok {
 		return nil, false
 	}
 	mac, err := net.ParseMAC(rest)
