@@ -152,15 +152,26 @@ func TestParseUnknown(t *testing.T) {
 	}
 }
 
-func TestRenderPXELinuxGolden(t *testing.T) {
-	base := "http://10.0.0.1"
-	cases := map[string]Decision{
-		"install": Decide(Input{MAC: mac, Machine: machine("web", store.StateBooting), Trees: trees(), BaseURL: base}),
-		"local":   Decide(Input{MAC: mac, Machine: machine("web", store.StateInstalled), Trees: trees(), BaseURL: base}),
-		"menu":    Decide(Input{MAC: mac, Machine: machine("", store.StateBooting), Trees: trees(), Unknown: UnknownMenu, BaseURL: base}),
+// TestRenderGolden renders the install, local and menu decisions with every
+// boot loader's renderer and compares them with testdata/.
+func TestRenderGolden(t *testing.T) {
+	renderers := []struct {
+		prefix, ext, base string
+		render            func(Decision, string) []byte
+	}{
+		{"pxelinux-", ".cfg", "http://10.0.0.1", RenderPXELinux},
+		{"ipxe-", ".ipxe", "http://10.0.0.1", RenderIPXE},
+		{"grub-", ".cfg", "http://10.0.0.1:8080", RenderGRUB},
 	}
-	for name, d := range cases {
-		golden(t, filepath.Join("testdata", "pxelinux-"+name+".cfg"), RenderPXELinux(d, "kickstand: 52:54:00:12:34:56"))
+	for _, r := range renderers {
+		cases := map[string]Decision{
+			"install": Decide(Input{MAC: mac, Machine: machine("web", store.StateBooting), Trees: trees(), BaseURL: r.base}),
+			"local":   Decide(Input{MAC: mac, Machine: machine("web", store.StateInstalled), Trees: trees(), BaseURL: r.base}),
+			"menu":    Decide(Input{MAC: mac, Machine: machine("", store.StateBooting), Trees: trees(), Unknown: UnknownMenu, BaseURL: r.base}),
+		}
+		for name, d := range cases {
+			golden(t, filepath.Join("testdata", r.prefix+name+r.ext), r.render(d, "kickstand: 52:54:00:12:34:56"))
+		}
 	}
 }
 
@@ -180,18 +191,6 @@ func golden(t *testing.T, path string, got []byte) {
 	}
 }
 
-func TestRenderIPXEGolden(t *testing.T) {
-	base := "http://10.0.0.1"
-	cases := map[string]Decision{
-		"install": Decide(Input{MAC: mac, Machine: machine("web", store.StateBooting), Trees: trees(), BaseURL: base}),
-		"local":   Decide(Input{MAC: mac, Machine: machine("web", store.StateInstalled), Trees: trees(), BaseURL: base}),
-		"menu":    Decide(Input{MAC: mac, Machine: machine("", store.StateBooting), Trees: trees(), Unknown: UnknownMenu, BaseURL: base}),
-	}
-	for name, d := range cases {
-		golden(t, filepath.Join("testdata", "ipxe-"+name+".ipxe"), RenderIPXE(d, "kickstand: 52:54:00:12:34:56"))
-	}
-}
-
 func TestIPXEScriptName(t *testing.T) {
 	name := IPXEScriptName(mac)
 	if name != "ipxe/01-52-54-00-12-34-56.ipxe" {
@@ -204,18 +203,6 @@ func TestIPXEScriptName(t *testing.T) {
 		if _, ok := ParseIPXEScriptName(bad); ok {
 			t.Errorf("ParseIPXEScriptName(%q) accepted", bad)
 		}
-	}
-}
-
-func TestRenderGRUBGolden(t *testing.T) {
-	base := "http://10.0.0.1:8080"
-	cases := map[string]Decision{
-		"install": Decide(Input{MAC: mac, Machine: machine("web", store.StateBooting), Trees: trees(), BaseURL: base}),
-		"local":   Decide(Input{MAC: mac, Machine: machine("web", store.StateInstalled), Trees: trees(), BaseURL: base}),
-		"menu":    Decide(Input{MAC: mac, Machine: machine("", store.StateBooting), Trees: trees(), Unknown: UnknownMenu, BaseURL: base}),
-	}
-	for name, d := range cases {
-		golden(t, filepath.Join("testdata", "grub-"+name+".cfg"), RenderGRUB(d, "kickstand: 52:54:00:12:34:56"))
 	}
 }
 

@@ -89,6 +89,32 @@ func checkIPXEScript(t *testing.T, l *lan, cli *kickstand, mac string) {
 	}
 }
 
+// uefiSetup is one UEFI install scenario: the fixture, a CLI on a fresh data
+// directory, a LAN and a registered machine.
+type uefiSetup struct {
+	fx  fixture
+	cli *kickstand
+	l   *lan
+	mac string
+}
+
+// newUEFISetup checks the host (tools and firmware), imports the fixture ISO
+// and registers one machine.
+func newUEFISetup(t *testing.T, tools ...string) uefiSetup {
+	t.Helper()
+	requireHost(t, tools...)
+	requireUEFI(t)
+	u := uefiSetup{fx: buildFixture(t), cli: &kickstand{bin: kickstandBinary(t), dataDir: t.TempDir()},
+		l: newLAN(t, "10.213.7"), mac: randomMAC(t)}
+	setupUEFI(t, u.cli, u.fx, u.mac)
+	return u
+}
+
+// fullDHCP is kickstand's serve arguments for full DHCP on the LAN.
+func (u uefiSetup) fullDHCP() []string {
+	return []string{"--dhcp", "full", "--dhcp-range", u.l.prefix + ".100-" + u.l.prefix + ".150"}
+}
+
 // setupUEFI imports the fixture ISO and registers one machine.
 func setupUEFI(t *testing.T, cli *kickstand, fx fixture, mac string) {
 	t.Helper()
@@ -101,14 +127,9 @@ func setupUEFI(t *testing.T, cli *kickstand, fx fixture, mac string) {
 // iPXE's EFI driver: kickstand recognises iPXE (option 77/175, arch 7) and hands it
 // a per-machine iPXE script over HTTP, which loads kernel and initrd over HTTP.
 func TestUEFIiPXEInstallFullDHCP(t *testing.T) {
-	requireHost(t, "curl")
-	requireUEFI(t)
-	fx := buildFixture(t)
-	cli := &kickstand{bin: kickstandBinary(t), dataDir: t.TempDir()}
-	l := newLAN(t, "10.213.7")
-	mac := randomMAC(t)
-	setupUEFI(t, cli, fx, mac)
-	server := startServe(t, l, cli, nil, "--dhcp", "full", "--dhcp-range", l.prefix+".100-"+l.prefix+".150")
+	u := newUEFISetup(t, "curl")
+	fx, cli, l, mac := u.fx, u.cli, u.l, u.mac
+	server := startServe(t, l, cli, nil, u.fullDHCP()...)
 	got := bootUEFI(t, l, server, fx, "e1000,netdev=n0,mac="+mac+",romfile="+ipxeEFIROM)
 	wantCmdlineRepo(t, l, got, "http://"+l.serverIP+":"+httpPort+"/distros/rocky9/")
 	checkInstalled(t, l, cli, mac, "dhcp", "kickstart")
@@ -125,14 +146,9 @@ func TestUEFIiPXEInstallFullDHCP(t *testing.T) {
 func TestUEFIFirmwarePXEInstall(t *testing.T) {
 	for _, mode := range []string{"full", "proxy"} {
 		t.Run(mode, func(t *testing.T) {
-			requireHost(t, "curl", "dnsmasq")
-			requireUEFI(t)
-			fx := buildFixture(t)
-			cli := &kickstand{bin: kickstandBinary(t), dataDir: t.TempDir()}
-			l := newLAN(t, "10.213.7")
-			mac := randomMAC(t)
-			setupUEFI(t, cli, fx, mac)
-			args := []string{"--dhcp", "full", "--dhcp-range", l.prefix + ".100-" + l.prefix + ".150"}
+			u := newUEFISetup(t, "curl", "dnsmasq")
+			fx, cli, l, mac := u.fx, u.cli, u.l, u.mac
+			args := u.fullDHCP()
 			var logs map[string]string
 			if mode == "proxy" {
 				peer, iface := l.addPeer(t, l.prefix+".2")
@@ -156,15 +172,9 @@ func TestUEFIFirmwarePXEInstall(t *testing.T) {
 // (PXEv4, then PXEv6 which waits about a minute for DHCPv6, then HTTPv4);
 // its HTTPClient request gets the URL of iPXE, which fetches its script.
 func TestUEFIHTTPBootInstall(t *testing.T) {
-	requireHost(t, "curl")
-	requireUEFI(t)
-	fx := buildFixture(t)
-	cli := &kickstand{bin: kickstandBinary(t), dataDir: t.TempDir()}
-	l := newLAN(t, "10.213.7")
-	mac := randomMAC(t)
-	setupUEFI(t, cli, fx, mac)
-	server := startServe(t, l, cli, nil, "--dhcp", "full", "--dhcp-range", l.prefix+".100-"+l.prefix+".150",
-		"--uefi-boot", "http")
+	u := newUEFISetup(t, "curl")
+	fx, cli, l, mac := u.fx, u.cli, u.l, u.mac
+	server := startServe(t, l, cli, nil, append(u.fullDHCP(), "--uefi-boot", "http")...)
 	bootUEFI(t, l, server, fx, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=")
 	checkInstalled(t, l, cli, mac, "dhcp", "kickstart")
 	httpBoot := false
