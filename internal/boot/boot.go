@@ -84,6 +84,10 @@ const BootFile = "lpxelinux.0"
 // iPXE using the firmware's own network driver (SNP).
 const IPXEEFI = "snponly.efi"
 
+// IPXEBIOS is the network boot program BIOS clients get with --ipxe: iPXE
+// using the NIC's PXE stack (UNDI).
+const IPXEBIOS = "undionly.kpxe"
+
 // Action is what a client is told to do.
 type Action int
 
@@ -131,6 +135,8 @@ type Decision struct {
 	Action   Action
 	Installs []Install
 	Reason   string // why, for the log and the timeline
+	// GRUB is the dialect of the client's GRUB, for GRUB configs.
+	GRUB GRUBDialect
 }
 
 // Decide chooses what a client does on this boot.

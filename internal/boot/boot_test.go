@@ -218,8 +218,11 @@ func TestGRUBNames(t *testing.T) {
 			t.Errorf("ParseGRUBConfigName(%q) accepted", bad)
 		}
 	}
-	if got := grubPath("http://10.0.0.1:8080/distros/a/vmlinuz"); got != "(http,10.0.0.1:8080)/distros/a/vmlinuz" {
+	if got := grubPath("http://10.0.0.1:8080/distros/a/vmlinuz", false); got != "(http,10.0.0.1:8080)/distros/a/vmlinuz" {
 		t.Errorf("grubPath = %q", got)
+	}
+	if got := grubPath("http://10.0.0.1:8080/distros/a/vmlinuz", true); got != "(tftp,10.0.0.1)/distros/a/vmlinuz" {
+		t.Errorf("grubPath over TFTP = %q", got)
 	}
 	if got := grubQuote("it's"); got != `'it'\''s'` {
 		t.Errorf("grubQuote = %q", got)
@@ -259,4 +262,17 @@ func TestRenderGRUBAArch64Golden(t *testing.T) {
 	ts := []Tree{{Profile: store.Profile{Name: "arm", Distro: arm.Name, KernelArgs: "console=ttyAMA0"}, Distro: arm}}
 	d := Decide(Input{MAC: mac, Machine: machine("arm", store.StateNew), Trees: ts, BaseURL: "http://10.0.0.1:8080"})
 	golden(t, filepath.Join("testdata", "grub-install-aarch64.cfg"), RenderGRUB(d, "kickstand"))
+}
+
+// A RHEL 8 GRUB (linuxefi, no http module) gets linuxefi/initrdefi with
+// kernel and initrd over TFTP, in installs and in menus.
+func TestRenderGRUBRHEL8Golden(t *testing.T) {
+	base := "http://10.0.0.1:8080"
+	rhel8 := GRUBDialect{LinuxEFI: true, TFTP: true}
+	install := Decide(Input{MAC: mac, Machine: machine("web", store.StateBooting), Trees: trees(), BaseURL: base})
+	install.GRUB = rhel8
+	golden(t, filepath.Join("testdata", "grub-install-rhel8.cfg"), RenderGRUB(install, "kickstand"))
+	menu := Decide(Input{MAC: mac, Machine: machine("", store.StateBooting), Trees: trees(), Unknown: UnknownMenu, BaseURL: base})
+	menu.GRUB = rhel8
+	golden(t, filepath.Join("testdata", "grub-menu-rhel8.cfg"), RenderGRUB(menu, "kickstand"))
 }
