@@ -39,6 +39,7 @@ type App struct {
 	bus      *events.Bus
 	peers    *neighbours
 	defaults []string // distros named by --iso; the first is served at pub/
+	grubs    grubDialects
 }
 
 // Run starts every server described by cfg and blocks until ctx ends or a
@@ -79,7 +80,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 		return nil, err
 	}
 	a.machines = &machines{store: db, unknown: unknown, baseURL: BaseURL(network.ServerIP, cfg.HTTPPort),
-		pubDistro: a.defaultDistro, log: log}
+		pubDistro: a.defaultDistro, grub: a.grubDialect, log: log}
 	if cfg.FTPPort != 0 {
 		a.machines.ftpBase = FTPBase(network.ServerIP, cfg.FTPPort)
 	}
@@ -195,16 +196,30 @@ func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply
 	fw := boot.Classify(f.Arch, f.HasArch)
 	bootFile := boot.BootFile
 	switch {
-	case fw == boot.FirmwareEFIX64 && f.IPXE:
+	case f.IPXE && (fw == boot.FirmwareEFIX64 || fw == boot.FirmwareBIOS && a.cfg.IPXE):
+		// iPXE asks again after it started: its script, over HTTP. BIOS
+		// iPXE (a NIC's ROM) gets pxelinux unless --ipxe says otherwise.
 		bootFile = a.machines.baseURL + "/" + boot.IPXEScriptName(f.MAC)
+	case fw == boot.FirmwareBIOS && a.cfg.IPXE:
+		if bootFile = boot.IPXEBIOS; !a.hasLoader(bootFile, f) {
+			return dhcp.BootReply{}, false
+		}
 	case fw == boot.FirmwareHTTPX64:
 		// UEFI HTTP Boot loads one image by URL: iPXE, which then asks for its script.
-		if _, ok := a.tree.Loaders[boot.IPXEEFI]; !ok {
-			a.log.Warn("no boot answer for a UEFI HTTP Boot client: iPXE is missing; install the ipxe package",
-				"mac", f.MAC.String())
+		if !a.hasLoader(boot.IPXEEFI, f) {
 			return dhcp.BootReply{}, false
 		}
 		bootFile = a.machines.baseURL + "/" + boot.IPXEEFI
+	case fw == boot.FirmwareHTTPARM64:
+		// No iPXE for aarch64 here: the distro's shim, which loads its GRUB
+		// from beside it, by URL.
+		shim, ok := a.uefiShim(ctx, f.MAC, boot.FirmwareEFIARM64)
+		if !ok {
+			a.log.Warn("no boot answer for an aarch64 UEFI HTTP Boot client: its distro has no EFI/BOOT/BOOTAA64.EFI and grubaa64.efi (aarch64 media)",
+				"mac", f.MAC.String())
+			return dhcp.BootReply{}, false
+		}
+		bootFile = a.machines.baseURL + "/" + shim
 	case (fw == boot.FirmwareEFIX64 || fw == boot.FirmwareEFIARM64) && a.cfg.UEFIBoot == "http":
 		// Declined at once, so that the firmware moves on to HTTP Boot.
 		a.log.Debug("declining UEFI PXE: --uefi-boot http", "mac", f.MAC.String())
@@ -228,6 +243,17 @@ func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply
 		return dhcp.BootReply{Ignore: true}, true
 	}
 	return dhcp.BootReply{BootFile: bootFile, NextServer: a.net.ServerIP.AsSlice()}, true
+}
+
+// hasLoader reports whether the tree has the boot program name, and logs
+// what to install when it does not.
+func (a *App) hasLoader(name string, f dhcp.ClientFacts) bool {
+	if _, ok := a.tree.Loaders[name]; ok {
+		return true
+	}
+	a.log.Warn("no boot answer: "+name+" is missing; install the ipxe package (Debian) or ipxe-bootimgs-x86 (RHEL), or give --bootloader-dir",
+		"mac", f.MAC.String(), "arch", f.Arch)
+	return false
 }
 
 func (a *App) reservation(ctx context.Context, mac net.HardwareAddr) (netip.Addr, bool) {

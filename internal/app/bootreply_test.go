@@ -4,8 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"kickstand/internal/boot"
@@ -39,7 +43,7 @@ func TestBootReplyByFirmware(t *testing.T) {
 		{"UEFI x64 firmware PXE", dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true}, true, "snponly.efi"},
 		{"UEFI x64 firmware PXE (arch 9)", dhcp.ClientFacts{MAC: mac, Arch: 9, HasArch: true}, true, "snponly.efi"},
 		{"UEFI HTTP Boot x64", dhcp.ClientFacts{MAC: mac, Arch: 16, HasArch: true, HTTPClient: true}, true, "http://10.0.0.1/snponly.efi"},
-		{"UEFI HTTP Boot ARM64 (not yet)", dhcp.ClientFacts{MAC: mac, Arch: 19, HasArch: true, HTTPClient: true}, false, ""},
+		{"UEFI HTTP Boot ARM64 without aarch64 media", dhcp.ClientFacts{MAC: mac, Arch: 19, HasArch: true, HTTPClient: true}, false, ""},
 		{"ARM64 iPXE (not yet)", dhcp.ClientFacts{MAC: mac, Arch: 11, HasArch: true, IPXE: true}, false, ""},
 		{"unknown arch", dhcp.ClientFacts{MAC: mac, Arch: 42, HasArch: true}, false, ""},
 	}
@@ -52,7 +56,28 @@ func TestBootReplyByFirmware(t *testing.T) {
 			t.Errorf("%s: next-server %v, want 10.0.0.1", tt.name, r.NextServer)
 		}
 	}
-	// --uefi-boot http declines UEFI PXE, so the firmware moves on to HTTP Boot,
+	// --ipxe chains BIOS PXE into undionly.kpxe, and BIOS iPXE to its script.
+	a.cfg.IPXE = true
+	a.tree.Loaders["undionly.kpxe"] = "/x/undionly.kpxe"
+	for _, tt := range []struct {
+		name     string
+		facts    dhcp.ClientFacts
+		wantFile string
+	}{
+		{"--ipxe BIOS PXE", dhcp.ClientFacts{MAC: mac}, "undionly.kpxe"},
+		{"--ipxe BIOS iPXE", dhcp.ClientFacts{MAC: mac, Arch: 0, HasArch: true, IPXE: true}, "http://10.0.0.1/ipxe/01-52-54-00-00-00-07.ipxe"},
+		{"--ipxe UEFI x64 firmware PXE", dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true}, "snponly.efi"},
+	} {
+		if r, ok := a.bootReply(ctx, tt.facts); !ok || r.BootFile != tt.wantFile {
+			t.Errorf("%s: bootReply = %+v, %v; want %q", tt.name, r, ok, tt.wantFile)
+		}
+	}
+	delete(a.tree.Loaders, "undionly.kpxe")
+	if r, ok := a.bootReply(ctx, dhcp.ClientFacts{MAC: mac}); ok {
+		t.Errorf("--ipxe without undionly.kpxe on the host: %+v, want no answer", r)
+	}
+	a.cfg.IPXE = false
+		// --uefi-boot http declines UEFI PXE, so the firmware moves on to HTTP Boot,
 	// but still answers iPXE and HTTP Boot clients.
 	a.cfg.UEFIBoot = "http"
 	if r, ok := a.bootReply(ctx, dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true}); ok {
@@ -138,6 +163,21 @@ func TestUEFIShimInFullMode(t *testing.T) {
 		}
 	}
 
+	// UEFI HTTP Boot on aarch64: the distro's shim by URL.
+	armHTTP := dhcp.ClientFacts{MAC: arm, Arch: 19, HasArch: true, HTTPClient: true}
+	if r, ok := a.bootReply(ctx, armHTTP); !ok || r.BootFile != "http://10.0.0.1/"+boot.ShimARM64 {
+		t.Fatalf("aarch64 HTTP Boot: %+v, %v; want the URL of %s", r, ok, boot.ShimARM64)
+	}
+	// --ipxe in full mode: x64 firmware gets iPXE, not shim; aarch64 still shim.
+	a.cfg.IPXE = true
+	if r, ok := a.bootReply(ctx, uefi); !ok || r.BootFile != boot.IPXEEFI {
+		t.Fatalf("full mode with --ipxe: %+v, %v; want %s", r, ok, boot.IPXEEFI)
+	}
+	if r, ok := a.bootReply(ctx, armFacts); !ok || r.BootFile != boot.ShimARM64 {
+		t.Fatalf("aarch64 full mode with --ipxe: %+v, %v; want %s", r, ok, boot.ShimARM64)
+	}
+	a.cfg.IPXE = false
+
 	a.cfg.DHCP = "proxy"
 	if r, ok := a.bootReply(ctx, uefi); !ok || r.BootFile != boot.IPXEEFI {
 		t.Fatalf("proxy mode: %+v, %v; want %s", r, ok, boot.IPXEEFI)
@@ -145,5 +185,57 @@ func TestUEFIShimInFullMode(t *testing.T) {
 	// There is no iPXE for aarch64 here: in proxy mode it gets no answer.
 	if r, ok := a.bootReply(ctx, armFacts); ok {
 		t.Fatalf("aarch64 proxy mode: %+v, want no answer", r)
+	}
+}
+
+// The GRUB config a machine gets speaks its distro's GRUB: linux/initrd
+// over http for a GRUB 2.06 with http, linuxefi/initrdefi over TFTP for a
+// RHEL 8 one without, and the former when the image cannot be read.
+func TestGRUBConfigFollowsTheDistrosGRUB(t *testing.T) {
+	requireTools(t, "grub-mkimage")
+	ctx := context.Background()
+	dir := t.TempDir()
+	mkimage := func(tree string, modules ...string) {
+		out := filepath.Join(dir, tree, "EFI/BOOT/grubx64.efi")
+		os.MkdirAll(filepath.Dir(out), 0o755)
+		args := append([]string{"-O", "x86_64-efi", "-p", "", "-o", out}, modules...)
+		if b, err := exec.Command("grub-mkimage", args...).CombinedOutput(); err != nil {
+			t.Fatalf("grub-mkimage: %v\n%s", err, b)
+		}
+	}
+	mkimage("el9", "normal", "linux", "efinet", "tftp", "http")
+	writeFile(t, filepath.Join(dir, "el9/EFI/BOOT/grub.cfg"), "menuentry 'Install' {\n\tlinux /images/pxeboot/vmlinuz\n\tinitrd /images/pxeboot/initrd.img\n}\n")
+	mkimage("el8", "normal", "linux", "linuxefi", "efinet", "tftp")
+	writeFile(t, filepath.Join(dir, "el8/EFI/BOOT/grub.cfg"), "menuentry 'Install' {\n\tlinuxefi /images/pxeboot/vmlinuz\n\tinitrdefi /images/pxeboot/initrd.img\n}\n")
+	writeFile(t, filepath.Join(dir, "junk/EFI/BOOT/grubx64.efi"), "not a GRUB image")
+
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	log := slog.New(slog.DiscardHandler)
+	a := &App{log: log, store: db, peers: newNeighbours()}
+	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1:8080", grub: a.grubDialect, log: log}
+	a.tree = &bootfs.Tree{Distro: a.distroSource, Default: a.defaultDistro, Generate: a.generate}
+	for i, tc := range []struct{ distro, linux, initrd, from string }{
+		{"el9", "\tlinux '(http,10.0.0.1:8080)/distros/el9/images/pxeboot/vmlinuz'", "\tinitrd '(http,10.0.0.1:8080)/", "http"},
+		{"el8", "\tlinuxefi '(tftp,10.0.0.1)/distros/el8/images/pxeboot/vmlinuz'", "\tinitrdefi '(tftp,10.0.0.1)/", "tftp"},
+		{"junk", "\tlinux '(http,10.0.0.1:8080)/distros/junk/images/pxeboot/vmlinuz'", "\tinitrd '(http,10.0.0.1:8080)/", "http"},
+	} {
+		mac := net.HardwareAddr{0x52, 0x54, 0, 0, 1, byte(i)}
+		db.AddDistro(ctx, store.Distro{Name: tc.distro, Arch: "x86_64", Source: filepath.Join(dir, tc.distro),
+			Kernel: "images/pxeboot/vmlinuz", Initrd: "images/pxeboot/initrd.img"})
+		db.AddProfile(ctx, store.Profile{Name: tc.distro, Distro: tc.distro})
+		db.PutMachine(ctx, store.Machine{MAC: mac, Profile: tc.distro, State: store.StateNew, Token: "t" + tc.distro})
+		f, err := a.tree.Open(ctx, boot.GRUBConfigName(mac), netip.Addr{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.distro, err)
+		}
+		b, _ := io.ReadAll(f)
+		f.Close()
+		if !strings.Contains(string(b), tc.linux) || !strings.Contains(string(b), tc.initrd) {
+			t.Errorf("%s: GRUB config loads the kernel not as %q ... over %s:\n%s", tc.distro, tc.linux, tc.from, b)
+		}
 	}
 }

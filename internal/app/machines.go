@@ -32,7 +32,9 @@ type machines struct {
 	ftpBase string // "" when FTP is off
 	// pubDistro returns the distro served at pub/ ("" for none).
 	pubDistro func(context.Context) (string, error)
-	log       *slog.Logger
+	// grub returns the dialect of the GRUB mac runs (nil: GRUB 2.06's).
+	grub func(context.Context, net.HardwareAddr) boot.GRUBDialect
+	log  *slog.Logger
 }
 
 // pub returns the distro at pub/, or "" (also when pubDistro is unset).
@@ -118,6 +120,9 @@ func (m *machines) generate(ctx context.Context, name string, _ netip.Addr) ([]b
 	d, err := m.decide(ctx, mac)
 	if err != nil {
 		return nil, false, err
+	}
+	if m.grub != nil && strings.HasPrefix(name, "grub.cfg-") {
+		d.GRUB = m.grub(ctx, mac)
 	}
 	m.record(ctx, mac, "boot-config", fmt.Sprintf("%s: %s", name, d.Reason), "")
 	return render(d, "kickstand: "+mac.String()), true, nil

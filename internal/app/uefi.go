@@ -3,11 +3,16 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
+	"sync"
 
 	"kickstand/internal/boot"
+	"kickstand/internal/bootfs"
+	"kickstand/internal/distro"
 	"kickstand/internal/store"
 )
 
@@ -18,20 +23,15 @@ func (a *App) generate(ctx context.Context, name string, client netip.Addr) ([]b
 		return a.machines.generate(ctx, name, client)
 	}
 	mac, _ := a.peers.lookup(client)
-	distro, err := a.distroFor(ctx, mac)
-	if err != nil || distro == "" {
+	d, err := a.distroFor(ctx, mac)
+	if err != nil || d == "" {
 		return nil, false, err
 	}
-	f, err := a.tree.Open(ctx, efiPath(distro, name), client)
-	if err != nil {
-		return nil, false, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
+	b, err := a.readTreeFile(ctx, efiPath(d, name), maxGRUBImage)
 	return b, err == nil, err
 }
 
-func efiPath(distro, name string) string { return "distros/" + distro + "/EFI/BOOT/" + name }
+func efiPath(d, name string) string { return "distros/" + d + "/EFI/BOOT/" + name }
 
 // distroFor is the distro a machine installs: its profile's, else (unknown
 // machines, menus) the default distro.
@@ -53,13 +53,13 @@ func (a *App) distroFor(ctx context.Context, mac net.HardwareAddr) (string, erro
 }
 
 // hasShim reports whether the distro carries shim and GRUB for the firmware.
-func (a *App) hasShim(ctx context.Context, distro string, fw boot.Firmware) bool {
+func (a *App) hasShim(ctx context.Context, d string, fw boot.Firmware) bool {
 	shim, grub, ok := boot.EFILoaders(fw)
 	if !ok {
 		return false
 	}
 	for _, name := range []string{shim, grub} {
-		f, err := a.tree.Open(ctx, efiPath(distro, name), netip.Addr{})
+		f, err := a.tree.Open(ctx, efiPath(d, name), netip.Addr{})
 		if err != nil {
 			return false
 		}
@@ -71,11 +71,10 @@ func (a *App) hasShim(ctx context.Context, distro string, fw boot.Firmware) bool
 // uefiBootFile chooses what a UEFI firmware (not iPXE) client boots: in
 // full mode the distro's signed shim, which loads the distro's GRUB, so that
 // Secure Boot machines install; in proxy mode (where GRUB would read the LAN
-// server's answer, not ours) or without shim, iPXE (x64 only).
+// server's answer, not ours), with --ipxe, or without shim, iPXE (x64 only).
 func (a *App) uefiBootFile(ctx context.Context, mac net.HardwareAddr, fw boot.Firmware) (string, bool) {
-	if a.cfg.DHCP == "full" {
-		if d, err := a.distroFor(ctx, mac); err == nil && d != "" && a.hasShim(ctx, d, fw) {
-			shim, _, _ := boot.EFILoaders(fw)
+	if a.cfg.DHCP == "full" && !(a.cfg.IPXE && fw == boot.FirmwareEFIX64) {
+		if shim, ok := a.uefiShim(ctx, mac, fw); ok {
 			return shim, true
 		}
 	}
@@ -85,4 +84,94 @@ func (a *App) uefiBootFile(ctx context.Context, mac net.HardwareAddr, fw boot.Fi
 	a.log.Warn("no boot answer for a UEFI client: no shim for it in its distro (or proxy mode) and no iPXE for it; for x64 install the ipxe package (Debian) or ipxe-bootimgs-x86 (RHEL)",
 		"mac", mac.String(), "firmware", fw.String())
 	return "", false
+}
+
+// uefiShim returns the shim file name for fw when the machine's distro has
+// shim and GRUB for it.
+func (a *App) uefiShim(ctx context.Context, mac net.HardwareAddr, fw boot.Firmware) (string, bool) {
+	d, err := a.distroFor(ctx, mac)
+	if err != nil || d == "" || !a.hasShim(ctx, d, fw) {
+		return "", false
+	}
+	shim, _, _ := boot.EFILoaders(fw)
+	return shim, true
+}
+
+// maxGRUBImage bounds what is read of a distro's shim or GRUB image
+// (distros' are 1-4 MiB).
+const maxGRUBImage = 64 << 20
+
+// grubDialects caches each distro's GRUB dialect, keyed by the distro's
+// source as imported, so that a re-import reads it again.
+type grubDialects struct {
+	mu sync.Mutex
+	m  map[bootfs.Source]boot.GRUBDialect
+}
+
+// grubDialect is what the GRUB that mac runs understands: its distro's
+// grubx64.efi (grubaa64.efi for aarch64 media) and grub.cfg. When they
+// cannot be read it is GRUB 2.06's linux/initrd over http, and logged.
+func (a *App) grubDialect(ctx context.Context, mac net.HardwareAddr) boot.GRUBDialect {
+	name, err := a.distroFor(ctx, mac)
+	if err != nil || name == "" {
+		return boot.GRUBDialect{}
+	}
+	src, err := a.distroSource(ctx, name)
+	if err != nil {
+		return boot.GRUBDialect{}
+	}
+	a.grubs.mu.Lock()
+	defer a.grubs.mu.Unlock()
+	if g, ok := a.grubs.m[src]; ok {
+		return g
+	}
+	g, err := a.readGRUB(ctx, name)
+	if err != nil {
+		a.log.Warn("cannot tell what the distro's GRUB understands; GRUB configs use linux/initrd over http", "distro", name, "err", err)
+	} else {
+		a.log.Info("distro GRUB", "distro", name, "linuxefi", g.LinuxEFI, "http", !g.TFTP)
+	}
+	if a.grubs.m == nil {
+		a.grubs.m = map[bootfs.Source]boot.GRUBDialect{}
+	}
+	a.grubs.m[src] = g
+	return g
+}
+
+func (a *App) readGRUB(ctx context.Context, name string) (boot.GRUBDialect, error) {
+	d, err := a.store.Distro(ctx, name)
+	if err != nil {
+		return boot.GRUBDialect{}, err
+	}
+	grub := boot.GRUBX64
+	if d.Arch == "aarch64" {
+		grub = boot.GRUBARM64
+	}
+	image, err := a.readTreeFile(ctx, efiPath(name, grub), maxGRUBImage)
+	if err != nil {
+		return boot.GRUBDialect{}, err
+	}
+	cfg, err := a.readTreeFile(ctx, efiPath(name, "grub.cfg"), 1<<20)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return boot.GRUBDialect{}, err
+	}
+	g, err := distro.ReadGRUB(image, cfg)
+	if err != nil {
+		return boot.GRUBDialect{}, fmt.Errorf("%s: %w", grub, err)
+	}
+	return boot.GRUBDialect{LinuxEFI: g.LinuxEFI, TFTP: !g.HTTP}, nil
+}
+
+// readTreeFile reads a file of the served tree, up to limit bytes.
+func (a *App) readTreeFile(ctx context.Context, name string, limit int64) ([]byte, error) {
+	f, err := a.tree.Open(ctx, name, netip.Addr{})
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		err = fmt.Errorf("%s is larger than %d bytes", name, limit)
+	}
+	return b, err
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"kickstand/internal/dhcp"
@@ -26,14 +27,15 @@ func (a *App) onDHCP(e dhcp.Event) {
 
 func (a *App) onTFTP(t tftp.Transfer) {
 	ip := addrOf(t.Client)
-	detail := fmt.Sprintf("%s %d bytes in %s", t.Name, t.Bytes, t.Duration.Round(time.Millisecond))
+	name := strings.TrimPrefix(t.Name, "/") // GRUB asks for /path, the rest for path
+	detail := fmt.Sprintf("%s %d bytes in %s", name, t.Bytes, t.Duration.Round(time.Millisecond))
 	switch {
 	case t.SizeProbe():
-		detail = t.Name + ": size query (tsize), no data asked"
+		detail = name + ": size query (tsize), no data asked"
 	case errors.Is(t.Err, fs.ErrNotExist):
 		// Boot programs probe for optional files (shim's revocation lists,
 		// GRUB's module lists): worth a line, not an error message.
-		detail = t.Name + ": not found"
+		detail = name + ": not found"
 	case t.Err != nil:
 		detail += ": " + t.Err.Error()
 	}

@@ -48,6 +48,7 @@ func (e *env) serveCmd() *cobra.Command {
 	f.IntVar(&cfg.FTPPort, "ftp-port", cfg.FTPPort, "FTP port (0 turns FTP off)")
 	f.StringVar(&cfg.FTPPassive, "ftp-passive-ports", cfg.FTPPassive, "FIRST-LAST passive FTP data ports (open these in the firewall)")
 	f.StringVar(&cfg.UEFIBoot, "uefi-boot", cfg.UEFIBoot, "UEFI firmware boots by pxe (TFTP), or http (UEFI HTTP Boot; UEFI PXE is declined)")
+	f.BoolVar(&cfg.IPXE, "ipxe", false, "chain BIOS and UEFI x64 PXE firmware into iPXE (undionly.kpxe, snponly.efi), so kernel and initrd come over HTTP; no Secure Boot")
 	f.BoolVar(&debug, "debug", false, "log every request")
 	return cmd
 }

@@ -36,6 +36,7 @@ type Config struct {
 	FTPPort       int           `yaml:"ftp-port"`          // 0 disables FTP
 	FTPPassive    string        `yaml:"ftp-passive-ports"` // FIRST-LAST
 	UEFIBoot      string        `yaml:"uefi-boot"`         // pxe or http: how UEFI firmware boots
+	IPXE          bool          `yaml:"ipxe"`              // chain BIOS and UEFI x64 PXE clients into iPXE
 }
 
 // DefaultFTPPassive is the passive data port range unless --ftp-passive-ports
