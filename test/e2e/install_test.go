@@ -38,6 +38,23 @@ func TestBIOSInstallFullDHCP(t *testing.T) {
 	checkInstalled(t, l, cli, mac, "dhcp", "tftp", "kickstart")
 }
 
+// TestBIOSInstallIPXE installs a BIOS machine with --ipxe: QEMU's NIC ROM is
+// iPXE, so kickstand hands it its iPXE script (kernel and initrd over HTTP)
+// instead of pxelinux.
+func TestBIOSInstallIPXE(t *testing.T) {
+	u := newSetup(t, "rocky9", rocky9ISO, "curl")
+	server := startServe(t, u.l, u.cli, nil, append(u.fullDHCP(), "--ipxe")...)
+	got := bootAndInstall(t, u.l, server, u.mac, u.fx)
+	wantCmdlineRepo(t, u.l, got, "http://"+u.l.serverIP+":"+httpPort+"/distros/rocky9/")
+	checkInstalled(t, u.l, u.cli, u.mac, "dhcp", "kickstart")
+	checkIPXEScript(t, u.l, u.cli, u.mac)
+	for _, e := range u.cli.machine(t, u.mac).Events {
+		if e.Kind == "tftp" {
+			t.Errorf("with --ipxe an iPXE BIOS client still used TFTP: %s", e.Detail)
+		}
+	}
+}
+
 // TestBIOSInstallProxyDHCP installs a BIOS machine on a LAN whose addresses come from
 // another DHCP server (dnsmasq, on another host of the LAN), kickstand answering as
 // proxyDHCP with the boot information only. kickstand starts with one command on an

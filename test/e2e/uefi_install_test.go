@@ -27,31 +27,34 @@ func requireUEFI(t *testing.T) {
 	}
 }
 
-// bootUEFI powers on a q35 machine with OVMF and the given NIC device options,
-// and asserts that the fixture installer ran with the right stage2.
-func bootUEFI(t *testing.T, l *lan, s *served, fx fixture, nic string) []string {
+// bootUEFI powers on a q35 machine with OVMF and the given NIC device options
+// (and further QEMU arguments), and asserts that the fixture installer ran
+// with the right stage2.
+func bootUEFI(t *testing.T, l *lan, s *served, fx fixture, nic string, extra ...string) []string {
 	t.Helper()
 	vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
 	copyFile(t, ovmfVars, vars)
-	console := runQEMU(t, l.ns, s.console(), qemuTimeout(t, 8*time.Minute),
-		"-M", "q35", "-m", "1024", "-display", "none", "-no-reboot", "-boot", "n",
-		"-drive", "if=pflash,format=raw,readonly=on,file="+ovmfCode,
-		"-drive", "if=pflash,format=raw,file="+vars,
+	args := append([]string{"-M", "q35", "-m", "1024", "-display", "none", "-no-reboot", "-boot", "n",
+		"-drive", "if=pflash,format=raw,readonly=on,file=" + ovmfCode,
+		"-drive", "if=pflash,format=raw,file=" + vars,
 		"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", l.tap),
-		"-device", nic)
+		"-device", nic}, extra...)
+	console := runQEMU(t, l.ns, s.console(), qemuTimeout(t, 8*time.Minute), args...)
 	got := checkInstallerRun(t, console, fx.stage2SHA)
 	t.Logf("installer markers:\n  %s", strings.Join(got, "\n  "))
 	return got
 }
 
 // checkGRUBPath asserts that the firmware booted the distro's shim and GRUB
-// out of the ISO, that GRUB read its per-machine config, and that, installed,
-// that config now exits to the firmware's next boot entry.
-func checkGRUBPath(t *testing.T, l *lan, cli *kickstand, mac string) {
+// out of the ISO, that GRUB read its per-machine config and loaded kernel and
+// initrd over the protocol its GRUB has (kernelOver: "http" or "tftp"), and
+// that, installed, that config now exits to the firmware's next boot entry.
+func checkGRUBPath(t *testing.T, l *lan, u setup, kernelOver string) {
 	t.Helper()
-	cfg := "grub.cfg-01-" + strings.ReplaceAll(strings.ToLower(mac), ":", "-")
-	want := map[string]bool{"tftp BOOTX64.EFI ": false, "tftp grubx64.efi ": false, "boot-config " + cfg: false}
-	for _, e := range cli.machine(t, mac).Events {
+	cfg := "grub.cfg-01-" + strings.ReplaceAll(strings.ToLower(u.mac), ":", "-")
+	kernel := kernelOver + " distros/" + u.distro + "/images/pxeboot/vmlinuz "
+	want := map[string]bool{"tftp BOOTX64.EFI ": false, "tftp grubx64.efi ": false, "boot-config " + cfg: false, kernel: false}
+	for _, e := range u.cli.machine(t, u.mac).Events {
 		for w := range want {
 			if strings.HasPrefix(e.Kind+" "+e.Detail, w) {
 				want[w] = true
@@ -60,11 +63,11 @@ func checkGRUBPath(t *testing.T, l *lan, cli *kickstand, mac string) {
 	}
 	for w, seen := range want {
 		if !seen {
-			t.Errorf("timeline of %s has no %q event: not the shim → GRUB path", mac, w)
+			t.Errorf("timeline of %s has no %q event: not the shim → GRUB path, or the kernel not over %s", u.mac, w, kernelOver)
 		}
 	}
 	after := l.ns.run(t, "curl", "-sS", "--max-time", "20", "tftp://"+l.serverIP+"/"+cfg)
-	if !strings.Contains(after, "\texit\n") || strings.Contains(after, "linux ") {
+	if !strings.Contains(after, "\texit\n") || strings.Contains(after, "linux") {
 		t.Errorf("after the install, %s is:\n%s\nwant a GRUB config that exits to the next boot entry", cfg, after)
 	}
 }
@@ -89,38 +92,61 @@ func checkIPXEScript(t *testing.T, l *lan, cli *kickstand, mac string) {
 	}
 }
 
-// uefiSetup is one UEFI install scenario: the fixture, a CLI on a fresh data
-// directory, a LAN and a registered machine.
-type uefiSetup struct {
-	fx  fixture
-	cli *kickstand
-	l   *lan
-	mac string
+// setup is one install scenario: the fixture, a CLI on a fresh data
+// directory, a LAN and a machine registered to install distro.
+type setup struct {
+	fx     fixture
+	cli    *kickstand
+	l      *lan
+	mac    string
+	distro string
 }
 
-// newUEFISetup checks the host (tools and firmware), imports the fixture ISO
-// and registers one machine.
-func newUEFISetup(t *testing.T, tools ...string) uefiSetup {
+// newSetup checks the host's tools, imports one of the fixture's ISOs as
+// distro, adds a profile of that name and registers one machine to it.
+func newSetup(t *testing.T, distro string, iso func(fixture) string, tools ...string) setup {
 	t.Helper()
 	requireHost(t, tools...)
-	requireUEFI(t)
-	u := uefiSetup{fx: buildFixture(t), cli: &kickstand{bin: kickstandBinary(t), dataDir: t.TempDir()},
-		l: newLAN(t, "10.213.7"), mac: randomMAC(t)}
-	setupUEFI(t, u.cli, u.fx, u.mac)
+	u := setup{fx: buildFixture(t), cli: &kickstand{bin: kickstandBinary(t), dataDir: t.TempDir()},
+		l: newLAN(t, "10.213.7"), mac: randomMAC(t), distro: distro}
+	u.cli.run(t, "distro", "import", distro, iso(u.fx))
+	u.cli.run(t, "profile", "add", distro, "--distro", distro, "--kernel-args", "console=ttyS0")
+	u.cli.run(t, "machine", "add", u.mac, "--profile", distro, "--hostname", "node1")
 	return u
 }
 
+func rocky9ISO(fx fixture) string { return fx.iso }
+func rocky8ISO(fx fixture) string { return fx.iso8 }
+
+// newUEFISetup is newSetup with the Rocky 9 ISO, on a host with OVMF.
+func newUEFISetup(t *testing.T, tools ...string) setup {
+	t.Helper()
+	return newUEFISetupISO(t, "rocky9", rocky9ISO, tools...)
+}
+
+// newUEFISetupISO is newSetup on a host with OVMF.
+func newUEFISetupISO(t *testing.T, distro string, iso func(fixture) string, tools ...string) setup {
+	t.Helper()
+	requireUEFI(t)
+	return newSetup(t, distro, iso, tools...)
+}
+
 // fullDHCP is kickstand's serve arguments for full DHCP on the LAN.
-func (u uefiSetup) fullDHCP() []string {
+func (u setup) fullDHCP() []string {
 	return []string{"--dhcp", "full", "--dhcp-range", u.l.prefix + ".100-" + u.l.prefix + ".150"}
 }
 
-// setupUEFI imports the fixture ISO and registers one machine.
-func setupUEFI(t *testing.T, cli *kickstand, fx fixture, mac string) {
+// dhcp returns kickstand's serve arguments for mode: "full", or "proxy" with
+// dnsmasq started on another host of the LAN as its DHCP server (and its log
+// to show on failure).
+func (u setup) dhcp(t *testing.T, mode string) ([]string, map[string]string) {
 	t.Helper()
-	cli.run(t, "distro", "import", "rocky9", fx.iso)
-	cli.run(t, "profile", "add", "rocky9", "--distro", "rocky9", "--kernel-args", "console=ttyS0")
-	cli.run(t, "machine", "add", mac, "--profile", "rocky9", "--hostname", "uefi1")
+	if mode != "proxy" {
+		return u.fullDHCP(), nil
+	}
+	peer, iface := u.l.addPeer(t, u.l.prefix+".2")
+	dnsmasq := startDnsmasq(t, peer, iface, u.l.prefix+".50", u.l.prefix+".99")
+	return []string{"--dhcp", "proxy"}, map[string]string{"dnsmasq": dnsmasq.log}
 }
 
 // TestUEFIiPXEInstallFullDHCP installs a UEFI machine (OVMF, q35) whose e1000 runs
@@ -139,27 +165,30 @@ func TestUEFIiPXEInstallFullDHCP(t *testing.T) {
 // TestUEFIFirmwarePXEInstall installs a UEFI machine through OVMF's own PXE stack
 // (virtio-net without an option ROM). In full mode kickstand hands it the distro's
 // signed shim from the ISO, shim loads the ISO's GRUB from the TFTP root, and GRUB
-// reads its per-machine config (kernel over GRUB's http). In proxy mode the LAN's
-// DHCP is dnsmasq on another host — GRUB would only see that server's answer — so
-// kickstand hands the firmware iPXE (snponly.efi), which asks again as iPXE and
-// gets its script.
+// reads its per-machine config: kernel over GRUB's http with linux/initrd from the
+// Rocky 9 media, over TFTP with linuxefi/initrdefi from the Rocky 8 media (whose
+// GRUB has no http). In proxy mode the LAN's DHCP is dnsmasq on another host —
+// GRUB would only see that server's answer — so kickstand hands the firmware iPXE
+// (snponly.efi), which asks again as iPXE and gets its script.
 func TestUEFIFirmwarePXEInstall(t *testing.T) {
-	for _, mode := range []string{"full", "proxy"} {
-		t.Run(mode, func(t *testing.T) {
-			u := newUEFISetup(t, "curl", "dnsmasq")
+	for _, tc := range []struct {
+		name, mode, distro string
+		iso                func(fixture) string
+		kernelOver         string
+	}{
+		{"full", "full", "rocky9", rocky9ISO, "http"},
+		{"full RHEL 8 GRUB", "full", "rocky8", rocky8ISO, "tftp"},
+		{"proxy", "proxy", "rocky9", rocky9ISO, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := newUEFISetupISO(t, tc.distro, tc.iso, "curl", "dnsmasq")
 			fx, cli, l, mac := u.fx, u.cli, u.l, u.mac
-			args := u.fullDHCP()
-			var logs map[string]string
-			if mode == "proxy" {
-				peer, iface := l.addPeer(t, l.prefix+".2")
-				logs = map[string]string{"dnsmasq": startDnsmasq(t, peer, iface, l.prefix+".50", l.prefix+".99").log}
-				args = []string{"--dhcp", "proxy"}
-			}
+			args, logs := u.dhcp(t, tc.mode)
 			server := startServe(t, l, cli, logs, args...)
 			bootUEFI(t, l, server, fx, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=")
 			checkInstalled(t, l, cli, mac, "dhcp", "tftp", "kickstart")
-			if mode == "full" {
-				checkGRUBPath(t, l, cli, mac)
+			if tc.mode == "full" {
+				checkGRUBPath(t, l, u, tc.kernelOver)
 			} else {
 				checkIPXEScript(t, l, cli, mac)
 			}
@@ -167,27 +196,35 @@ func TestUEFIFirmwarePXEInstall(t *testing.T) {
 	}
 }
 
-// TestUEFIHTTPBootInstall installs a UEFI machine by UEFI HTTP Boot. With
-// --uefi-boot http kickstand declines the firmware's PXE, so OVMF moves on
-// (PXEv4, then PXEv6 which waits about a minute for DHCPv6, then HTTPv4);
-// its HTTPClient request gets the URL of iPXE, which fetches its script.
+// TestUEFIHTTPBootInstall installs a UEFI machine by UEFI HTTP Boot, with kickstand
+// as the LAN's DHCP server and as proxyDHCP beside dnsmasq. With --uefi-boot http
+// kickstand declines the firmware's PXE, so OVMF moves on to HTTPv4 (PXEv6, which
+// would wait about a minute for DHCPv6 in between, is switched off through fw_cfg:
+// it only slows the test); its HTTPClient request gets the URL of iPXE, which
+// fetches its script.
 func TestUEFIHTTPBootInstall(t *testing.T) {
-	u := newUEFISetup(t, "curl")
-	fx, cli, l, mac := u.fx, u.cli, u.l, u.mac
-	server := startServe(t, l, cli, nil, append(u.fullDHCP(), "--uefi-boot", "http")...)
-	bootUEFI(t, l, server, fx, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=")
-	checkInstalled(t, l, cli, mac, "dhcp", "kickstart")
-	httpBoot := false
-	for _, e := range cli.machine(t, mac).Events {
-		if e.Kind == "http" && strings.HasPrefix(e.Detail, "snponly.efi 200") {
-			httpBoot = true
-		}
-		if e.Kind == "tftp" {
-			t.Errorf("with --uefi-boot http the machine still used TFTP: %s", e.Detail)
-		}
+	for _, mode := range []string{"full", "proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			u := newUEFISetup(t, "curl", "dnsmasq")
+			fx, cli, l, mac := u.fx, u.cli, u.l, u.mac
+			args, logs := u.dhcp(t, mode)
+			server := startServe(t, l, cli, logs, append(args, "--uefi-boot", "http")...)
+			bootUEFI(t, l, server, fx, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=",
+				"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no")
+			checkInstalled(t, l, cli, mac, "dhcp", "kickstart")
+			httpBoot := false
+			for _, e := range cli.machine(t, mac).Events {
+				if e.Kind == "http" && strings.HasPrefix(e.Detail, "snponly.efi 200") {
+					httpBoot = true
+				}
+				if e.Kind == "tftp" {
+					t.Errorf("with --uefi-boot http the machine still used TFTP: %s", e.Detail)
+				}
+			}
+			if !httpBoot {
+				t.Error("the firmware did not fetch snponly.efi over HTTP: no UEFI HTTP Boot")
+			}
+			checkIPXEScript(t, l, cli, mac)
+		})
 	}
-	if !httpBoot {
-		t.Error("the firmware did not fetch snponly.efi over HTTP: no UEFI HTTP Boot")
-	}
-	checkIPXEScript(t, l, cli, mac)
 }
