@@ -33,4 +33,14 @@ if [ "$(id -u)" -ne 0 ] && [ "${CI:-}" != "true" ]; then
   echo "SKIPPED: the end-to-end tests need root (network namespaces, taps); run: sudo make e2e"
   exit 0
 fi
-go test -tags e2e -count=1 -timeout 25m -v ./test/e2e/
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! go test -tags e2e -count=1 -timeout 25m -v ./test/e2e/ 2>&1 | tee "$log"; then
+  # The verbose output is long (timelines, consoles): repeat at the end the
+  # failed tests and their error lines, without the logged dumps.
+  echo "== end-to-end failures"
+  grep -E '^ *--- FAIL' "$log" || true
+  grep -E '^ +[a-z_]+_test\.go:[0-9]+: ' "$log" |
+    grep -vE '_test\.go:[0-9]+: (markers:|installer markers:|timeline:|kickstand machine show|guest powered off|----- |ip netns del|fixture tree)' || true
+  exit 1
+fi
