@@ -60,8 +60,12 @@ type Profile struct {
 	Distro       string
 	Kickstart    string // template text; "" means the built-in default
 	KernelArgs   string
-	RepoProtocol string // "http" or "ftp": how the installer reaches the tree
-	Created      time.Time
+	RepoProtocol string            // "http" or "ftp": how the installer reaches the tree
+	Vars         map[string]string // template variables; a machine's own win
+	// PlaintextRootpw lets the profile's kickstart carry a plaintext rootpw,
+	// which validation refuses otherwise.
+	PlaintextRootpw bool
+	Created         time.Time
 }
 
 // Repo protocols a profile can choose.
@@ -98,12 +102,26 @@ type Machine struct {
 	Profile  string
 	Hostname string
 	IP       netip.Addr // reserved address in full DHCP mode; zero if none
+	UUID     string     // SMBIOS UUID (DHCP option 97), "" if not known
+	Network  Network    // static settings for the installed system; zero: DHCP
 	Vars     map[string]string
 	State    State
 	Token    string // secret part of the machine's kickstart and phone-home URLs
 	Created  time.Time
 	Updated  time.Time
 }
+
+// Network is a machine's static network configuration, as its kickstart
+// sets it. The zero value means DHCP.
+type Network struct {
+	Address netip.Prefix `json:"address,omitzero"` // e.g. 10.0.0.5/24
+	Gateway netip.Addr   `json:"gateway,omitzero"`
+	DNS     []netip.Addr `json:"dns,omitempty"`
+	Device  string       `json:"device,omitempty"` // "" is the NIC the machine booted from
+}
+
+// Static reports whether the machine has a static address.
+func (n Network) Static() bool { return n.Address.IsValid() }
 
 // Lease is an address handed out by the DHCP server.
 type Lease struct {
@@ -131,6 +149,8 @@ type Store interface {
 	RemoveDistro(ctx context.Context, name string) error
 
 	AddProfile(ctx context.Context, p Profile) error
+	// PutProfile creates the profile or replaces all its fields.
+	PutProfile(ctx context.Context, p Profile) error
 	Profile(ctx context.Context, name string) (Profile, error)
 	Profiles(ctx context.Context) ([]Profile, error)
 	RemoveProfile(ctx context.Context, name string) error
@@ -148,6 +168,8 @@ type Store interface {
 	// step was empty and the machine is unknown).
 	Record(ctx context.Context, ev Event, step State) (State, error)
 	Events(ctx context.Context, mac net.HardwareAddr) ([]Event, error)
+	// PruneEvents deletes events older than before and returns how many.
+	PruneEvents(ctx context.Context, before time.Time) (int64, error)
 
 	Leases(ctx context.Context) ([]Lease, error)
 	PutLease(ctx context.Context, l Lease) error

@@ -87,14 +87,33 @@ func (d *DB) RemoveDistro(ctx context.Context, name string) error {
 
 // AddProfile registers p; its distro must exist.
 func (d *DB) AddProfile(ctx context.Context, p store.Profile) error {
+	return d.writeProfile(ctx, p, false)
+}
+
+// PutProfile creates or replaces the profile called p.Name.
+func (d *DB) PutProfile(ctx context.Context, p store.Profile) error {
+	return d.writeProfile(ctx, p, true)
+}
+
+func (d *DB) writeProfile(ctx context.Context, p store.Profile, replace bool) error {
 	if p.Created.IsZero() {
 		p.Created = now()
 	}
 	if p.RepoProtocol == "" {
 		p.RepoProtocol = store.RepoHTTP
 	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO profiles (`+profileCols+`) VALUES (?,?,?,?,?,?)`,
-		p.Name, p.Distro, p.Kickstart, p.KernelArgs, unix(p.Created), p.RepoProtocol)
+	vars, err := json.Marshal(nonNil(p.Vars))
+	if err != nil {
+		return err
+	}
+	q := `INSERT INTO profiles (` + profileCols + `) VALUES (?,?,?,?,?,?,?,?)`
+	if replace {
+		q += ` ON CONFLICT(name) DO UPDATE SET distro=excluded.distro, kickstart=excluded.kickstart,
+			kernel_args=excluded.kernel_args, repo_protocol=excluded.repo_protocol, vars=excluded.vars,
+			plaintext_rootpw=excluded.plaintext_rootpw`
+	}
+	_, err = d.db.ExecContext(ctx, q, p.Name, p.Distro, p.Kickstart, p.KernelArgs, unix(p.Created), p.RepoProtocol,
+		string(vars), p.PlaintextRootpw)
 	switch {
 	case isUnique(err):
 		return fmt.Errorf("profile %q: %w", p.Name, store.ErrExists)
@@ -104,14 +123,28 @@ func (d *DB) AddProfile(ctx context.Context, p store.Profile) error {
 	return err
 }
 
-const profileCols = `name, distro, kickstart, kernel_args, created, repo_protocol`
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+const profileCols = `name, distro, kickstart, kernel_args, created, repo_protocol, vars, plaintext_rootpw`
 
 func scanProfile(row interface{ Scan(...any) error }) (store.Profile, error) {
 	var p store.Profile
 	var created int64
-	err := row.Scan(&p.Name, &p.Distro, &p.Kickstart, &p.KernelArgs, &created, &p.RepoProtocol)
+	var vars string
+	err := row.Scan(&p.Name, &p.Distro, &p.Kickstart, &p.KernelArgs, &created, &p.RepoProtocol, &vars, &p.PlaintextRootpw)
+	if err != nil {
+		return p, err
+	}
 	p.Created = fromUnix(created)
-	return p, err
+	if err := json.Unmarshal([]byte(vars), &p.Vars); err != nil {
+		return p, fmt.Errorf("profile %s vars: %w", p.Name, err)
+	}
+	return p, nil
 }
 
 // Profile returns the profile called name.
@@ -158,10 +191,17 @@ func (d *DB) PutMachine(ctx context.Context, m store.Machine) error {
 	if m.IP.IsValid() {
 		ip = m.IP.String()
 	}
-	_, err = d.db.ExecContext(ctx, `INSERT INTO machines VALUES (?,?,?,?,?,?,?,?,?)
+	network, err := json.Marshal(m.Network)
+	if err != nil {
+		return err
+	}
+	_, err = d.db.ExecContext(ctx, `INSERT INTO machines (mac, profile, hostname, ip, vars, state, token, created, updated, uuid, network)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(mac) DO UPDATE SET profile=excluded.profile, hostname=excluded.hostname,
-		ip=excluded.ip, vars=excluded.vars, state=excluded.state, token=excluded.token, updated=excluded.updated`,
-		m.MAC.String(), profile, m.Hostname, ip, string(vars), string(m.State), m.Token, unix(m.Created), unix(t))
+		ip=excluded.ip, vars=excluded.vars, state=excluded.state, token=excluded.token, updated=excluded.updated,
+		uuid=excluded.uuid, network=excluded.network`,
+		m.MAC.String(), profile, m.Hostname, ip, string(vars), string(m.State), m.Token, unix(m.Created), unix(t),
+		m.UUID, string(network))
 	switch {
 	case isForeignKey(err):
 		return fmt.Errorf("profile %q: %w", m.Profile, store.ErrNotFound)
@@ -171,13 +211,14 @@ func (d *DB) PutMachine(ctx context.Context, m store.Machine) error {
 	return err
 }
 
-const machineCols = `mac, COALESCE(profile, ''), hostname, ip, vars, state, token, created, updated`
+const machineCols = `mac, COALESCE(profile, ''), hostname, ip, vars, state, token, created, updated, uuid, network`
 
 func scanMachine(row interface{ Scan(...any) error }) (store.Machine, error) {
 	var m store.Machine
-	var mac, ip, vars, state string
+	var mac, ip, vars, state, network string
 	var created, updated int64
-	if err := row.Scan(&mac, &m.Profile, &m.Hostname, &ip, &vars, &state, &m.Token, &created, &updated); err != nil {
+	if err := row.Scan(&mac, &m.Profile, &m.Hostname, &ip, &vars, &state, &m.Token, &created, &updated,
+		&m.UUID, &network); err != nil {
 		return m, err
 	}
 	var err error
@@ -191,6 +232,9 @@ func scanMachine(row interface{ Scan(...any) error }) (store.Machine, error) {
 	}
 	if err := json.Unmarshal([]byte(vars), &m.Vars); err != nil {
 		return m, fmt.Errorf("machine %s vars: %w", mac, err)
+	}
+	if err := json.Unmarshal([]byte(network), &m.Network); err != nil {
+		return m, fmt.Errorf("machine %s network: %w", mac, err)
 	}
 	m.State = store.State(state)
 	m.Created, m.Updated = fromUnix(created), fromUnix(updated)
@@ -269,6 +313,15 @@ func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (stor
 func (d *DB) Events(ctx context.Context, mac net.HardwareAddr) ([]store.Event, error) {
 	return queryAll(ctx, d.db, scanEvent,
 		`SELECT id, mac, time, kind, detail FROM events WHERE mac = ? ORDER BY time, id`, mac.String())
+}
+
+// PruneEvents deletes the events older than before.
+func (d *DB) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM events WHERE time < ?`, unix(before))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 func scanEvent(row interface{ Scan(...any) error }) (store.Event, error) {

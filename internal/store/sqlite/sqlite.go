@@ -86,6 +86,12 @@ var migrations = []string{
 	ALTER TABLE distros ADD COLUMN checksum TEXT NOT NULL DEFAULT '';
 	ALTER TABLE distros ADD COLUMN variants TEXT NOT NULL DEFAULT '[]';
 	ALTER TABLE profiles ADD COLUMN repo_protocol TEXT NOT NULL DEFAULT 'http';`,
+	// 3: profile variables, machines' UUID and static network settings.
+	`ALTER TABLE profiles ADD COLUMN vars TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE profiles ADD COLUMN plaintext_rootpw INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE machines ADD COLUMN uuid TEXT NOT NULL DEFAULT '';
+	ALTER TABLE machines ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
+	CREATE INDEX events_time ON events(time);`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -84,14 +84,28 @@ func testProfiles(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	wantErr(t, s.AddProfile(ctx, store.Profile{Name: "p", Distro: "missing"}), store.ErrNotFound)
 	must(t, s.AddDistro(ctx, distro("rocky9")))
-	p := store.Profile{Name: "web", Distro: "rocky9", Kickstart: "text\n", KernelArgs: "console=ttyS0", RepoProtocol: store.RepoFTP}
+	p := store.Profile{Name: "web", Distro: "rocky9", Kickstart: "text\n", KernelArgs: "console=ttyS0", RepoProtocol: store.RepoFTP,
+		Vars: map[string]string{"disk": "sda"}, PlaintextRootpw: true}
 	must(t, s.AddProfile(ctx, p))
 	wantErr(t, s.AddProfile(ctx, p), store.ErrExists)
 	got, err := s.Profile(ctx, "web")
 	must(t, err)
-	if got.Kickstart != p.Kickstart || got.KernelArgs != p.KernelArgs || got.Distro != "rocky9" || got.RepoProtocol != store.RepoFTP {
+	if got.Kickstart != p.Kickstart || got.KernelArgs != p.KernelArgs || got.Distro != "rocky9" || got.RepoProtocol != store.RepoFTP ||
+		got.Vars["disk"] != "sda" || !got.PlaintextRootpw {
 		t.Fatalf("Profile = %+v, want %+v", got, p)
 	}
+	// PutProfile replaces every field but the creation time, and creates.
+	must(t, s.AddDistro(ctx, distro("alma9")))
+	must(t, s.PutProfile(ctx, store.Profile{Name: "web", Distro: "alma9", KernelArgs: "quiet"}))
+	got2, err := s.Profile(ctx, "web")
+	must(t, err)
+	if got2.Distro != "alma9" || got2.KernelArgs != "quiet" || got2.Kickstart != "" || len(got2.Vars) != 0 ||
+		got2.PlaintextRootpw || got2.RepoProtocol != store.RepoHTTP || !got2.Created.Equal(got.Created) {
+		t.Fatalf("after PutProfile: %+v", got2)
+	}
+	wantErr(t, s.PutProfile(ctx, store.Profile{Name: "web", Distro: "missing"}), store.ErrNotFound)
+	must(t, s.PutProfile(ctx, store.Profile{Name: "db", Distro: "rocky9"}))
+	must(t, s.RemoveProfile(ctx, "db"))
 	must(t, s.PutMachine(ctx, store.Machine{MAC: mac1, Profile: "web", State: store.StateNew, Token: "t1"}))
 	wantErr(t, s.RemoveProfile(ctx, "web"), store.ErrInUse)
 	must(t, s.RemoveMachine(ctx, mac1))
@@ -112,7 +126,9 @@ func testMachines(t *testing.T, s store.Store) {
 		t.Fatal("PutMachine accepted an unknown state")
 	}
 	m := store.Machine{MAC: mac1, Profile: "web", Hostname: "node1", IP: netip.MustParseAddr("10.0.0.5"),
-		Vars: map[string]string{"tz": "UTC"}, State: store.StateNew, Token: "tok1"}
+		Vars: map[string]string{"tz": "UTC"}, State: store.StateNew, Token: "tok1", UUID: "4c4c4544-0042-3510-8051-b2c04f4b4e32",
+		Network: store.Network{Address: netip.MustParsePrefix("10.0.0.5/24"), Gateway: netip.MustParseAddr("10.0.0.1"),
+			DNS: []netip.Addr{netip.MustParseAddr("10.0.0.2")}, Device: "eno1"}}
 	must(t, s.PutMachine(ctx, m))
 	// A discovered machine has no profile.
 	must(t, s.PutMachine(ctx, store.Machine{MAC: mac2, State: store.StateBooting, Token: "tok2"}))
@@ -120,8 +136,13 @@ func testMachines(t *testing.T, s store.Store) {
 
 	got, err := s.Machine(ctx, mac1)
 	must(t, err)
-	if got.Hostname != "node1" || got.IP != m.IP || got.Vars["tz"] != "UTC" || got.Token != "tok1" || got.State != store.StateNew {
+	if got.Hostname != "node1" || got.IP != m.IP || got.Vars["tz"] != "UTC" || got.Token != "tok1" || got.State != store.StateNew ||
+		got.UUID != m.UUID || got.Network.Address != m.Network.Address || got.Network.Gateway != m.Network.Gateway ||
+		len(got.Network.DNS) != 1 || got.Network.DNS[0] != m.Network.DNS[0] || got.Network.Device != "eno1" {
 		t.Fatalf("Machine = %+v, want %+v", got, m)
+	}
+	if d, _ := s.Machine(ctx, mac2); d.Network.Static() {
+		t.Fatalf("a machine without network settings is static: %+v", d.Network)
 	}
 	byToken, err := s.MachineByToken(ctx, "tok2")
 	must(t, err)
@@ -185,6 +206,17 @@ func testRecord(t *testing.T, s store.Store) {
 	must(t, err)
 	if len(evs) != 1 {
 		t.Fatalf("a failed Record left %d events, want 1 (it must be all or nothing)", len(evs))
+	}
+	// Pruning deletes exactly the events older than the cut, of every machine.
+	n, err := s.PruneEvents(ctx, t0.Add(time.Second))
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("PruneEvents removed %d events, want 1 (the one at t0)", n)
+	}
+	evs, err = s.Events(ctx, mac1)
+	must(t, err)
+	if len(evs) != 3 || evs[0].Detail != "lpxelinux.0" {
+		t.Fatalf("after pruning: %+v", evs)
 	}
 }
 
