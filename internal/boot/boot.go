@@ -143,8 +143,13 @@ type Decision struct {
 func Decide(in Input) Decision {
 	m := in.Machine
 	if m != nil && m.Profile != "" {
-		if m.State == store.StateInstalled {
+		switch m.State {
+		case store.StateInstalled:
 			return Decision{Action: ActionLocal, Reason: "installed: boot from local disk"}
+		case store.StateFailed:
+			// Not again unattended: a person looks, then picks an entry or
+			// runs kickstand machine reinstall.
+			return menu(in, "install failed: menu, local disk by default")
 		}
 		for _, t := range in.Trees {
 			if t.Profile.Name == m.Profile {
@@ -164,7 +169,11 @@ func Decide(in Input) Decision {
 		return Decision{Action: ActionInstall, Installs: []Install{install(in, in.Trees[0])},
 			Reason: "unknown machine, --unknown install: profile " + in.Trees[0].Profile.Name}
 	}
-	d := Decision{Action: ActionMenu, Reason: "unknown machine: menu, local disk by default"}
+	return menu(in, "unknown machine: menu, local disk by default")
+}
+
+func menu(in Input, reason string) Decision {
+	d := Decision{Action: ActionMenu, Reason: reason}
 	for _, t := range in.Trees {
 		d.Installs = append(d.Installs, install(in, t))
 	}

@@ -38,7 +38,7 @@ func TestDecide(t *testing.T) {
 	}{
 		{"registered new installs", machine("web", store.StateNew), UnknownMenu, ActionInstall, []string{"web"}},
 		{"registered booting installs", machine("web", store.StateBooting), UnknownIgnore, ActionInstall, []string{"web"}},
-		{"failed installs again", machine("web", store.StateFailed), UnknownMenu, ActionInstall, []string{"web"}},
+		{"failed gets the menu", machine("web", store.StateFailed), UnknownInstall, ActionMenu, []string{"db", "web"}},
 		{"installed boots locally", machine("web", store.StateInstalled), UnknownInstall, ActionLocal, nil},
 		{"missing profile boots locally", machine("gone", store.StateNew), UnknownInstall, ActionLocal, nil},
 		{"unknown menu", nil, UnknownMenu, ActionMenu, []string{"db", "web"}},

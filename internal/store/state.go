@@ -2,15 +2,16 @@ package store
 
 // Advance returns the state a machine in state cur moves to when step is
 // observed, and whether that is a change. It never moves a machine backwards
-// except out of failed (a failed machine that boots again starts over) and it
-// keeps installed machines installed until someone asks for a reinstall.
+// and keeps installed machines installed until someone asks for a reinstall.
+// A failed machine stays failed when it boots again (it gets the menu) and
+// starts over when it fetches a kickstart (someone chose to install).
 func Advance(cur, step State) (State, bool) {
 	if cur == step {
 		return cur, false
 	}
 	switch step {
 	case StateBooting:
-		if cur == StateNew || cur == StateFailed {
+		if cur == StateNew {
 			return StateBooting, true
 		}
 	case StateInstalling:

@@ -17,7 +17,7 @@ func TestAdvance(t *testing.T) {
 		{StateInstalled, StateBooting, StateInstalled, false},
 		{StateInstalled, StateInstalling, StateInstalled, false},
 		{StateInstalled, StateFailed, StateInstalled, false},
-		{StateFailed, StateBooting, StateBooting, true},
+		{StateFailed, StateBooting, StateFailed, false}, // boots again: stays failed, gets the menu
 		{StateFailed, StateInstalled, StateInstalled, true},
 	}
 	for _, tt := range tests {
