@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"kickstand/internal/store"
+	"kickstand/internal/store/sqlite"
+)
+
+// showJSON returns kickstand machine show MAC -o json.
+func (c *cliEnv) showJSON(mac string) map[string]any {
+	c.t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(c.ok("machine", "show", mac, "-o", "json")), &m); err != nil {
+		c.t.Fatal(err)
+	}
+	return m
+}
+
+func TestMachineEdit(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	c.ok("profile", "add", "db", "--distro", "rocky9")
+	const mac = "52:54:00:12:34:56"
+	out := c.ok("machine", "edit", mac, "--profile", "db", "--hostname", "db1", "--var", "disk=vda", "--unset-var", "timezone",
+		"--address", "10.0.0.5/24", "--gateway", "10.0.0.1", "--dns", "10.0.0.2,10.0.0.3", "--uuid", "4C4C4544-0042-3510-8051-B2C04F4B4E32")
+	if !strings.Contains(out, "address, dns, gateway, hostname, profile, uuid, vars") {
+		t.Errorf("edit says %q, want the changed fields", out)
+	}
+	m := c.showJSON(mac)
+	vars := m["vars"].(map[string]any)
+	netw := m["network"].(map[string]any)
+	if m["profile"] != "db" || m["hostname"] != "db1" || vars["disk"] != "vda" || vars["timezone"] != nil ||
+		m["ip"] != "10.0.0.5" || m["uuid"] != "4c4c4544-0042-3510-8051-b2c04f4b4e32" ||
+		netw["address"] != "10.0.0.5/24" || netw["gateway"] != "10.0.0.1" || len(netw["dns"].([]any)) != 2 {
+		t.Fatalf("after edit: %v", m)
+	}
+	text := c.ok("machine", "show", mac)
+	if !strings.Contains(text, "network:   10.0.0.5/24 gateway 10.0.0.1 dns 10.0.0.2 dns 10.0.0.3") || !strings.Contains(text, "disk=vda") {
+		t.Errorf("machine show:\n%s", text)
+	}
+	// Back to DHCP drops the rest of the static settings.
+	c.ok("machine", "edit", mac, "--address", "")
+	if m := c.showJSON(mac); m["network"] != nil || m["hostname"] != "db1" {
+		t.Fatalf("after --address '': %v", m)
+	}
+	c.fails("nothing to change", "machine", "edit", mac)
+	c.fails("profile nope does not exist", "machine", "edit", mac, "--profile", "nope")
+	c.fails("--gateway", "machine", "edit", mac, "--address", "10.0.0.5/24", "--gateway", "192.168.1.1")
+	c.fails("give --address too", "machine", "edit", mac, "--gateway", "10.0.0.1")
+	c.fails("--address", "machine", "edit", mac, "--address", "10.0.0.5")
+	c.fails("--uuid", "machine", "edit", mac, "--uuid", "nope")
+	c.fails("no such variable", "machine", "edit", mac, "--unset-var", "nope")
+	c.fails("not known", "machine", "edit", "52:54:00:00:00:99", "--hostname", "x")
+	if m := c.showJSON(mac); m["profile"] != "db" || m["network"] != nil {
+		t.Fatalf("failed edits changed the machine: %v", m)
+	}
+}
+
+func TestMachineReinstall(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	const mac = "52:54:00:12:34:56"
+	db := c.open()
+	hw, _ := net.ParseMAC(mac)
+	m, _ := db.Machine(t.Context(), hw)
+	oldToken := m.Token
+	db.Record(t.Context(), store.Event{MAC: hw, Kind: "phone-home", Detail: "installed"}, store.StateInstalled)
+	db.Close()
+
+	out := c.ok("machine", "reinstall", mac)
+	if !strings.Contains(out, "installs again") {
+		t.Errorf("reinstall says %q", out)
+	}
+	db = c.open()
+	defer db.Close()
+	m, _ = db.Machine(t.Context(), hw)
+	if m.State != store.StateNew || m.Token == oldToken || m.Token == "" {
+		t.Fatalf("after reinstall: state %s, token rotated %v", m.State, m.Token != oldToken)
+	}
+	if _, err := db.MachineByToken(t.Context(), oldToken); err == nil {
+		t.Error("the old token still finds the machine")
+	}
+	c.fails("not registered", "machine", "reinstall", "52:54:00:00:00:99")
+}
+
+// The timeline counts from each power-on: a firmware DHCP discover after
+// the install's end (or a registration, a reinstall) starts a new boot.
+func TestTimelineSincePowerOn(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	ev := func(sec int, kind, detail string) store.Event {
+		return store.Event{Time: t0.Add(time.Duration(sec) * time.Second), Kind: kind, Detail: detail}
+	}
+	evs := []store.Event{
+		ev(0, "registered", "profile web"),
+		ev(30, "dhcp-discover", `vendor class "PXEClient:Arch:00000"`),
+		ev(35, "dhcp-discover", `vendor class "PXEClient:Arch:00000" (iPXE)`), // the same boot
+		ev(50, "kickstart", "profile web"),
+		ev(90, "phone-home", "installed"),
+		ev(120, "dhcp-discover", `vendor class "PXEClient:Arch:00000"`), // powered on again
+		ev(121, "boot-config", "installed: boot from local disk"),
+		ev(4000, "dhcp-discover", `vendor class "HTTPClient:Arch:00016"`), // an hour later
+	}
+	want := []time.Duration{0, 0, 5 * time.Second, 20 * time.Second, 60 * time.Second, 0, time.Second, 0}
+	for i := range evs {
+		if got := sincePowerOn(evs, i); got != want[i] {
+			t.Errorf("event %d (%s at +%v): since power-on %v, want %v", i, evs[i].Kind, evs[i].Time.Sub(t0), got, want[i])
+		}
+	}
+}
+
+// open opens the CLI's store directly, for what only the server does.
+func (c *cliEnv) open() store.Store {
+	c.t.Helper()
+	db, err := sqlite.Open(c.t.Context(), c.data)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return db
+}
