@@ -77,7 +77,7 @@ func TestBootReplyByFirmware(t *testing.T) {
 		t.Errorf("--ipxe without undionly.kpxe on the host: %+v, want no answer", r)
 	}
 	a.cfg.IPXE = false
-		// --uefi-boot http declines UEFI PXE, so the firmware moves on to HTTP Boot,
+	// --uefi-boot http declines UEFI PXE, so the firmware moves on to HTTP Boot,
 	// but still answers iPXE and HTTP Boot clients.
 	a.cfg.UEFIBoot = "http"
 	if r, ok := a.bootReply(ctx, dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true}); ok {
