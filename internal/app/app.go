@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -138,7 +139,8 @@ func (a *App) serve(ctx context.Context) error {
 	runs = append(runs,
 		func(ctx context.Context) error { return tftpSrv.Serve(ctx, tftpConn) },
 		func(ctx context.Context) error { return httpSrv.Serve(ctx, httpLn) },
-		func(ctx context.Context) error { a.bus.Run(ctx, a.recordEvent); return nil })
+		func(ctx context.Context) error { a.bus.Run(ctx, a.recordEvent); return nil },
+		func(ctx context.Context) error { a.pruneEvents(ctx, time.Hour); return nil })
 
 	g, ctx := errgroup.WithContext(ctx)
 	for _, run := range runs {
@@ -147,6 +149,28 @@ func (a *App) serve(ctx context.Context) error {
 	a.log.Info("kickstand serving", "interface", a.net.Interface, "address", a.net.Prefix, "server-ip", a.net.ServerIP,
 		"dhcp", a.cfg.DHCP, "tftp-port", a.cfg.TFTPPort, "http", a.machines.baseURL, "ftp", a.ftpSummary(), "unknown", a.cfg.Unknown)
 	return g.Wait()
+}
+
+// pruneEvents deletes events older than --event-retention now and then
+// every interval, until ctx ends.
+func (a *App) pruneEvents(ctx context.Context, every time.Duration) {
+	if a.cfg.Retention <= 0 {
+		return
+	}
+	for {
+		n, err := a.store.PruneEvents(ctx, time.Now().Add(-a.cfg.Retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.log.Error("prune events", "err", err)
+		case n > 0:
+			a.log.Info("pruned old events", "count", n, "older-than", a.cfg.Retention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }
 
 // portError says what to do when a socket cannot be opened.

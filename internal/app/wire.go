@@ -63,11 +63,7 @@ func (a *App) recordEvent(e events.Event) {
 
 // kickstart serves a machine's kickstart and marks it installing.
 func (a *App) kickstart(ctx context.Context, token, profile string, client netip.Addr) ([]byte, error) {
-	m, err := a.store.MachineByToken(ctx, token)
-	if errors.Is(err, store.ErrNotFound) {
-		a.log.Warn("kickstart requested with an unknown token", "client", client)
-		return nil, httpd.ErrNotFound
-	}
+	m, err := a.machineForToken(ctx, "kickstart", token, client)
 	if err != nil {
 		return nil, err
 	}
@@ -87,13 +83,52 @@ func (a *App) kickstart(ctx context.Context, token, profile string, client netip
 	return ks, nil
 }
 
-// phoneHome records a machine's own report of its install.
-func (a *App) phoneHome(ctx context.Context, token string, r httpd.Report) error {
+// machineForToken returns the machine a kickstart or phone-home token
+// belongs to, if client may use it: an unknown token, or a token used from
+// the address of another registered machine, is refused (httpd.ErrNotFound,
+// a 404 that tells nothing) and recorded on the machines concerned. With
+// --ks-source-check the client must be the address that machine was last
+// seen at (its DHCP lease, or the neighbour table).
+func (a *App) machineForToken(ctx context.Context, what, token string, client netip.Addr) (store.Machine, error) {
+	from, known := a.peers.lookup(client)
 	m, err := a.store.MachineByToken(ctx, token)
 	if errors.Is(err, store.ErrNotFound) {
-		a.log.Warn("phone-home with an unknown token", "client", r.Client)
-		return httpd.ErrNotFound
+		a.log.Warn(what+" refused: unknown token", "client", client)
+		if known {
+			a.machines.record(ctx, from, what+"-refused", "unknown token from "+client.String(), "")
+		}
+		return m, httpd.ErrNotFound
 	}
+	if err != nil {
+		return m, err
+	}
+	switch {
+	case known && from.String() == m.MAC.String():
+		return m, nil
+	case known && a.registered(ctx, from):
+		detail := fmt.Sprintf("token of %s used from %s, the address of %s", m.MAC, client, from)
+		a.log.Warn(what+" refused: another machine's token", "client", client, "owner", m.MAC.String(), "client-mac", from.String())
+		a.machines.record(ctx, m.MAC, what+"-refused", detail, "")
+		a.machines.record(ctx, from, what+"-refused", detail, "")
+		return m, httpd.ErrNotFound
+	case a.cfg.KSSourceCheck:
+		detail := fmt.Sprintf("--ks-source-check: %s is not the address %s was given", client, m.MAC)
+		a.log.Warn(what+" refused: "+detail, "client", client)
+		a.machines.record(ctx, m.MAC, what+"-refused", detail, "")
+		return m, httpd.ErrNotFound
+	}
+	return m, nil // an address we cannot tie to a machine: the token alone decides
+}
+
+// registered reports whether mac is a machine with a profile.
+func (a *App) registered(ctx context.Context, mac net.HardwareAddr) bool {
+	m, err := a.store.Machine(ctx, mac)
+	return err == nil && m.Profile != ""
+}
+
+// phoneHome records a machine's own report of its install.
+func (a *App) phoneHome(ctx context.Context, token string, r httpd.Report) error {
+	m, err := a.machineForToken(ctx, "phone-home", token, r.Client)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,8 @@ type Config struct {
 	FTPPassive    string        `yaml:"ftp-passive-ports"` // FIRST-LAST
 	UEFIBoot      string        `yaml:"uefi-boot"`         // pxe or http: how UEFI firmware boots
 	IPXE          bool          `yaml:"ipxe"`              // chain BIOS and UEFI x64 PXE clients into iPXE
+	KSSourceCheck bool          `yaml:"ks-source-check"`   // serve a kickstart only to its machine's address
+	Retention     time.Duration `yaml:"event-retention"`   // events older are pruned; 0 keeps them
 }
 
 // DefaultFTPPassive is the passive data port range unless --ftp-passive-ports
@@ -50,7 +52,7 @@ func Default() Config {
 		dir = DefaultDataDir
 	}
 	return Config{DataDir: dir, DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu",
-		FTPPort: 21, FTPPassive: DefaultFTPPassive, UEFIBoot: "pxe"}
+		FTPPort: 21, FTPPassive: DefaultFTPPassive, UEFIBoot: "pxe", Retention: 90 * 24 * time.Hour}
 }
 
 // Load reads a YAML file over c; unknown keys are errors.
@@ -86,6 +88,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("--data-dir is empty")
+	}
+	if c.Retention < 0 {
+		return fmt.Errorf("--event-retention %s: want a positive duration like 720h, or 0 to keep every event", c.Retention)
 	}
 	for name, p := range map[string]int{"--tftp-port": c.TFTPPort, "--http-port": c.HTTPPort} {
 		if p < 1 || p > 65535 {

@@ -30,6 +30,7 @@ func TestValidate(t *testing.T) {
 		{"bad dns", func(c *Config) { c.DHCP = "full"; c.DHCPRange = "a-b"; c.DHCPDNS = []string{"1.1.1.1", "nope"} }, "--dhcp-dns"},
 		{"uefi http", func(c *Config) { c.UEFIBoot = "http" }, ""},
 		{"bad uefi boot", func(c *Config) { c.UEFIBoot = "https" }, "--uefi-boot"},
+		{"negative retention", func(c *Config) { c.Retention = -time.Hour }, "--event-retention"},
 		{"ftp off", func(c *Config) { c.FTPPort = 0; c.FTPPassive = "junk" }, ""},
 		{"bad ftp port", func(c *Config) { c.FTPPort = -1 }, "--ftp-port"},
 		{"bad passive range", func(c *Config) { c.FTPPassive = "30010-30000" }, "lower port first"},

@@ -1,0 +1,102 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"kickstand/internal/boot"
+	"kickstand/internal/events"
+	"kickstand/internal/httpd"
+	"kickstand/internal/store"
+	"kickstand/internal/store/sqlite"
+)
+
+// Kickstart and phone-home URLs are secret per machine: an unknown token, or
+// a machine's token used from another registered machine's address, gets
+// httpd.ErrNotFound (a 404) and an event; --ks-source-check serves only the
+// address the machine was seen at.
+func TestKickstartTokens(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(tree, "images/pxeboot"), 0o755)
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.AddDistro(ctx, store.Distro{Name: "rocky9", Source: tree, Kernel: "images/pxeboot/vmlinuz", Initrd: "images/pxeboot/initrd.img"})
+	db.AddProfile(ctx, store.Profile{Name: "web", Distro: "rocky9"})
+	macA, _ := store.ParseMAC("52:54:00:00:00:0a")
+	macB, _ := store.ParseMAC("52:54:00:00:00:0b")
+	stranger, _ := store.ParseMAC("52:54:00:00:00:0c")
+	db.PutMachine(ctx, store.Machine{MAC: macA, Profile: "web", State: store.StateNew, Token: "token-a"})
+	db.PutMachine(ctx, store.Machine{MAC: macB, Profile: "web", State: store.StateNew, Token: "token-b"})
+	log := slog.New(slog.DiscardHandler)
+	a := &App{log: log, store: db, bus: events.New(0), peers: newNeighbours()}
+	a.peers.arpFn = func() map[netip.Addr]net.HardwareAddr { return nil }
+	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1", log: log}
+	ipA, ipB, ipStranger, ipNobody := netip.MustParseAddr("10.0.0.10"), netip.MustParseAddr("10.0.0.11"),
+		netip.MustParseAddr("10.0.0.12"), netip.MustParseAddr("10.0.0.13")
+	a.peers.learn(ipA, macA)
+	a.peers.learn(ipB, macB)
+	a.peers.learn(ipStranger, stranger)
+
+	served := func(token string, from netip.Addr) bool {
+		t.Helper()
+		ks, err := a.kickstart(ctx, token, "", from)
+		if err != nil && !errors.Is(err, httpd.ErrNotFound) {
+			t.Fatalf("kickstart(%s from %s): %v", token, from, err)
+		}
+		return err == nil && strings.Contains(string(ks), "url --url=")
+	}
+	refusals := func(mac net.HardwareAddr) int {
+		evs, _ := db.Events(ctx, mac)
+		n := 0
+		for _, e := range evs {
+			if strings.HasSuffix(e.Kind, "-refused") {
+				n++
+			}
+		}
+		return n
+	}
+
+	if !served("token-a", ipA) {
+		t.Error("A's token from A's address was refused")
+	}
+	if served("no-such-token", ipStranger) {
+		t.Error("an unknown token was served")
+	}
+	if refusals(stranger) != 1 {
+		t.Errorf("the unknown token left %d refusal events on the asking machine, want 1", refusals(stranger))
+	}
+	if served("token-a", ipB) {
+		t.Error("A's token was served to B's address")
+	}
+	if refusals(macA) != 1 || refusals(macB) != 1 {
+		t.Errorf("another machine's token: refusal events A %d, B %d; want 1 each", refusals(macA), refusals(macB))
+	}
+	if !served("token-a", ipStranger) || !served("token-b", ipNobody) {
+		t.Error("without --ks-source-check, an address tied to no registered machine is served by the token alone")
+	}
+	if err := a.phoneHome(ctx, "no-such-token", httpd.Report{State: "installed", Client: ipA}); !errors.Is(err, httpd.ErrNotFound) {
+		t.Errorf("phone-home with an unknown token: %v, want ErrNotFound", err)
+	}
+
+	// (A served kickstart ties its address to the machine; these are fresh.)
+	a.cfg.KSSourceCheck = true
+	a.peers.learn(netip.MustParseAddr("10.0.0.20"), stranger)
+	if served("token-a", netip.MustParseAddr("10.0.0.20")) || served("token-b", netip.MustParseAddr("10.0.0.21")) {
+		t.Error("--ks-source-check served a kickstart to an address not the machine's")
+	}
+	if !served("token-b", ipB) {
+		t.Error("--ks-source-check refused the machine's own address")
+	}
+}
