@@ -245,9 +245,11 @@ func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply
 		}
 		bootFile = a.machines.baseURL + "/" + shim
 	case (fw == boot.FirmwareEFIX64 || fw == boot.FirmwareEFIARM64) && a.cfg.UEFIBoot == "http":
-		// Declined at once, so that the firmware moves on to HTTP Boot.
+		// Declined fast: an offer without a boot file (or none) makes the
+		// firmware ask again for a minute; a boot file TFTP does not have
+		// fails its PXE at once, and it moves on to HTTP Boot.
 		a.log.Debug("declining UEFI PXE: --uefi-boot http", "mac", f.MAC.String())
-		return dhcp.BootReply{}, false
+		bootFile = boot.DeclineUEFIPXE
 	case fw == boot.FirmwareEFIX64 || fw == boot.FirmwareEFIARM64:
 		var ok bool
 		if bootFile, ok = a.uefiBootFile(ctx, f.MAC, fw); !ok {

@@ -80,8 +80,12 @@ func TestBootReplyByFirmware(t *testing.T) {
 	// --uefi-boot http declines UEFI PXE, so the firmware moves on to HTTP Boot,
 	// but still answers iPXE and HTTP Boot clients.
 	a.cfg.UEFIBoot = "http"
-	if r, ok := a.bootReply(ctx, dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true}); ok {
-		t.Errorf("--uefi-boot http answered UEFI PXE: %+v", r)
+	if r, ok := a.bootReply(ctx, dhcp.ClientFacts{MAC: mac, Arch: 7, HasArch: true}); !ok || r.BootFile != boot.DeclineUEFIPXE {
+		t.Errorf("--uefi-boot http answered UEFI PXE with %+v, %v; want the declining boot file", r, ok)
+	}
+	if f, err := a.tree.Open(ctx, boot.DeclineUEFIPXE, netip.Addr{}); err == nil {
+		f.Close()
+		t.Error("the declining boot file exists in the tree")
 	}
 	if _, ok := a.bootReply(ctx, dhcp.ClientFacts{MAC: mac, Arch: 16, HasArch: true, HTTPClient: true}); !ok {
 		t.Error("--uefi-boot http did not answer HTTP Boot")

@@ -84,6 +84,11 @@ const BootFile = "lpxelinux.0"
 // iPXE using the firmware's own network driver (SNP).
 const IPXEEFI = "snponly.efi"
 
+// DeclineUEFIPXE is the boot file UEFI PXE clients get with --uefi-boot
+// http: no such file is served, so the firmware's PXE fails at once and it
+// moves on to HTTP Boot.
+const DeclineUEFIPXE = "uefi-pxe-declined-use-http-boot"
+
 // IPXEBIOS is the network boot program BIOS clients get with --ipxe: iPXE
 // using the NIC's PXE stack (UNDI).
 const IPXEBIOS = "undionly.kpxe"

@@ -198,7 +198,8 @@ func TestUEFIFirmwarePXEInstall(t *testing.T) {
 
 // TestUEFIHTTPBootInstall installs a UEFI machine by UEFI HTTP Boot, with kickstand
 // as the LAN's DHCP server and as proxyDHCP beside dnsmasq. With --uefi-boot http
-// kickstand declines the firmware's PXE, so OVMF moves on to HTTPv4 (PXEv6, which
+// kickstand declines the firmware's PXE with a boot file that TFTP does not have,
+// which fails it at once, so OVMF moves on to HTTPv4 (PXEv6, which
 // would wait about a minute for DHCPv6 in between, is switched off through fw_cfg:
 // it only slows the test); its HTTPClient request gets the URL of iPXE, which
 // fetches its script.
@@ -212,14 +213,21 @@ func TestUEFIHTTPBootInstall(t *testing.T) {
 			bootUEFI(t, l, server, fx, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=",
 				"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no")
 			checkInstalled(t, l, cli, mac, "dhcp", "kickstart")
-			httpBoot := false
+			httpBoot, pxeDiscovers := false, 0
 			for _, e := range cli.machine(t, mac).Events {
-				if e.Kind == "http" && strings.HasPrefix(e.Detail, "snponly.efi 200") {
+				switch {
+				case e.Kind == "http" && strings.HasPrefix(e.Detail, "snponly.efi 200"):
 					httpBoot = true
-				}
-				if e.Kind == "tftp" {
+				case e.Kind == "dhcp-discover" && strings.Contains(e.Detail, "PXEClient:Arch:00007") && !httpBoot:
+					pxeDiscovers++
+				case e.Kind == "tftp" && !strings.HasPrefix(e.Detail, "uefi-pxe-declined"):
 					t.Errorf("with --uefi-boot http the machine still used TFTP: %s", e.Detail)
 				}
+			}
+			// Declined fast: the firmware's PXE gives up after one exchange,
+			// not after a minute of repeated discovers.
+			if pxeDiscovers > 2 {
+				t.Errorf("the firmware's PXE sent %d discovers before HTTP Boot: --uefi-boot http did not decline it fast", pxeDiscovers)
 			}
 			if !httpBoot {
 				t.Error("the firmware did not fetch snponly.efi over HTTP: no UEFI HTTP Boot")
