@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"kickstand/internal/boot"
 	"kickstand/internal/events"
@@ -98,5 +99,34 @@ func TestKickstartTokens(t *testing.T) {
 	}
 	if !served("token-b", ipB) {
 		t.Error("--ks-source-check refused the machine's own address")
+	}
+}
+
+// A transfer of a distro's stage2 image, over any protocol and also at pub/,
+// adds a stage2 event; other images do not.
+func TestStage2Event(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.AddDistro(ctx, store.Distro{Name: "rocky9", Source: t.TempDir(), Stage2: "images/install.img"})
+	log := slog.New(slog.DiscardHandler)
+	a := &App{log: log, store: db, bus: events.New(0), peers: newNeighbours(), defaults: []string{"rocky9"}}
+	a.machines = &machines{store: db, pubDistro: a.defaultDistro, log: log}
+	mac, _ := store.ParseMAC("52:54:00:00:00:0d")
+	client := netip.MustParseAddr("10.0.0.9")
+	for _, name := range []string{"distros/rocky9/images/install.img", "/pub/images/install.img", "distros/rocky9/images/efiboot.img",
+		"distros/gone/images/install.img", "images/install.img"} {
+		a.onStage2(mac, client, "HTTP", name, 100, time.Second, true)
+	}
+	a.onStage2(mac, client, "HTTP", "distros/rocky9/images/install.img", 0, time.Second, false)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	var got []string
+	a.bus.Run(cancelled, func(e events.Event) { got = append(got, e.Kind+" "+e.Detail) })
+	if len(got) != 2 || !strings.HasPrefix(got[0], "stage2 images/install.img fetched over HTTP") {
+		t.Fatalf("stage2 events: %q, want two (distros/rocky9/ and pub/)", got)
 	}
 }

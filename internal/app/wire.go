@@ -41,12 +41,14 @@ func (a *App) onTFTP(t tftp.Transfer) {
 	}
 	mac, _ := a.peers.lookup(ip)
 	a.bus.Publish(events.Event{MAC: mac, IP: ip, Kind: "tftp", Detail: detail, Step: string(store.StateBooting)})
+	a.onStage2(mac, ip, "TFTP", name, t.Bytes, t.Duration, t.Err == nil && !t.SizeProbe())
 }
 
 func (a *App) onHTTP(t httpd.Transfer) {
 	mac, _ := a.peers.lookup(t.Client)
 	a.bus.Publish(events.Event{MAC: mac, IP: t.Client, Kind: "http",
 		Detail: fmt.Sprintf("%s %d: %d bytes in %s", t.Name, t.Status, t.Bytes, t.Duration.Round(time.Millisecond))})
+	a.onStage2(mac, t.Client, "HTTP", t.Name, t.Bytes, t.Duration, t.Status == 200 && t.Bytes > 0)
 }
 
 // recordEvent writes a wire event into the machine's timeline. Events whose
@@ -166,4 +168,28 @@ func (a *App) onFTP(t ftp.Transfer) {
 		detail += ": " + t.Err.Error()
 	}
 	a.bus.Publish(events.Event{MAC: mac, IP: t.Client, Kind: "ftp", Detail: detail})
+	a.onStage2(mac, t.Client, "FTP", t.Name, t.Bytes, t.Duration, t.Err == nil)
+}
+
+// onStage2 adds a stage2 event when a transfer was a distro's stage2 image
+// (install.img): the installer has its second stage and starts it.
+func (a *App) onStage2(mac net.HardwareAddr, client netip.Addr, proto, name string, n int64, d time.Duration, ok bool) {
+	if !ok || !strings.HasSuffix(name, ".img") {
+		return
+	}
+	ctx := context.Background()
+	distro, rest, found := strings.Cut(strings.TrimPrefix(name, "/"), "/")
+	switch {
+	case distro == "pub":
+		distro = a.machines.pub(ctx)
+	case distro == "distros" && found:
+		distro, rest, found = strings.Cut(rest, "/")
+	default:
+		return
+	}
+	if d2, err := a.store.Distro(ctx, distro); !found || err != nil || d2.Stage2 == "" || d2.Stage2 != rest {
+		return
+	}
+	a.bus.Publish(events.Event{MAC: mac, IP: client, Kind: "stage2", Step: string(store.StateInstalling),
+		Detail: fmt.Sprintf("%s fetched over %s (%d bytes in %s): the installer starts its second stage", rest, proto, n, d.Round(time.Millisecond))})
 }
