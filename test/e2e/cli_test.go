@@ -76,6 +76,17 @@ func (m machineRecord) hasEventKind(kind string) bool {
 	return false
 }
 
+// hasEvent reports whether the timeline has an event of kind whose detail
+// contains detail.
+func (m machineRecord) hasEvent(kind, detail string) bool {
+	for _, e := range m.Events {
+		if e.Kind == kind && strings.Contains(e.Detail, detail) {
+			return true
+		}
+	}
+	return false
+}
+
 func stderrOf(err error) string {
 	if ee, ok := err.(*exec.ExitError); ok {
 		return string(ee.Stderr)

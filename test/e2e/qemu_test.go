@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -40,12 +41,7 @@ func qemuTimeout(t *testing.T, limit time.Duration) time.Duration {
 // pxelinux write what the serial console never shows.
 func runQEMU(t *testing.T, ns *netns, consolePath string, timeout time.Duration, args ...string) string {
 	t.Helper()
-	monitor := filepath.Join(filepath.Dir(consolePath), "qemu-monitor.sock")
-	args = append([]string{"qemu-system-x86_64", "-serial", "file:" + consolePath,
-		"-monitor", "unix:" + monitor + ",server=on,wait=off"}, args...)
-	cmd := ns.command(context.Background(), args...)
-	var output bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &output, &output
+	monitor, cmd, output := qemuCommand(context.Background(), ns, consolePath, args...)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start qemu: %v", err)
@@ -72,6 +68,29 @@ func runQEMU(t *testing.T, ns *netns, consolePath string, timeout time.Duration,
 			timeout, screen, logFile(consolePath))
 	}
 	return logFile(consolePath)
+}
+
+// qemuCommand is qemu-system-x86_64 with args inside ns, its serial console
+// in consolePath and its monitor on the returned socket.
+func qemuCommand(ctx context.Context, ns *netns, consolePath string, args ...string) (string, *exec.Cmd, *bytes.Buffer) {
+	monitor := filepath.Join(filepath.Dir(consolePath), "qemu-monitor.sock")
+	args = append([]string{"qemu-system-x86_64", "-serial", "file:" + consolePath,
+		"-monitor", "unix:" + monitor + ",server=on,wait=off"}, args...)
+	cmd := ns.command(ctx, args...)
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	return monitor, cmd, &output
+}
+
+// startQEMU starts a guest that runs until ctx ends; wait kills it and
+// waits for it to exit. It returns the monitor socket.
+func startQEMU(t *testing.T, ctx context.Context, ns *netns, consolePath string, args ...string) (monitor string, wait func()) {
+	t.Helper()
+	monitor, cmd, _ := qemuCommand(ctx, ns, consolePath, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start qemu: %v", err)
+	}
+	return monitor, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 }
 
 // vgaLine is one line of `xp /Nhx 0xb8000` output: an address, then 16-bit cells.
