@@ -1,0 +1,306 @@
+// Package validate checks rendered kickstart files against the syntax that
+// anaconda accepts on RHEL 9 (pykickstart's RHEL9 handler), so that a broken
+// kickstart is caught when it is rendered rather than minutes into an
+// install on a machine at the far end of a network boot.
+//
+// It checks syntax only: commands, their options and arguments, sections and
+// %include. A command that is missing is never a problem, because anaconda
+// asks for it or has a default.
+package validate
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+)
+
+// maxIncludeDepth bounds %include nesting; anything deeper is almost
+// certainly a loop through differently spelled paths.
+const maxIncludeDepth = 8
+
+// maxIncludes bounds the files read for one Check, so that includes that
+// fan out cannot make it take exponential time.
+const maxIncludes = 100
+
+// Problem is one error in a kickstart, with its 1-based line number.
+type Problem struct {
+	Line    int
+	Message string
+}
+
+// String formats p as "line N: message".
+func (p Problem) String() string {
+	return fmt.Sprintf("line %d: %s", p.Line, p.Message)
+}
+
+// Options change what is accepted.
+type Options struct {
+	// AllowPlaintextRootpw accepts `rootpw` without --iscrypted/--lock (refused by default: a plaintext root password in a file served over HTTP).
+	// It also accepts `user --password` without --iscrypted, for the same reason.
+	AllowPlaintextRootpw bool
+	// Include resolves %include paths; nil means every %include is a problem unless the path is under /tmp/ or /run/ (files written by %pre at install time). It returns the included text, or an error for a missing file.
+	// A path under /tmp/ or /run/ that Include cannot resolve is not a
+	// problem either: %pre writes it at install time.
+	Include func(path string) (string, error)
+}
+
+// Check returns every problem in text (nil when none), in line order.
+func Check(text string, opt Options) []Problem {
+	k := &checker{
+		opt:    opt,
+		frames: []frame{{}},
+		first:  map[string]*call{},
+		group:  map[int]*call{},
+	}
+	k.read(text)
+	if k.section != nil {
+		k.report(k.section.at, fmt.Sprintf("%s has no %%end: add %%end after its last line", k.section.name))
+	}
+	k.checkPartitioning()
+	if len(k.problems) == 0 {
+		return nil
+	}
+	sort.SliceStable(k.problems, func(i, j int) bool { return k.problems[i].Line < k.problems[j].Line })
+	return k.problems
+}
+
+// frame is one text being read: the kickstart itself, or an included file.
+type frame struct {
+	path string // empty for the kickstart itself
+	line int    // the line being read
+}
+
+// place is where something was written: a line of the kickstart, and for
+// included text the chain of includes that led to it.
+type place struct {
+	top   int     // line in the kickstart given to Check
+	chain []frame // included files, outermost first; empty at top level
+}
+
+// prefix leads a message about something inside included text.
+func (p place) prefix() string {
+	var b strings.Builder
+	for _, f := range p.chain {
+		fmt.Fprintf(&b, "in %s line %d: ", f.path, f.line)
+	}
+	return b.String()
+}
+
+// String names p for a message about something elsewhere.
+func (p place) String() string {
+	if len(p.chain) == 0 {
+		return fmt.Sprintf("line %d", p.top)
+	}
+	in := p.chain[len(p.chain)-1]
+	return fmt.Sprintf("line %d of %s (included on line %d)", in.line, in.path, p.top)
+}
+
+// openSection is a %section whose %end has not been seen yet.
+type openSection struct {
+	name string
+	at   place
+}
+
+type checker struct {
+	opt      Options
+	problems []Problem
+	frames   []frame
+	section  *openSection
+	included int              // files read through Options.Include
+	calls    []*call          // every command, in the order read
+	first    map[string]*call // first use of each command
+	group    map[int]*call    // first member seen of each exclusiveGroups entry
+}
+
+func (k *checker) report(at place, msg string) {
+	k.problems = append(k.problems, Problem{Line: at.top, Message: at.prefix() + msg})
+}
+
+// here is the place of the line being read.
+func (k *checker) here() place {
+	p := place{top: k.frames[0].line}
+	if len(k.frames) > 1 {
+		p.chain = append([]frame(nil), k.frames[1:]...)
+	}
+	return p
+}
+
+// read checks text line by line; included text is read through the same
+// state, as anaconda does, so an include may continue an open section.
+func (k *checker) read(text string) {
+	current := len(k.frames) - 1
+	for i, line := range strings.Split(text, "\n") {
+		k.frames[current].line = i + 1
+		k.line(strings.TrimSuffix(line, "\r"))
+	}
+}
+
+func (k *checker) line(line string) {
+	at := k.here()
+	if k.section != nil {
+		k.sectionLine(at, line)
+		return
+	}
+	words, midComment, err := split(line, true)
+	if err != nil {
+		k.report(at, err.Error())
+		return
+	}
+	if midComment {
+		k.report(at, `"#" inside a word starts a comment, so anaconda ignores the rest of the line: quote the value that contains it`)
+	}
+	if len(words) == 0 {
+		return
+	}
+	switch first := words[0]; {
+	case first == "%include" || first == "%ksappend":
+		k.include(at, words)
+	case first == "%end":
+		k.report(at, "%end without an open section: remove it, or add the section header it closes")
+	case strings.HasPrefix(first, "%"):
+		k.open(at, words)
+	default:
+		k.command(at, words)
+	}
+}
+
+// sectionLine handles a line inside a section. Bodies are not parsed, but
+// like anaconda a line starting with a known section header ends the
+// section early, and %include is followed.
+func (k *checker) sectionLine(at place, line string) {
+	trimmed := strings.TrimLeft(line, " \t")
+	if !strings.HasPrefix(trimmed, "%") {
+		return
+	}
+	switch first := strings.Fields(trimmed)[0]; {
+	case first == "%end":
+		k.section = nil
+	case first == "%include" || first == "%ksappend":
+		words, _, err := split(line, false)
+		if err != nil {
+			k.report(at, err.Error())
+			return
+		}
+		k.include(at, words)
+	case sections[first] != nil:
+		k.report(at, fmt.Sprintf("%s starts inside %s opened on %s: end %s with %%end first",
+			first, k.section.name, k.section.at, k.section.name))
+		k.section = nil
+		words, _, err := split(line, true)
+		if err != nil {
+			k.report(at, err.Error())
+			return
+		}
+		k.open(at, words)
+	}
+}
+
+// open starts a section from its header line.
+func (k *checker) open(at place, words []string) {
+	name := words[0]
+	k.section = &openSection{name: name, at: at}
+	spec := sections[name]
+	if spec == nil {
+		msg := "unknown section " + name
+		if hint := closest(name, sectionNames()); hint != "" {
+			k.report(at, msg+": did you mean "+hint+"?")
+			return
+		}
+		k.report(at, msg+": use %packages, %pre, %pre-install, %post, %onerror, %addon or %anaconda")
+		return
+	}
+	c := k.parse(at, name, spec, words[1:])
+	k.apply(c, spec)
+}
+
+// include follows %include (and %ksappend) through Options.Include.
+func (k *checker) include(at place, words []string) {
+	keyword := words[0]
+	if len(words) < 2 || words[1] == "" {
+		k.report(at, keyword+" needs a file path: write "+keyword+" /tmp/part-include")
+		return
+	}
+	file := words[1]
+	if len(k.frames) > maxIncludeDepth {
+		k.report(at, fmt.Sprintf("%s %s is nested more than %d deep: flatten the includes", keyword, file, maxIncludeDepth))
+		return
+	}
+	for _, f := range k.frames[1:] {
+		if f.path == file {
+			k.report(at, fmt.Sprintf("%s %s includes itself through a loop: remove it", keyword, file))
+			return
+		}
+	}
+	clean := path.Clean(file)
+	atInstall := strings.HasPrefix(clean, "/tmp/") || strings.HasPrefix(clean, "/run/")
+	if k.opt.Include == nil {
+		switch {
+		case atInstall:
+		case strings.Contains(file, "://"):
+			k.report(at, fmt.Sprintf("%s %s cannot be fetched to check it: inline its content", keyword, file))
+		default:
+			k.report(at, fmt.Sprintf("%s %s names a file the installer does not have: inline its content, or write it from %%pre under /tmp/", keyword, file))
+		}
+		return
+	}
+	if k.included == maxIncludes {
+		k.report(at, fmt.Sprintf("%s %s is one include too many (the limit is %d): flatten the includes", keyword, file, maxIncludes))
+		return
+	}
+	k.included++
+	text, err := k.opt.Include(file)
+	if err != nil {
+		if !atInstall {
+			k.report(at, fmt.Sprintf("%s %s: %v: make the file available, or inline its content", keyword, file, err))
+		}
+		return
+	}
+	k.frames = append(k.frames, frame{path: file})
+	k.read(text)
+	k.frames = k.frames[:len(k.frames)-1]
+}
+
+// command checks one command line and remembers it for the checks that
+// span commands.
+func (k *checker) command(at place, words []string) {
+	name := words[0]
+	if why, ok := removedCommands[name]; ok {
+		k.report(at, name+" "+why)
+		return
+	}
+	spec := commands[name]
+	if spec == nil {
+		k.report(at, unknownCommand(name))
+		return
+	}
+	c := k.parse(at, name, spec, words[1:])
+	k.apply(c, spec)
+	k.remember(c, spec)
+}
+
+// apply runs the checks of spec that look at a whole parsed line.
+func (k *checker) apply(c *call, spec *spec) {
+	if msg := spec.args.check(c); msg != "" && !spec.freeform {
+		k.report(c.at, msg)
+	}
+	for _, r := range spec.rules {
+		for _, msg := range r(c, k.opt) {
+			k.report(c.at, msg)
+		}
+	}
+}
+
+func unknownCommand(name string) string {
+	msg := "unknown command " + name
+	switch {
+	case strings.HasPrefix(name, "--"):
+		return msg + ": options belong on the same line as their command"
+	case strings.HasPrefix(name, "@") || strings.HasPrefix(name, "-"):
+		return msg + ": package and group lines belong between %packages and %end"
+	}
+	if hint := closest(name, commandNames()); hint != "" {
+		return msg + ": did you mean " + hint + "?"
+	}
+	return msg + ": check the spelling against the RHEL 9 kickstart reference, or move a package name between %packages and %end"
+}

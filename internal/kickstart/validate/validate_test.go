@@ -1,0 +1,359 @@
+package validate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// ks joins lines into a kickstart.
+func ks(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
+
+// want is one expected problem: its line and a part of its message.
+type want struct {
+	line int
+	has  string
+}
+
+// badKickstarts each hold exactly the problems listed, in order.
+var badKickstarts = []struct {
+	name string
+	text string
+	want []want
+}{
+	// Commands.
+	{"unknown command", ks("text", "instal"), []want{{2, "unknown command instal"}}},
+	{"typo hint", ks("autopartt"), []want{{1, "unknown command autopartt: did you mean autopart?"}}},
+	{"package outside %packages", ks("@core"), []want{{1, "belong between %packages and %end"}}},
+	{"removed install", ks("install", "url --url=http://10.0.0.1/os/"), []want{{1, "install was removed in RHEL 9"}}},
+	{"removed upgrade", ks("upgrade"), []want{{1, "upgrade with leapp"}}},
+	{"auth", ks("auth --enableshadow --passalgo=sha512"), []want{{1, "auth is not supported on RHEL 9, which has no authconfig: use authselect"}}},
+	{"authconfig", ks("authconfig --useshadow"), []want{{1, "use authselect"}}},
+	{"removed device and method", ks("device --opts=aic152x=0x340", "method"), []want{{1, "device was removed"}, {2, "use url, nfs, cdrom"}}},
+	{"btrfs command", ks("btrfs / --subvol --name=root fedora"), []want{{1, "btrfs is not supported on RHEL 9"}}},
+	{"dmraid and multipath", ks("dmraid --name=x --dev=sda", "multipath --name=mp"), []want{{1, "dmraid was removed"}, {2, "multipath was removed"}}},
+
+	// Options.
+	{"unknown option with hint", ks("autopart --typo=lvm"), []want{{1, "autopart has no option --typo: did you mean --type?"}}},
+	{"unknown option", ks("zerombr --everything"), []want{{1, "zerombr has no option --everything: remove it"}}},
+	{"single dash option", ks("part / -grow --size=1"), []want{{1, "part has no option -grow: did you mean --grow?"}}},
+	{"removed option", ks("bootloader --upgrade"), []want{{1, "bootloader --upgrade was removed in RHEL 9"}}},
+	{"removed ignoredisk --interactive", ks("ignoredisk --interactive"), []want{
+		{1, "ignoredisk --interactive was removed"}, {1, "ignoredisk needs --drives or --only-use"}}},
+	{"removed part --active", ks("part /boot --size=512 --active"), []want{{1, "part --active was removed"}}},
+	{"removed harddrive --biospart", ks("harddrive --biospart=82p2 --dir=/tree"), []want{
+		{1, "harddrive --biospart was removed"}, {1, "harddrive needs --partition"}}},
+	{"value missing at end", ks("network --hostname"), []want{{1, "network --hostname needs a value: write --hostname=VALUE"}}},
+	{"value missing before option", ks("network --hostname --activate"), []want{{1, "network --hostname needs a value"}}},
+	{"flag given a value", ks("autopart --encrypted=yes --passphrase=x"), []want{{1, "autopart --encrypted takes no value"}}},
+	{"autopart btrfs", ks("autopart --type=btrfs"), []want{{1, "autopart --type=btrfs is not supported on RHEL 9: use lvm, plain or thinp"}}},
+	{"autopart bad type", ks("autopart --type zfs"), []want{{1, "autopart --type=zfs is not valid: use one of lvm, plain, partition, thinp"}}},
+	{"bootloader location", ks("bootloader --location=mbrr"), []want{{1, "use one of mbr, partition, none, boot"}}},
+	{"bootproto", ks("network --bootproto=dhcpp --device=eth0"), []want{{1, "network --bootproto=dhcpp is not valid: use one of dhcp, bootp, static, query, ibft"}}},
+	{"onboot", ks("network --bootproto=dhcp --onboot=maybe"), []want{{1, "network --onboot=maybe is not a yes/no value"}}},
+	{"size with unit", ks("part / --size=10G"), []want{{1, "part --size=10G is not a whole number"}}},
+	{"part btrfs", ks("part / --fstype=btrfs --size=1024"), []want{{1, "part --fstype=btrfs is not supported on RHEL 9"}}},
+	{"part unknown fstype", ks("part / --fstype=zfs --size=1024"), []want{{1, "part --fstype=zfs is not valid"}}},
+	{"luks version", ks("autopart --encrypted --luks-version=luks3"), []want{{1, "use one of luks1, luks2"}}},
+	{"snapshot when", ks("snapshot vg/root --name=pre --when=later"), []want{{1, "snapshot --when=later is not valid: use one of pre-install, post-install"}}},
+
+	// Arguments.
+	{"part without mount point", ks("part --size=100"), []want{{1, "part needs a mount point"}}},
+	{"part bad mount point", ks("part home --size=1"), []want{{1, `part mount point "home" is not valid`}}},
+	{"part btrfs member", ks("part btrfs.01 --size=1"), []want{{1, "part btrfs.01: btrfs is not supported"}}},
+	{"autopart takes none", ks("autopart lvm"), []want{{1, `autopart takes no arguments: remove "lvm"`}}},
+	{"lang needs one", ks("lang"), []want{{1, "lang needs one language"}}},
+	{"lang takes one", ks(`lang "en_US.UTF-8" de_DE`), []want{{1, `lang takes only one language, e.g. lang en_US.UTF-8: remove "de_DE"`}}},
+	{"zerombr yes", ks("zerombr yes"), []want{{1, `zerombr takes no arguments: remove "yes"`}}},
+	{"mount needs two", ks("mount /dev/sdb1"), []want{{1, "mount needs a device and a mount point"}}},
+	{"mount --reformat takes the next word", ks("mount --reformat /dev/sdb1 /data"), []want{{1, "mount needs a device and a mount point"}}},
+	{"mount mkfsoptions", ks(`mount /dev/sdb1 /data --mkfsoptions="-m 0"`), []want{{1, "mount --mkfsoptions needs --reformat"}}},
+	{"realm leave", ks("realm leave example.com"), []want{{1, "realm leave is not valid: use join"}}},
+	{"nvdimm action", ks("nvdimm configure --namespace=namespace0.0"), []want{{1, "nvdimm configure is not valid: use reconfigure or use"}}},
+
+	// Required and exclusive options.
+	{"user needs name", ks("user --groups=wheel --lock"), []want{{1, "user needs --name"}}},
+	{"url needs a source", ks("url --proxy=http://proxy:3128"), []want{{1, "url needs --url, --mirrorlist or --metalink"}}},
+	{"url takes one source", ks("url --url=http://a/ --mirrorlist=http://b/"), []want{{1, "url takes only one of --url, --mirrorlist or --metalink, got --url and --mirrorlist"}}},
+	{"repo needs name and source", ks("repo --cost=10"), []want{{1, "repo needs --name"}, {1, "repo needs --baseurl, --mirrorlist or --metalink"}}},
+	{"keyboard needs a layout", ks("keyboard --switch=grp:alt_shift_toggle"), []want{{1, "keyboard needs --vckeymap or --xlayouts"}}},
+	{"eula needs agreed", ks("eula"), []want{{1, "eula needs --agreed"}}},
+	{"sshkey needs user and key", ks("sshkey"), []want{{1, "sshkey needs one quoted public key"}, {1, "sshkey needs --username"}}},
+	{"clearpart all and none", ks("clearpart --all --none"), []want{{1, "clearpart takes only one of --all, --linux, --none or --list, got --all and --none"}}},
+	{"selinux two modes", ks("selinux --enforcing --disabled"), []want{{1, "selinux takes only one of"}}},
+	{"timesource needs a source", ks("timesource --nts"), []want{{1, "timesource needs --ntp-server, --ntp-pool or --ntp-disable"}}},
+	{"services needs a list", ks("services"), []want{{1, "services needs --enabled or --disabled"}}},
+	{"raid needs device and level", ks("raid / raid.01 raid.02"), []want{{1, "raid needs --device"}, {1, "raid needs --level"}}},
+	{"logvol needs vg and name", ks("logvol / --size=1024"), []want{{1, "logvol needs --vgname"}, {1, "logvol needs --name"}}},
+	{"fcoe needs nic", ks("fcoe --dcb"), []want{{1, "fcoe needs --nic"}}},
+
+	// Passwords.
+	{"rootpw iscrypted and plaintext", ks("rootpw --iscrypted --plaintext x"), []want{{1, "rootpw takes only one of --iscrypted or --plaintext"}}},
+	{"rootpw plaintext", ks("rootpw changeme"), []want{{1, "rootpw password is plaintext in a file served over HTTP"}}},
+	{"rootpw explicit plaintext", ks("rootpw --plaintext changeme"), []want{{1, "rootpw password is plaintext"}}},
+	{"rootpw without password", ks("rootpw --iscrypted"), []want{{1, "rootpw needs a password hash (rootpw --iscrypted HASH) or --lock"}}},
+	{"user plaintext password", ks("user --name=admin --password=changeme"), []want{{1, "user --password is plaintext"}}},
+	{"user iscrypted and plaintext", ks("user --name=a --password=x --iscrypted --plaintext"), []want{{1, "user takes only one of --iscrypted or --plaintext"}}},
+
+	// Commands used twice, and commands that exclude each other.
+	{"lang twice", ks("lang en_US.UTF-8", "text", "lang de_DE.UTF-8"), []want{{3, "lang appears again (first on line 1): keep one"}}},
+	{"reboot twice", ks("reboot", "reboot --eject"), []want{{2, "reboot appears again (first on line 1)"}}},
+	{"reboot and poweroff", ks("reboot", "poweroff"), []want{{2, "poweroff conflicts with reboot on line 1: keep one of reboot, poweroff, halt or shutdown"}}},
+	{"text and graphical", ks("graphical", "text"), []want{{2, "text conflicts with graphical on line 1"}}},
+	{"two sources", ks("url --url=http://a/", "nfs --server=nas --dir=/os"), []want{{2, "nfs conflicts with url on line 1: use one installation source"}}},
+	{"cdrom and liveimg", ks("cdrom", "liveimg --url=http://a/img.tar"), []want{{2, "liveimg conflicts with cdrom on line 1"}}},
+	{"autopart and part", ks("autopart", "part / --size=1024"), []want{{1, "autopart conflicts with part on line 2: use one partitioning method"}}},
+	{"autopart after reqpart", ks("reqpart", "autopart --type=lvm"), []want{{2, "autopart conflicts with reqpart on line 1"}}},
+	{"autopart and volgroup", ks("volgroup vg0 pv.01", "logvol / --vgname=vg0 --name=root --size=1", "autopart"), []want{{3, "autopart conflicts with volgroup on line 1"}}},
+	{"mount and part", ks("part /boot --size=1024", "mount /dev/sdb1 /data"), []want{{2, "mount conflicts with part on line 1"}}},
+
+	// Sections.
+	{"unterminated section", ks("text", "%post", "echo done"), []want{{2, "%post has no %end: add %end after its last line"}}},
+	{"stray %end", ks("text", "%end"), []want{{2, "%end without an open section"}}},
+	{"nested section", ks("%pre", "echo one", "%post", "echo two", "%end"), []want{{3, "%post starts inside %pre opened on line 1: end %pre with %end first"}}},
+	{"unknown section", ks("%poste", "echo", "%end"), []want{{1, "unknown section %poste: did you mean %post?"}}},
+	{"unknown section without hint", ks("%scripts", "%end"), []want{{1, "unknown section %scripts: use %packages"}}},
+	{"script option typo", ks("%post --nochroots", "%end"), []want{{1, "%post has no option --nochroots: did you mean --nochroot?"}}},
+	{"nochroot on pre", ks("%pre --nochroot", "%end"), []want{{1, "%pre has no option --nochroot: remove it"}}},
+	{"onerror log needs value", ks("%onerror --log", "%end"), []want{{1, "%onerror --log needs a value"}}},
+	{"packages removed option", ks("%packages --nobase", "%end"), []want{{1, "%packages --nobase was removed in RHEL 9"}}},
+	{"packages default and nocore", ks("%packages --default --nocore", "%end"), []want{{1, "%packages takes only one of --default or --nocore"}}},
+	{"packages retries", ks("%packages --retries=many", "%end"), []want{{1, "%packages --retries=many is not a whole number"}}},
+	{"addon without name", ks("%addon --enable", "%end"), []want{{1, "%addon needs the addon's name first"}}},
+	{"body is not parsed but its end is", ks("%post", "instal everything", "%end", "instal"), []want{{4, "unknown command instal"}}},
+
+	// Includes without a resolver.
+	{"include without path", ks("%include"), []want{{1, "%include needs a file path"}}},
+	{"include a file the installer lacks", ks("%include /srv/ks/common.ks"), []want{{1, "%include /srv/ks/common.ks names a file the installer does not have"}}},
+	{"ksappend a URL", ks("%ksappend http://10.0.0.1/common.ks"), []want{{1, "%ksappend http://10.0.0.1/common.ks cannot be fetched to check it: inline its content"}}},
+
+	// Tokenising.
+	{"unclosed quote", ks(`bootloader --append="console=ttyS0`), []want{{1, "a quote is not closed"}}},
+	{"line continuation", ks(`network --bootproto=static \`, "  --ip=10.0.0.5"), []want{
+		{1, `a trailing \ does not continue`}, {2, "unknown command --ip=10.0.0.5: options belong on the same line as their command"}}},
+	{"package exclusion outside %packages", ks("-plymouth"), []want{{1, "belong between %packages and %end"}}},
+	{"hash inside a word", ks("rootpw --iscrypted $6$ab#cd"), []want{{1, `"#" inside a word starts a comment`}}},
+	{"several problems in line order", ks("lang", "autopart --typo", "%post"), []want{
+		{1, "lang needs"}, {2, "autopart has no option --typo"}, {3, "%post has no %end"}}},
+}
+
+func TestCheckBadKickstarts(t *testing.T) {
+	for _, tc := range badKickstarts {
+		t.Run(tc.name, func(t *testing.T) {
+			expect(t, Check(tc.text, Options{}), tc.want)
+		})
+	}
+}
+
+func expect(t *testing.T, got []Problem, wants []want) {
+	t.Helper()
+	ok := len(got) == len(wants)
+	for i := 0; ok && i < len(got); i++ {
+		ok = got[i].Line == wants[i].line && strings.Contains(got[i].Message, wants[i].has)
+	}
+	if !ok {
+		t.Errorf("got:\n%s\nwant:\n%s", listProblems(got), listWants(wants))
+	}
+}
+
+func listProblems(ps []Problem) string {
+	var b strings.Builder
+	for _, p := range ps {
+		fmt.Fprintf(&b, "\t%s\n", p)
+	}
+	return b.String()
+}
+
+func listWants(ws []want) string {
+	var b strings.Builder
+	for _, w := range ws {
+		fmt.Fprintf(&b, "\tline %d: …%s…\n", w.line, w.has)
+	}
+	return b.String()
+}
+
+func TestProblemString(t *testing.T) {
+	if got := (Problem{Line: 12, Message: "autopart conflicts with part on line 14"}).String(); got != "line 12: autopart conflicts with part on line 14" {
+		t.Errorf("String() = %q", got)
+	}
+}
+
+func TestCheckNoProblemsIsNil(t *testing.T) {
+	if got := Check(ks("text", "autopart"), Options{}); got != nil {
+		t.Errorf("Check = %#v, want nil", got)
+	}
+}
+
+func TestAllowPlaintextRootpw(t *testing.T) {
+	text := ks("rootpw changeme", "user --name=admin --password=changeme")
+	expect(t, Check(text, Options{}), []want{{1, "rootpw password is plaintext"}, {2, "user --password is plaintext"}})
+	expect(t, Check(text, Options{AllowPlaintextRootpw: true}), nil)
+}
+
+// files is an Options.Include over a map, failing like a missing file.
+func files(m map[string]string) func(string) (string, error) {
+	return func(path string) (string, error) {
+		text, ok := m[path]
+		if !ok {
+			return "", errors.New("no such file")
+		}
+		return text, nil
+	}
+}
+
+func TestInclude(t *testing.T) {
+	tests := []struct {
+		name  string
+		text  string
+		files map[string]string
+		want  []want
+	}{
+		{"problem inside included text",
+			ks("text", "%include /srv/ks/common.ks"),
+			map[string]string{"/srv/ks/common.ks": ks("lang en_US.UTF-8", "autopart --typo")},
+			[]want{{2, "in /srv/ks/common.ks line 2: autopart has no option --typo"}}},
+		{"include returns an error",
+			ks("%include /srv/ks/missing.ks"), map[string]string{},
+			[]want{{1, "%include /srv/ks/missing.ks: no such file: make the file available, or inline its content"}}},
+		{"a file from %pre is fine without a resolver",
+			ks("%include /tmp/part-include", "%include /run/install/net"), nil, nil},
+		{"a file from %pre is fine when it does not resolve",
+			ks("%include /tmp/part-include", "%include /run/../tmp/net"), map[string]string{}, nil},
+		{"a file from %pre that resolves is checked",
+			ks("%include /tmp/part-include"),
+			map[string]string{"/tmp/part-include": ks("part / --fstype=btrfs")},
+			[]want{{1, "in /tmp/part-include line 1: part --fstype=btrfs is not supported"}}},
+		{"ksappend is followed too",
+			ks("%ksappend http://10.0.0.1/extra.ks"),
+			map[string]string{"http://10.0.0.1/extra.ks": ks("instal")},
+			[]want{{1, "in http://10.0.0.1/extra.ks line 1: unknown command instal"}}},
+		{"nested includes name every file",
+			ks("text", "", "%include /a.ks"),
+			map[string]string{"/a.ks": ks("# a", "%include /b.ks"), "/b.ks": ks("lang")},
+			[]want{{3, "in /a.ks line 2: in /b.ks line 1: lang needs one language"}}},
+		{"a command repeated across files",
+			ks("lang en_US.UTF-8", "%include /srv/lang.ks"),
+			map[string]string{"/srv/lang.ks": ks("lang de_DE.UTF-8")},
+			[]want{{2, "in /srv/lang.ks line 1: lang appears again (first on line 1)"}}},
+		{"a conflict names the included line",
+			ks("autopart", "%include /tmp/part-include"),
+			map[string]string{"/tmp/part-include": ks("", "part / --size=1024")},
+			[]want{{1, "autopart conflicts with part on line 2 of /tmp/part-include (included on line 2)"}}},
+		{"include loop",
+			ks("%include /a.ks"),
+			map[string]string{"/a.ks": ks("%include /b.ks"), "/b.ks": ks("%include /a.ks")},
+			[]want{{1, "in /a.ks line 1: in /b.ks line 1: %include /a.ks includes itself through a loop"}}},
+		{"included text continues an open section",
+			ks("%post", "%include /srv/post-body.sh", "%end"),
+			map[string]string{"/srv/post-body.sh": ks("echo hello", "%end", "%post --nochroot", "echo bye")},
+			nil},
+		{"a section left open by an include",
+			ks("%include /srv/post.ks"),
+			map[string]string{"/srv/post.ks": ks("%post", "echo")},
+			[]want{{1, "in /srv/post.ks line 1: %post has no %end"}}},
+		{"include inside %packages",
+			ks("%packages", "%include /srv/pkgs.txt", "%end"),
+			map[string]string{"/srv/pkgs.txt": ks("@^minimal-environment", "vim-enhanced")},
+			nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opt := Options{}
+			if tc.files != nil {
+				opt.Include = files(tc.files)
+			}
+			expect(t, Check(tc.text, opt), tc.want)
+		})
+	}
+}
+
+func TestIncludeDepthIsBounded(t *testing.T) {
+	deeper := func(path string) (string, error) { return "%include " + path + "/x\n", nil }
+	got := Check("%include /k\n", Options{Include: deeper})
+	if len(got) != 1 || got[0].Line != 1 || !strings.Contains(got[0].Message, "nested more than 8 deep") {
+		t.Errorf("got:\n%s", listProblems(got))
+	}
+}
+
+func TestIncludeFanOutIsBounded(t *testing.T) {
+	fanOut := func(path string) (string, error) {
+		return fmt.Sprintf("%%include %s/a\n%%include %s/b\n", path, path), nil
+	}
+	got := Check("%include /k\n", Options{Include: fanOut})
+	if len(got) == 0 || !strings.Contains(got[len(got)-1].Message, "one include too many") {
+		t.Errorf("got:\n%s", listProblems(got))
+	}
+}
+
+// TestValidCorpus checks real-world-style RHEL 9 family kickstarts.
+func TestValidCorpus(t *testing.T) {
+	paths, err := filepath.Glob("testdata/valid/*.ks")
+	if err != nil || len(paths) < 8 {
+		t.Fatalf("want at least 8 kickstarts in testdata/valid, got %d (%v)", len(paths), err)
+	}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) { expectValid(t, path) })
+	}
+}
+
+// TestProjectTemplate checks the kickstarts that the project's own default
+// template renders (the golden files of package kickstart).
+func TestProjectTemplate(t *testing.T) {
+	paths, err := filepath.Glob("../testdata/*.ks")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no golden kickstarts in ../testdata (%v)", err)
+	}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) { expectValid(t, path) })
+	}
+}
+
+func expectValid(t *testing.T, path string) {
+	t.Helper()
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Check(string(text), Options{}); got != nil {
+		t.Errorf("%s:\n%s", path, listProblems(got))
+	}
+}
+
+func FuzzCheck(f *testing.F) {
+	paths, _ := filepath.Glob("testdata/valid/*.ks")
+	golden, _ := filepath.Glob("../testdata/*.ks")
+	for _, path := range append(paths, golden...) {
+		text, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(text))
+	}
+	for _, tc := range badKickstarts {
+		f.Add(tc.text)
+	}
+	// Included text is a line of the path's own name, so the fuzzer can
+	// reach nesting, loops and sections that span files.
+	include := func(path string) (string, error) {
+		if strings.HasPrefix(path, "/missing") {
+			return "", errors.New("no such file")
+		}
+		return strings.TrimPrefix(path, "/") + "\n%include " + path + "x\n", nil
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		lines := len(strings.Split(text, "\n"))
+		for _, opt := range []Options{{}, {Include: include, AllowPlaintextRootpw: true}} {
+			for _, p := range Check(text, opt) {
+				if p.Line < 1 || p.Line > lines {
+					t.Fatalf("%s: line out of 1..%d", p, lines)
+				}
+				if p.Message == "" {
+					t.Fatalf("line %d: empty message", p.Line)
+				}
+			}
+		}
+	})
+}
