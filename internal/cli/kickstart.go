@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"kickstand/internal/app"
+	"kickstand/internal/kickstart/validate"
 	"kickstand/internal/store"
 )
 
@@ -27,8 +29,47 @@ func (e *env) kickstartCmd() *cobra.Command {
 	render.Flags().StringVar(&serverIP, "server-ip", "", "server address for the URLs (default: the default route interface's)")
 	render.Flags().IntVar(&port, "http-port", 80, "server HTTP port for the URLs")
 	render.Flags().IntVar(&ftpPort, "ftp-port", 21, "server FTP port for ftp repo URLs (0: FTP off)")
-	cmd.AddCommand(render)
+	var plaintext bool
+	validateCmd := &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check kickstart files against anaconda's RHEL 9 syntax; every problem names its line",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return e.kickstartValidate(args, plaintext)
+		},
+	}
+	validateCmd.Flags().BoolVar(&plaintext, "allow-plaintext-rootpw", false, "accept a plaintext rootpw (refused by default)")
+	cmd.AddCommand(render, validateCmd)
 	return cmd
+}
+
+// kickstartValidate checks each file; %include paths are read from the host.
+func (e *env) kickstartValidate(files []string, plaintext bool) error {
+	bad := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		problems := validate.Check(string(b), validate.Options{AllowPlaintextRootpw: plaintext, Include: readInclude})
+		for _, p := range problems {
+			fmt.Fprintf(e.stdout, "%s: %s\n", f, p)
+		}
+		if len(problems) > 0 {
+			bad++
+		} else {
+			fmt.Fprintf(e.stdout, "%s: ok\n", f)
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d kickstart files have problems (listed above)", bad, len(files))
+	}
+	return nil
+}
+
+func readInclude(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
 }
 
 func (e *env) kickstartRender(ctx context.Context, s store.Store, macText, serverIP string, port, ftpPort int) error {

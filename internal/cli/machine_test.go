@@ -3,6 +3,8 @@ package cli
 import (
 	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -121,4 +123,25 @@ func (c *cliEnv) open() store.Store {
 		c.t.Fatal(err)
 	}
 	return db
+}
+
+func TestKickstartValidate(t *testing.T) {
+	c := newCLI(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.ks")
+	bad := filepath.Join(dir, "bad.ks")
+	os.WriteFile(good, []byte("text\nurl --url=http://10.0.0.1/distros/rocky9/\nrootpw --lock\nautopart\n%packages\n@^minimal-environment\n%end\n"), 0o644)
+	os.WriteFile(bad, []byte("text\nautopart\npart / --size=1000\nrootpw secret\n%post\necho hi\n"), 0o644)
+	if out := c.ok("kickstart", "validate", good); !strings.Contains(out, "good.ks: ok") {
+		t.Errorf("a valid kickstart: %q", out)
+	}
+	out, errs, code := c.run("kickstart", "validate", good, bad)
+	if code == 0 || !strings.Contains(errs, "1 of 2 kickstart files have problems") {
+		t.Fatalf("a bad kickstart: exit %d, stderr %q", code, errs)
+	}
+	for _, want := range []string{"bad.ks: line 2: autopart conflicts with part on line 3", "bad.ks: line 4: rootpw", "bad.ks: line 5: %post has no %end"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
 }
