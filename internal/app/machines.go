@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"kickstand/internal/boot"
-	"kickstand/internal/kickstart"
 	"kickstand/internal/store"
 )
 
@@ -143,47 +142,6 @@ func (m *machines) recordErr(ctx context.Context, mac net.HardwareAddr, kind, de
 		m.log.Info("machine state", "mac", mac.String(), "state", after, "after", kind)
 	}
 	return err
-}
-
-// renderKickstart renders the kickstart of machine; profile, if set and the
-// machine has none, is the profile chosen from the menu.
-func renderKickstart(ctx context.Context, s store.Store, machine store.Machine, profile, baseURL, ftpBase, pubDistro string) ([]byte, store.Profile, error) {
-	name := machine.Profile
-	if name == "" {
-		name = profile
-	}
-	if name == "" {
-		return nil, store.Profile{}, fmt.Errorf("machine %s has no profile: register it with kickstand machine add %s --profile NAME", machine.MAC, machine.MAC)
-	}
-	p, err := s.Profile(ctx, name)
-	if err != nil {
-		return nil, p, err
-	}
-	d, err := s.Distro(ctx, p.Distro)
-	if err != nil {
-		return nil, p, err
-	}
-	text := p.Kickstart
-	if text == "" {
-		text = kickstart.DefaultTemplate
-	}
-	data := kickstart.Data{
-		MAC: machine.MAC.String(), Hostname: machine.Hostname, Profile: p.Name, Distro: d.Name,
-		Family: d.Family, Version: d.Version,
-		RepoURL:      boot.RepoURL(baseURL, ftpBase, pubDistro, p, d.Name),
-		PhoneHomeURL: baseURL + "/phone-home/" + machine.Token,
-		Vars:         kickstart.Resolve(kickstart.DefaultVars, machine.Vars),
-	}
-	ks, err := kickstart.Render("profile "+p.Name, text, data)
-	return ks, p, err
-}
-
-// RenderKickstart renders the kickstart a registered machine gets, as the
-// server would serve it from baseURL (and ftpBase, "" when FTP is off, with
-// pubDistro at pub/).
-func RenderKickstart(ctx context.Context, s store.Store, m store.Machine, baseURL, ftpBase, pubDistro string) ([]byte, error) {
-	ks, _, err := renderKickstart(ctx, s, m, "", baseURL, ftpBase, pubDistro)
-	return ks, err
 }
 
 // configKinds are the per-client boot configs: pxelinux, iPXE and GRUB.

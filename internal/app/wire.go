@@ -70,7 +70,13 @@ func (a *App) kickstart(ctx context.Context, token, profile string, client netip
 		return nil, err
 	}
 	a.peers.learn(client, m.MAC)
-	ks, p, err := renderKickstart(ctx, a.store, m, profile, a.machines.baseURL, a.machines.ftpBase, a.machines.pub(ctx))
+	ks, p, err := RenderKickstart(ctx, a.store, m, profile, a.site(ctx))
+	var invalid *InvalidError
+	if errors.As(err, &invalid) {
+		a.machines.record(ctx, m.MAC, "kickstart-invalid", err.Error(), "")
+		a.log.Error("kickstart not served: anaconda would refuse it", "mac", m.MAC.String(), "err", err)
+		return nil, err
+	}
 	if err != nil {
 		a.machines.record(ctx, m.MAC, "kickstart-error", err.Error(), "")
 		return nil, err
@@ -83,6 +89,12 @@ func (a *App) kickstart(ctx context.Context, token, profile string, client netip
 	}
 	a.machines.record(ctx, m.MAC, "kickstart", fmt.Sprintf("profile %s, %d bytes to %s", p.Name, len(ks), client), store.StateInstalling)
 	return ks, nil
+}
+
+// site is the server's side of every kickstart.
+func (a *App) site(ctx context.Context) Site {
+	return Site{BaseURL: a.machines.baseURL, FTPBase: a.machines.ftpBase, PubDistro: a.machines.pub(ctx),
+		SnippetsDir: SnippetsDir(a.cfg.DataDir)}
 }
 
 // machineForToken returns the machine a kickstart or phone-home token

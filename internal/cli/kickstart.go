@@ -99,10 +99,12 @@ func (e *env) kickstartRender(ctx context.Context, s store.Store, macText, serve
 	if ftpPort != 0 {
 		ftpBase = app.FTPBase(ip, ftpPort)
 	}
-	ks, err := app.RenderKickstart(ctx, s, m, app.BaseURL(ip, port), ftpBase, "")
-	if err != nil {
-		return err
+	ks, _, err := app.RenderKickstart(ctx, s, m, "", app.Site{BaseURL: app.BaseURL(ip, port), FTPBase: ftpBase,
+		SnippetsDir: app.SnippetsDir(e.dataDir)})
+	if ks != nil { // also when it has problems: the lines they name are here
+		if _, werr := e.stdout.Write(ks); werr != nil {
+			return werr
+		}
 	}
-	_, err = e.stdout.Write(ks)
 	return err
 }

@@ -261,6 +261,11 @@ func (e *env) machineEdit(ctx context.Context, s store.Store, macText string, o 
 		}
 	}
 	next.State, next.Token, next.Created = m.State, m.Token, m.Created
+	if next.Profile != "" {
+		if err := e.checkKickstart(ctx, s, next); err != nil {
+			return err
+		}
+	}
 	if err := s.PutMachine(ctx, next); err != nil {
 		return err
 	}
@@ -271,6 +276,16 @@ func (e *env) machineEdit(ctx context.Context, s store.Store, macText string, o 
 	fmt.Fprintf(e.stdout, "changed machine %s: %s\n", mac, strings.Join(changes, ", "))
 	if m.State == store.StateInstalled {
 		fmt.Fprintf(e.stdout, "it is installed and boots from disk: kickstand machine reinstall %s to install it again\n", mac)
+	}
+	return nil
+}
+
+// checkKickstart renders m's kickstart as the server would (with a
+// placeholder address) and refuses one with template errors or problems.
+func (e *env) checkKickstart(ctx context.Context, s store.Store, m store.Machine) error {
+	_, _, err := app.RenderKickstart(ctx, s, m, "", app.Site{BaseURL: "http://SERVER", SnippetsDir: app.SnippetsDir(e.dataDir)})
+	if err != nil {
+		return fmt.Errorf("not written: %w", err)
 	}
 	return nil
 }
@@ -320,6 +335,9 @@ func (e *env) machineAdd(ctx context.Context, s store.Store, macText string, o m
 		return err
 	}
 	m.Token = app.NewToken()
+	if err := e.checkKickstart(ctx, s, m); err != nil {
+		return err
+	}
 	if err := s.PutMachine(ctx, m); err != nil {
 		return err
 	}

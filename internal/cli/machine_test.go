@@ -145,3 +145,35 @@ func TestKickstartValidate(t *testing.T) {
 		}
 	}
 }
+
+// Profiles and machines whose kickstart anaconda would refuse are not
+// written; profile show prints what was.
+func TestProfileAndMachineKickstartsAreValidated(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	bad := filepath.Join(t.TempDir(), "bad.ks")
+	os.WriteFile(bad, []byte("text\nurl --url={{ .RepoURL }}\nautopart\npart / --size=1\n"), 0o644)
+	c.fails("line 3: autopart conflicts with part on line 4", "profile", "add", "bad", "--distro", "rocky9", "--kickstart", bad)
+	plain := filepath.Join(t.TempDir(), "plain.ks")
+	os.WriteFile(plain, []byte("text\nurl --url={{ .RepoURL }}\nrootpw {{ var \"pw\" }}\nautopart\n"), 0o644)
+	c.fails("plaintext", "profile", "add", "plain", "--distro", "rocky9", "--kickstart", plain, "--var", "pw=secret")
+	c.ok("profile", "add", "plain", "--distro", "rocky9", "--kickstart", plain, "--var", "pw=secret", "--allow-plaintext-rootpw")
+	out := c.ok("profile", "show", "plain")
+	for _, want := range []string{"distro:       rocky9", "rootpw:       plaintext allowed", "pw=secret", "rootpw {{ var \"pw\" }}"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("profile show lacks %q:\n%s", want, out)
+		}
+	}
+	var j map[string]any
+	if err := json.Unmarshal([]byte(c.ok("profile", "show", "web", "-o", "json")), &j); err != nil || j["distro"] != "rocky9" || j["kickstart"] != "" {
+		t.Errorf("profile show -o json: %v, %v", j, err)
+	}
+	c.fails("does not exist", "profile", "show", "nope")
+	// A machine variable that breaks its kickstart: the built-in template's
+	// disk goes into --only-use=, and a space there makes two arguments.
+	c.fails("not written", "machine", "add", "52:54:00:00:00:31", "--profile", "web", "--var", "disk=sda --bogus")
+	c.fails("not written", "machine", "edit", "52:54:00:12:34:56", "--var", "autopart_type=zfs")
+	if m := c.showJSON("52:54:00:12:34:56"); m["vars"].(map[string]any)["autopart_type"] != nil {
+		t.Errorf("a refused edit was written: %v", m)
+	}
+}

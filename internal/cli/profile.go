@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"kickstand/internal/app"
 	"kickstand/internal/kickstart"
 	"kickstand/internal/store"
 )
@@ -17,12 +22,17 @@ func (e *env) profileCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "profile", Short: "Manage install profiles (distro + kickstart + kernel arguments)"}
 	var p store.Profile
 	var ksFile string
+	var vars []string
 	add := &cobra.Command{
 		Use:   "add NAME --distro NAME",
 		Short: "Add a profile",
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withStore(func(ctx context.Context, s store.Store, args []string) error {
 			p.Name = args[0]
+			p.Vars = map[string]string{}
+			if err := parseVars(vars, p.Vars); err != nil {
+				return err
+			}
 			return e.profileAdd(ctx, s, p, ksFile)
 		}),
 	}
@@ -30,8 +40,20 @@ func (e *env) profileCmd() *cobra.Command {
 	add.Flags().StringVar(&ksFile, "kickstart", "", "kickstart template file (default: the built-in template)")
 	add.Flags().StringVar(&p.KernelArgs, "kernel-args", "", "extra kernel command line arguments")
 	add.Flags().StringVar(&p.RepoProtocol, "repo-protocol", store.RepoHTTP, "how the installer reaches the tree: http or ftp")
+	add.Flags().StringArrayVar(&vars, "var", nil, "template variable K=V for its machines (repeatable; a machine's own win)")
+	add.Flags().BoolVar(&p.PlaintextRootpw, "allow-plaintext-rootpw", false, "let its kickstart carry a plaintext rootpw (refused otherwise)")
 	add.MarkFlagRequired("distro")
-	cmd.AddCommand(add, &cobra.Command{
+	var output string
+	show := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a profile: distro, variables, kernel arguments and its kickstart template",
+		Args:  cobra.ExactArgs(1),
+		RunE: e.withStore(func(ctx context.Context, s store.Store, args []string) error {
+			return e.profileShow(ctx, s, args[0], output)
+		}),
+	}
+	show.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.AddCommand(add, show, &cobra.Command{
 		Use:   "list",
 		Short: "List profiles",
 		Args:  cobra.NoArgs,
@@ -59,12 +81,15 @@ func (e *env) profileAdd(ctx context.Context, s store.Store, p store.Profile, ks
 		}
 		p.Kickstart = string(b)
 		// The template is copied into the store, so the file may move later.
-		if err := kickstart.Parse(ksFile, p.Kickstart); err != nil {
+		if err := kickstart.Parse(ksFile, p.Kickstart, nil); err != nil {
 			return err
 		}
 	}
 	if _, err := s.Distro(ctx, p.Distro); errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("distro %s does not exist: import it with kickstand distro import %s PATH", p.Distro, p.Distro)
+	}
+	if err := app.CheckProfile(ctx, s, p, app.SnippetsDir(e.dataDir)); err != nil {
+		return err
 	}
 	if err := s.AddProfile(ctx, p); err != nil {
 		if errors.Is(err, store.ErrExists) {
@@ -104,5 +129,57 @@ func (e *env) profileRemove(ctx context.Context, s store.Store, args []string) e
 		return err
 	}
 	fmt.Fprintf(e.stdout, "removed profile %s\n", args[0])
+	return nil
+}
+
+// profileJSON is the documented JSON form of a profile.
+type profileJSON struct {
+	Name            string            `json:"name"`
+	Distro          string            `json:"distro"`
+	KernelArgs      string            `json:"kernel_args"`
+	RepoProtocol    string            `json:"repo_protocol"`
+	Vars            map[string]string `json:"vars"`
+	PlaintextRootpw bool              `json:"allow_plaintext_rootpw"`
+	Kickstart       string            `json:"kickstart"` // the template; "" is the built-in one
+	Created         time.Time         `json:"created"`
+}
+
+func (e *env) profileShow(ctx context.Context, s store.Store, name, output string) error {
+	p, err := s.Profile(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("profile %s does not exist (see kickstand profile list)", name)
+	} else if err != nil {
+		return err
+	}
+	j := profileJSON{Name: p.Name, Distro: p.Distro, KernelArgs: p.KernelArgs, RepoProtocol: p.RepoProtocol,
+		Vars: p.Vars, PlaintextRootpw: p.PlaintextRootpw, Kickstart: p.Kickstart, Created: p.Created}
+	if j.Vars == nil {
+		j.Vars = map[string]string{}
+	}
+	switch output {
+	case "json":
+		return writeJSON(e, j)
+	case "text":
+	default:
+		return fmt.Errorf("-o %q: want text or json", output)
+	}
+	fmt.Fprintf(e.stdout, "name:         %s\ndistro:       %s\nrepo:         %s\nkernel args:  %s\n", p.Name, p.Distro, p.RepoProtocol, orDash(p.KernelArgs))
+	if p.PlaintextRootpw {
+		fmt.Fprintln(e.stdout, "rootpw:       plaintext allowed")
+	}
+	if len(p.Vars) > 0 {
+		fmt.Fprintln(e.stdout, "vars:")
+		for _, k := range slices.Sorted(maps.Keys(p.Vars)) {
+			fmt.Fprintf(e.stdout, "  %s=%s\n", k, p.Vars[k])
+		}
+	}
+	if p.Kickstart == "" {
+		fmt.Fprintln(e.stdout, "kickstart:    the built-in template (kickstand kickstart render MAC shows a machine's)")
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "kickstart template:\n%s", p.Kickstart)
+	if !strings.HasSuffix(p.Kickstart, "\n") {
+		fmt.Fprintln(e.stdout)
+	}
 	return nil
 }

@@ -5,9 +5,14 @@ package kickstart
 
 import (
 	"bytes"
-	_ "embed"
+	"embed"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"text/template"
@@ -19,12 +24,30 @@ import (
 //go:embed default.ks.tmpl
 var DefaultTemplate string
 
+//go:embed snippets/*.ks.tmpl
+var builtinFS embed.FS
+
+// Builtins are the snippets every template can include with
+// {{ snippet "NAME" }}: network (DHCP, or the machine's static settings),
+// partitioning (var "disk", autopart of var "autopart_type") and phone-home
+// (%pre, %post and %onerror reporting to kickstand).
+var Builtins = func() map[string]string {
+	out := map[string]string{}
+	entries, _ := fs.ReadDir(builtinFS, "snippets")
+	for _, e := range entries {
+		b, _ := fs.ReadFile(builtinFS, "snippets/"+e.Name())
+		out[strings.TrimSuffix(e.Name(), ".ks.tmpl")] = string(b)
+	}
+	return out
+}()
+
 // DefaultVars are the server-wide defaults; profile and machine variables override them.
 var DefaultVars = map[string]string{
-	"lang":     "en_US.UTF-8",
-	"keyboard": "us",
-	"timezone": "UTC",
-	"disk":     "sda",
+	"lang":          "en_US.UTF-8",
+	"keyboard":      "us",
+	"timezone":      "UTC",
+	"disk":          "sda",
+	"autopart_type": "lvm",
 	// rootpw_hash is a crypt(3) hash for `rootpw --iscrypted`; empty locks root.
 	"rootpw_hash": "",
 }
@@ -32,6 +55,7 @@ var DefaultVars = map[string]string{
 // Data is what a template can use.
 type Data struct {
 	MAC          string
+	UUID         string
 	Hostname     string
 	Profile      string
 	Distro       string
@@ -39,7 +63,47 @@ type Data struct {
 	Version      string
 	RepoURL      string // the install tree, for `url --url`
 	PhoneHomeURL string // where %pre/%post/%onerror report progress
+	Network      Network
 	Vars         map[string]string
+}
+
+// Network is the machine's network as a template writes it.
+type Network struct {
+	Static  bool
+	Address string   // e.g. 10.0.0.5
+	Netmask string   // e.g. 255.255.255.0
+	Gateway string   // "" for none
+	DNS     []string // name servers
+	Device  string   // "" is the NIC it booted from
+}
+
+// snippetName is what a snippet file may be called: NAME.ks or NAME.ks.tmpl.
+var snippetName = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_-]*)\.ks(\.tmpl)?$`)
+
+// LoadSnippets returns the built-in snippets with those in dir (NAME.ks or
+// NAME.ks.tmpl) added, a file of a built-in's name replacing it. A missing
+// dir is no error: it only has no snippets.
+func LoadSnippets(dir string) (map[string]string, error) {
+	out := maps.Clone(Builtins)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) || dir == "" {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("snippets: %w", err)
+	}
+	for _, e := range entries {
+		m := snippetName.FindStringSubmatch(e.Name())
+		if m == nil || !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("snippets: %w", err)
+		}
+		out[m[1]] = string(b)
+	}
+	return out, nil
 }
 
 // Resolve merges variable layers; later layers win (server, profile, machine).
@@ -51,24 +115,57 @@ func Resolve(layers ...map[string]string) map[string]string {
 	return out
 }
 
-// Parse checks that text is a valid template.
-func Parse(name, text string) error {
-	_, err := parse(name, text, nil)
+// Parse checks that text and the snippets (nil: the built-ins) are valid
+// templates.
+func Parse(name, text string, snippets map[string]string) error {
+	_, err := parse(name, text, &Data{}, snippets)
 	return err
 }
 
-func parse(name, text string, vars map[string]string) (*template.Template, error) {
-	t, err := template.New(name).Option("missingkey=error").Funcs(funcs(vars)).Parse(text)
-	if err != nil {
+// maxSnippetDepth bounds snippets including snippets.
+const maxSnippetDepth = 8
+
+func parse(name, text string, d *Data, snippets map[string]string) (*template.Template, error) {
+	if snippets == nil {
+		snippets = Builtins
+	}
+	var root *template.Template
+	depth := 0
+	fm := funcs(d.Vars)
+	fm["snippet"] = func(sn string) (string, error) {
+		t := root.Lookup("snippet " + sn)
+		if t == nil {
+			return "", fmt.Errorf("snippet %q does not exist (built-in: %s; add it as %s.ks to the snippets directory)",
+				sn, strings.Join(slices.Sorted(maps.Keys(Builtins)), ", "), sn)
+		}
+		if depth >= maxSnippetDepth {
+			return "", fmt.Errorf("snippet %q: snippets nest deeper than %d (a loop?)", sn, maxSnippetDepth)
+		}
+		depth++
+		defer func() { depth-- }()
+		var b bytes.Buffer
+		if err := t.Execute(&b, *d); err != nil {
+			return "", err
+		}
+		return strings.TrimSuffix(b.String(), "\n"), nil
+	}
+	root = template.New(name).Option("missingkey=error").Funcs(fm)
+	if _, err := root.Parse(text); err != nil {
 		return nil, fmt.Errorf("kickstart template %s: %w", name, err)
 	}
-	return t, nil
+	for _, sn := range slices.Sorted(maps.Keys(snippets)) {
+		if _, err := root.New("snippet " + sn).Parse(snippets[sn]); err != nil {
+			return nil, fmt.Errorf("kickstart snippet %s: %w", sn, err)
+		}
+	}
+	return root, nil
 }
 
-// Render renders text for d. A variable that no layer sets is an error that
-// names it, so a kickstart is never served with a hole in it.
-func Render(name, text string, d Data) ([]byte, error) {
-	t, err := parse(name, text, d.Vars)
+// Render renders text for d, with the snippets it includes (nil: the
+// built-ins). A variable that no layer sets is an error that names it, so a
+// kickstart is never served with a hole in it.
+func Render(name, text string, d Data, snippets map[string]string) ([]byte, error) {
+	t, err := parse(name, text, &d, snippets)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +178,7 @@ func Render(name, text string, d Data) ([]byte, error) {
 
 func funcs(vars map[string]string) template.FuncMap {
 	return template.FuncMap{
+		"join": strings.Join,
 		"var": func(key string) (string, error) {
 			v, ok := vars[key]
 			if !ok {

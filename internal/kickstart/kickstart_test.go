@@ -21,7 +21,7 @@ func TestDefaultTemplateGolden(t *testing.T) {
 		"rootpw-hash": {"rootpw_hash": "$6$salt$hash", "timezone": "Europe/Berlin", "disk": "vda"},
 	}
 	for name, vars := range tests {
-		got, err := Render("default", DefaultTemplate, data(vars))
+		got, err := Render("default", DefaultTemplate, data(vars), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +40,7 @@ func TestDefaultTemplateGolden(t *testing.T) {
 }
 
 func TestDefaultTemplateEssentials(t *testing.T) {
-	got, err := Render("default", DefaultTemplate, data(nil))
+	got, err := Render("default", DefaultTemplate, data(nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,21 +79,21 @@ func TestRenderErrors(t *testing.T) {
 		"bad syntax":    `{{ if }}`,
 	}
 	for name, text := range tests {
-		if out, err := Render("t", text, data(nil)); err == nil {
+		if out, err := Render("t", text, data(nil), nil); err == nil {
 			t.Errorf("%s: rendered %q without error", name, out)
 		}
 	}
-	_, err := Render("t", `{{ var "nope" }}`, data(nil))
+	_, err := Render("t", `{{ var "nope" }}`, data(nil), nil)
 	if err == nil || !strings.Contains(err.Error(), `"nope"`) || !strings.Contains(err.Error(), "--var nope=") {
 		t.Errorf("missing-var error does not say what to do: %v", err)
 	}
 }
 
 func TestParse(t *testing.T) {
-	if err := Parse("ok", DefaultTemplate); err != nil {
+	if err := Parse("ok", DefaultTemplate, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := Parse("bad", "{{ end }}"); err == nil {
+	if err := Parse("bad", "{{ end }}", nil); err == nil {
 		t.Fatal("Parse accepted a broken template")
 	}
 }

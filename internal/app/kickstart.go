@@ -1,0 +1,139 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+
+	"kickstand/internal/boot"
+	"kickstand/internal/kickstart"
+	"kickstand/internal/kickstart/validate"
+	"kickstand/internal/store"
+)
+
+// Site is what a machine's kickstart depends on besides the store: the
+// server's addresses and where the snippets are.
+type Site struct {
+	BaseURL   string // e.g. http://10.0.0.1
+	FTPBase   string // "" when FTP is off
+	PubDistro string // the distro at pub/
+	// SnippetsDir holds NAME.ks snippets beside the built-ins ("" for none).
+	SnippetsDir string
+}
+
+// SnippetsDir is where a data directory keeps its kickstart snippets.
+func SnippetsDir(dataDir string) string { return filepath.Join(dataDir, "snippets") }
+
+// InvalidError is a rendered kickstart that anaconda would refuse.
+type InvalidError struct {
+	Profile  string
+	Problems []validate.Problem
+}
+
+func (e *InvalidError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "the kickstart of profile %s has %d problem(s): ", e.Profile, len(e.Problems))
+	for i, p := range e.Problems {
+		if i == 3 {
+			fmt.Fprintf(&b, "; and %d more (kickstand kickstart render MAC | kickstand kickstart validate /dev/stdin)", len(e.Problems)-3)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// RenderKickstart renders and validates the kickstart machine gets; profile,
+// if set and the machine has none, is the profile chosen from the menu.
+// Variables resolve machine > profile > server defaults. A kickstart with
+// problems is returned with an *InvalidError.
+func RenderKickstart(ctx context.Context, s store.Store, machine store.Machine, profile string, site Site) ([]byte, store.Profile, error) {
+	name := machine.Profile
+	if name == "" {
+		name = profile
+	}
+	if name == "" {
+		return nil, store.Profile{}, fmt.Errorf("machine %s has no profile: register it with kickstand machine add %s --profile NAME", machine.MAC, machine.MAC)
+	}
+	p, err := s.Profile(ctx, name)
+	if err != nil {
+		return nil, p, err
+	}
+	d, err := s.Distro(ctx, p.Distro)
+	if err != nil {
+		return nil, p, err
+	}
+	snippets, err := kickstart.LoadSnippets(site.SnippetsDir)
+	if err != nil {
+		return nil, p, err
+	}
+	text := p.Kickstart
+	if text == "" {
+		text = kickstart.DefaultTemplate
+	}
+	data := kickstart.Data{
+		MAC: machine.MAC.String(), UUID: machine.UUID, Hostname: machine.Hostname, Profile: p.Name, Distro: d.Name,
+		Family: d.Family, Version: d.Version,
+		RepoURL:      boot.RepoURL(site.BaseURL, site.FTPBase, site.PubDistro, p, d.Name),
+		PhoneHomeURL: site.BaseURL + "/phone-home/" + machine.Token,
+		Network:      templateNetwork(machine.Network),
+		Vars:         kickstart.Resolve(kickstart.DefaultVars, p.Vars, machine.Vars),
+	}
+	ks, err := kickstart.Render("profile "+p.Name, text, data, snippets)
+	if err != nil {
+		return nil, p, err
+	}
+	if problems := validate.Check(string(ks), validate.Options{AllowPlaintextRootpw: p.PlaintextRootpw}); problems != nil {
+		return ks, p, &InvalidError{Profile: p.Name, Problems: problems}
+	}
+	return ks, p, nil
+}
+
+// CheckProfile renders profile p for a placeholder machine, as profile add
+// and apply do before they write: template errors and kickstart problems.
+func CheckProfile(ctx context.Context, s store.Store, p store.Profile, snippetsDir string) error {
+	sample := store.Machine{MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}, Profile: p.Name, Hostname: "sample", Token: "TOKEN"}
+	_, _, err := RenderKickstart(ctx, overlayProfile{s, p}, sample, "", Site{BaseURL: "http://SERVER", SnippetsDir: snippetsDir})
+	return err
+}
+
+// overlayProfile is a store in which one profile is as given, so that a
+// profile can be checked before it is written.
+type overlayProfile struct {
+	store.Store
+	p store.Profile
+}
+
+func (o overlayProfile) Profile(ctx context.Context, name string) (store.Profile, error) {
+	if name == o.p.Name {
+		return o.p, nil
+	}
+	return o.Store.Profile(ctx, name)
+}
+
+// templateNetwork is a machine's static settings as a template writes them.
+func templateNetwork(n store.Network) kickstart.Network {
+	if !n.Static() {
+		return kickstart.Network{}
+	}
+	out := kickstart.Network{Static: true, Address: n.Address.Addr().String(), Device: n.Device,
+		Netmask: netmask(n.Address)}
+	if n.Gateway.IsValid() {
+		out.Gateway = n.Gateway.String()
+	}
+	for _, d := range n.DNS {
+		out.DNS = append(out.DNS, d.String())
+	}
+	return out
+}
+
+func netmask(p netip.Prefix) string {
+	m := net.CIDRMask(p.Bits(), p.Addr().BitLen())
+	return net.IP(m).String()
+}

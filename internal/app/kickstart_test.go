@@ -1,0 +1,99 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"kickstand/internal/boot"
+	"kickstand/internal/events"
+	"kickstand/internal/httpd"
+	"kickstand/internal/store"
+	"kickstand/internal/store/sqlite"
+)
+
+func kickstartStore(t *testing.T) store.Store {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.AddDistro(ctx, store.Distro{Name: "rocky9", Family: "Rocky Linux", Version: "9.6", Source: t.TempDir()})
+	return db
+}
+
+// Variables resolve machine > profile > server defaults; a machine's static
+// network reaches the network line; snippets come from the snippets directory.
+func TestRenderKickstartVariablesAndNetwork(t *testing.T) {
+	ctx := context.Background()
+	db := kickstartStore(t)
+	db.AddProfile(ctx, store.Profile{Name: "web", Distro: "rocky9", Vars: map[string]string{"timezone": "Europe/Berlin", "disk": "vda"}})
+	mac, _ := store.ParseMAC("52:54:00:00:00:21")
+	m := store.Machine{MAC: mac, Profile: "web", Hostname: "web1", State: store.StateNew, Token: "tok",
+		Vars: map[string]string{"disk": "nvme0n1"},
+		Network: store.Network{Address: netip.MustParsePrefix("10.1.2.3/23"), Gateway: netip.MustParseAddr("10.1.2.1"),
+			DNS: []netip.Addr{netip.MustParseAddr("10.1.2.2")}}}
+	snippets := t.TempDir()
+	os.WriteFile(filepath.Join(snippets, "partitioning.ks"), []byte("ignoredisk --only-use={{ var \"disk\" }}\nautopart --type=plain\n"), 0o644)
+	ks, _, err := RenderKickstart(ctx, db, m, "", Site{BaseURL: "http://10.0.0.1", SnippetsDir: snippets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"timezone Europe/Berlin --utc\n",                         // the profile's
+		"ignoredisk --only-use=nvme0n1\nautopart --type=plain\n", // the machine's disk, the directory's snippet
+		"lang en_US.UTF-8\n",                                     // the server default
+		"network --bootproto=static --device=link --ip=10.1.2.3 --netmask=255.255.254.0 --gateway=10.1.2.1 --nameserver=10.1.2.2 --activate --onboot=yes --hostname=web1\n",
+		"http://10.0.0.1/phone-home/tok",
+	} {
+		if !strings.Contains(string(ks), want) {
+			t.Errorf("kickstart lacks %q:\n%s", want, ks)
+		}
+	}
+}
+
+// A kickstart anaconda would refuse is not served: an *InvalidError naming
+// the line, a kickstart-invalid event, and a 500 rather than a broken install.
+func TestInvalidKickstartIsNotServed(t *testing.T) {
+	ctx := context.Background()
+	db := kickstartStore(t)
+	bad := "text\nurl --url={{ .RepoURL }}\nrootpw hunter2\nautopart\npart / --size=1000\n"
+	db.AddProfile(ctx, store.Profile{Name: "bad", Distro: "rocky9", Kickstart: bad})
+	db.AddProfile(ctx, store.Profile{Name: "optin", Distro: "rocky9", Kickstart: "text\nurl --url={{ .RepoURL }}\nrootpw hunter2\nautopart\n", PlaintextRootpw: true})
+	mac, _ := store.ParseMAC("52:54:00:00:00:22")
+	db.PutMachine(ctx, store.Machine{MAC: mac, Profile: "bad", State: store.StateNew, Token: "tok-bad"})
+	m, _ := db.Machine(ctx, mac)
+
+	_, _, err := RenderKickstart(ctx, db, m, "", Site{BaseURL: "http://10.0.0.1"})
+	var invalid *InvalidError
+	if !errors.As(err, &invalid) || len(invalid.Problems) != 2 || invalid.Problems[0].Line != 3 || invalid.Problems[1].Line != 4 {
+		t.Fatalf("err = %v; want the plaintext rootpw (line 3) and autopart with part (line 4)", err)
+	}
+	if err := CheckProfile(ctx, db, store.Profile{Name: "new", Distro: "rocky9", Kickstart: bad}, ""); !errors.As(err, &invalid) {
+		t.Errorf("CheckProfile of a bad template: %v", err)
+	}
+	if err := CheckProfile(ctx, db, store.Profile{Name: "optin2", Distro: "rocky9", Kickstart: "text\nurl --url={{ .RepoURL }}\nrootpw hunter2\nautopart\n", PlaintextRootpw: true}, ""); err != nil {
+		t.Errorf("a plaintext rootpw the profile opted into: %v", err)
+	}
+
+	log := slog.New(slog.DiscardHandler)
+	a := &App{log: log, store: db, bus: events.New(0), peers: newNeighbours()}
+	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1", log: log}
+	if _, err := a.kickstart(ctx, "tok-bad", "", netip.MustParseAddr("10.0.0.50")); err == nil || errors.Is(err, httpd.ErrNotFound) {
+		t.Fatalf("an invalid kickstart was served (or 404ed): %v", err)
+	}
+	evs, _ := db.Events(ctx, mac)
+	if len(evs) == 0 || evs[len(evs)-1].Kind != "kickstart-invalid" || !strings.Contains(evs[len(evs)-1].Detail, "line 3:") {
+		t.Errorf("timeline after the refused kickstart: %+v", evs)
+	}
+	if m, _ := db.Machine(ctx, mac); m.State != store.StateNew {
+		t.Errorf("a refused kickstart moved the machine to %s", m.State)
+	}
+}
