@@ -72,3 +72,28 @@ func bootUntilScreen(t *testing.T, l *lan, s *served, mac, want string) string {
 		}
 	}
 }
+
+// TestUnknownIgnoredInProxyMode powers on a machine kickstand does not know
+// on a LAN whose DHCP is dnsmasq, with --unknown ignore: kickstand sees its
+// discover but answers nothing, and the firmware, with an address from
+// dnsmasq and no boot file, gives up on the network.
+func TestUnknownIgnoredInProxyMode(t *testing.T) {
+	u := newSetup(t, "rocky9", rocky9ISO, "curl", "dnsmasq")
+	args, logs := u.dhcp(t, "proxy")
+	server := startServe(t, u.l, u.cli, logs, append(args, "--unknown", "ignore")...)
+	stranger := randomMAC(t)
+	screen := bootUntilScreen(t, u.l, server, stranger, "No bootable device")
+	t.Logf("the unknown machine's screen:\n%s", screen)
+	m := u.cli.machine(t, stranger)
+	if !m.hasEventKind("dhcp-discover") {
+		t.Errorf("kickstand did not see the unknown machine's discover: %+v", m.Events)
+	}
+	for _, e := range m.Events {
+		if strings.Contains(e.Kind, "offer") || strings.Contains(e.Kind, "ack") || e.Kind == "tftp" {
+			t.Errorf("kickstand answered an unknown machine under --unknown ignore: %s %s", e.Kind, e.Detail)
+		}
+	}
+	if !strings.Contains(screen, "10.213.7.") {
+		t.Errorf("the firmware got no address from dnsmasq (the LAN's own DHCP): screen\n%s", screen)
+	}
+}
