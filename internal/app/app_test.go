@@ -136,8 +136,10 @@ func TestServeLoopback(t *testing.T) {
 	if script := curl(t, base+"/ipxe/01-52-54-00-ab-cd-ef.ipxe"); !strings.HasPrefix(script, "#!ipxe\n") || !strings.Contains(script, "\nexit\n") {
 		t.Fatalf("installed machine's iPXE script:\n%s", script)
 	}
-	if code := curlStatus(t, base+"/ks/not-a-token"); code != "404" {
-		t.Fatalf("wrong token: %s, want 404", code)
+	for _, u := range []string{base + "/ks/not-a-token", base + "/ks/", base + "/ks"} {
+		if code := curlStatus(t, u); code != "404" {
+			t.Fatalf("%s: %s, want 404: a kickstart needs its machine's token", u, code)
+		}
 	}
 	evs, err := db.Events(ctx, mac)
 	must(err)
