@@ -136,8 +136,14 @@ func (m *machines) record(ctx context.Context, mac net.HardwareAddr, kind, detai
 }
 
 func (m *machines) recordErr(ctx context.Context, mac net.HardwareAddr, kind, detail string, step store.State) error {
+	return m.recordAt(ctx, store.Event{MAC: mac, Kind: kind, Detail: detail}, step)
+}
+
+// recordAt is recordErr for an event that already has its time (zero: now).
+func (m *machines) recordAt(ctx context.Context, ev store.Event, step store.State) error {
+	mac, kind := ev.MAC, ev.Kind
 	before, _ := m.store.Machine(ctx, mac) // only for the log line
-	after, err := m.store.Record(ctx, store.Event{MAC: mac, Kind: kind, Detail: detail}, step)
+	after, err := m.store.Record(ctx, ev, step)
 	if err == nil && after != before.State && after != "" {
 		m.log.Info("machine state", "mac", mac.String(), "state", after, "after", kind)
 	}

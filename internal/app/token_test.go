@@ -125,8 +125,13 @@ func TestStage2Event(t *testing.T) {
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	var got []string
-	a.bus.Run(cancelled, func(e events.Event) { got = append(got, e.Kind+" "+e.Detail) })
-	if len(got) != 2 || !strings.HasPrefix(got[0], "stage2 images/install.img fetched over HTTP") {
-		t.Fatalf("stage2 events: %q, want two (distros/rocky9/ and pub/)", got)
+	var times []time.Time
+	a.bus.Run(cancelled, func(e events.Event) { got = append(got, e.Kind+" "+e.Detail); times = append(times, e.Time) })
+	if len(got) != 4 || got[0] != "stage2 images/install.img download started over HTTP" ||
+		!strings.HasPrefix(got[1], "stage2 images/install.img fetched over HTTP (100 bytes in 1s)") || got[2] != got[0] {
+		t.Fatalf("stage2 events: %q, want started and fetched, for distros/rocky9/ and for pub/", got)
+	}
+	if d := times[1].Sub(times[0]); d < 990*time.Millisecond || d > 1100*time.Millisecond {
+		t.Errorf("the download's start is %v before its end, want its duration (1s)", d)
 	}
 }

@@ -58,7 +58,8 @@ func (a *App) recordEvent(e events.Event) {
 		a.log.Debug("event without machine", "ip", e.IP, "kind", e.Kind, "detail", e.Detail)
 		return
 	}
-	if err := a.machines.recordErr(context.Background(), e.MAC, e.Kind, e.Detail, store.State(e.Step)); err != nil {
+	ev := store.Event{MAC: e.MAC, Time: e.Time, Kind: e.Kind, Detail: e.Detail}
+	if err := a.machines.recordAt(context.Background(), ev, store.State(e.Step)); err != nil {
 		a.log.Error("record event", "mac", e.MAC.String(), "kind", e.Kind, "err", err)
 	}
 }
@@ -183,8 +184,9 @@ func (a *App) onFTP(t ftp.Transfer) {
 	a.onStage2(mac, t.Client, "FTP", t.Name, t.Bytes, t.Duration, t.Err == nil)
 }
 
-// onStage2 adds a stage2 event when a transfer was a distro's stage2 image
-// (install.img): the installer has its second stage and starts it.
+// onStage2 adds stage2 events when a transfer was a distro's stage2 image
+// (install.img): when its download started (the transfer's end less its
+// duration) and when it ended — then the installer starts its second stage.
 func (a *App) onStage2(mac net.HardwareAddr, client netip.Addr, proto, name string, n int64, d time.Duration, ok bool) {
 	if !ok || !strings.HasSuffix(name, ".img") {
 		return
@@ -202,6 +204,9 @@ func (a *App) onStage2(mac net.HardwareAddr, client netip.Addr, proto, name stri
 	if d2, err := a.store.Distro(ctx, distro); !found || err != nil || d2.Stage2 == "" || d2.Stage2 != rest {
 		return
 	}
-	a.bus.Publish(events.Event{MAC: mac, IP: client, Kind: "stage2", Step: string(store.StateInstalling),
+	end := time.Now()
+	a.bus.Publish(events.Event{Time: end.Add(-d), MAC: mac, IP: client, Kind: "stage2",
+		Detail: fmt.Sprintf("%s download started over %s", rest, proto)})
+	a.bus.Publish(events.Event{Time: end, MAC: mac, IP: client, Kind: "stage2", Step: string(store.StateInstalling),
 		Detail: fmt.Sprintf("%s fetched over %s (%d bytes in %s): the installer starts its second stage", rest, proto, n, d.Round(time.Millisecond))})
 }
