@@ -79,6 +79,10 @@ func TestInvalidKickstartIsNotServed(t *testing.T) {
 	if err := CheckProfile(ctx, db, store.Profile{Name: "new", Distro: "rocky9", Kickstart: bad}, ""); !errors.As(err, &invalid) {
 		t.Errorf("CheckProfile of a bad template: %v", err)
 	}
+	// A variable only its machines will set: checked when they are added.
+	if err := CheckProfile(ctx, db, store.Profile{Name: "roles", Distro: "rocky9", Kickstart: "text\n# {{ var \"role\" }}\n"}, ""); err != nil {
+		t.Errorf("a profile whose template needs a machine variable: %v", err)
+	}
 	if err := CheckProfile(ctx, db, store.Profile{Name: "optin2", Distro: "rocky9", Kickstart: "text\nurl --url={{ .RepoURL }}\nrootpw hunter2\nautopart\n", PlaintextRootpw: true}, ""); err != nil {
 		t.Errorf("a plaintext rootpw the profile opted into: %v", err)
 	}

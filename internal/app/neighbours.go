@@ -48,6 +48,13 @@ func (n *neighbours) lookup(ip netip.Addr) (net.HardwareAddr, bool) {
 	return mac, ok
 }
 
+// current returns the MAC the kernel's neighbour table has for ip now,
+// without the learned addresses, which may be stale.
+func (n *neighbours) current(ip netip.Addr) (net.HardwareAddr, bool) {
+	mac, ok := n.arpFn()[ip]
+	return mac, ok
+}
+
 // readARP reads the kernel's IPv4 neighbour table.
 func readARP() map[netip.Addr]net.HardwareAddr {
 	out := map[netip.Addr]net.HardwareAddr{}

@@ -19,10 +19,11 @@ import (
 	"kickstand/internal/store/sqlite"
 )
 
-// Kickstart and phone-home URLs are secret per machine: an unknown token, or
-// a machine's token used from another registered machine's address, gets
-// httpd.ErrNotFound (a 404) and an event; --ks-source-check serves only the
-// address the machine was seen at.
+// Kickstart and phone-home URLs are secret per machine: an unknown token
+// gets httpd.ErrNotFound (a 404) and an event; a machine's kickstart token
+// used from an address the neighbour table gives another registered machine
+// too (a stale learned address does not count); reports are never refused
+// for their address; --ks-source-check serves only the machine's address.
 func TestKickstartTokens(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -42,13 +43,11 @@ func TestKickstartTokens(t *testing.T) {
 	db.PutMachine(ctx, store.Machine{MAC: macB, Profile: "web", State: store.StateNew, Token: "token-b"})
 	log := slog.New(slog.DiscardHandler)
 	a := &App{log: log, store: db, bus: events.New(0), peers: newNeighbours()}
-	a.peers.arpFn = func() map[netip.Addr]net.HardwareAddr { return nil }
+	ip := netip.MustParseAddr
+	arp := map[netip.Addr]net.HardwareAddr{ip("10.0.0.10"): macA, ip("10.0.0.11"): macB, ip("10.0.0.12"): stranger}
+	a.peers.arpFn = func() map[netip.Addr]net.HardwareAddr { return arp }
 	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1", log: log}
-	ipA, ipB, ipStranger, ipNobody := netip.MustParseAddr("10.0.0.10"), netip.MustParseAddr("10.0.0.11"),
-		netip.MustParseAddr("10.0.0.12"), netip.MustParseAddr("10.0.0.13")
-	a.peers.learn(ipA, macA)
-	a.peers.learn(ipB, macB)
-	a.peers.learn(ipStranger, stranger)
+	ipA, ipB, ipStranger, ipNobody := ip("10.0.0.10"), ip("10.0.0.11"), ip("10.0.0.12"), ip("10.0.0.13")
 
 	served := func(token string, from netip.Addr) bool {
 		t.Helper()
@@ -87,17 +86,29 @@ func TestKickstartTokens(t *testing.T) {
 	if !served("token-a", ipStranger) || !served("token-b", ipNobody) {
 		t.Error("without --ks-source-check, an address tied to no registered machine is served by the token alone")
 	}
+	// A learned address that is stale (the lease went to A) does not refuse A.
+	reused := ip("10.0.0.14")
+	a.peers.learn(reused, macB)
+	arp[reused] = macA
+	if !served("token-a", reused) {
+		t.Error("a stale learned address refused the machine that holds it now")
+	}
+	// Reports are taken on the token alone: refusing "installed" would
+	// install the machine again.
+	if err := a.phoneHome(ctx, "token-a", httpd.Report{State: "installing", Client: ipB}); err != nil {
+		t.Errorf("phone-home with A's token from B's address: %v", err)
+	}
 	if err := a.phoneHome(ctx, "no-such-token", httpd.Report{State: "installed", Client: ipA}); !errors.Is(err, httpd.ErrNotFound) {
 		t.Errorf("phone-home with an unknown token: %v, want ErrNotFound", err)
 	}
 
-	// (A served kickstart ties its address to the machine; these are fresh.)
-	a.cfg.KSSourceCheck = true
-	a.peers.learn(netip.MustParseAddr("10.0.0.20"), stranger)
-	if served("token-a", netip.MustParseAddr("10.0.0.20")) || served("token-b", netip.MustParseAddr("10.0.0.21")) {
+	a.cfg.KSSourceCheck = true // (addresses a kickstart was served to are learned: fresh ones here)
+	if served("token-a", ipStranger) || served("token-b", ip("10.0.0.16")) {
 		t.Error("--ks-source-check served a kickstart to an address not the machine's")
 	}
-	if !served("token-b", ipB) {
+	learned := ip("10.0.0.15") // DHCP gave it to B; not in the neighbour table yet
+	a.peers.learn(learned, macB)
+	if !served("token-b", ipB) || !served("token-b", learned) {
 		t.Error("--ks-source-check refused the machine's own address")
 	}
 }

@@ -110,7 +110,9 @@ type grubDialects struct {
 
 // grubDialect is what the GRUB that mac runs understands: its distro's
 // grubx64.efi (grubaa64.efi for aarch64 media) and grub.cfg. When they
-// cannot be read it is GRUB 2.06's linux/initrd over http, and logged.
+// cannot be read it is GRUB 2.06's linux/initrd over http, and logged. What
+// the media says is cached; a failed read (a client gone, an I/O error) is
+// tried again on the next request.
 func (a *App) grubDialect(ctx context.Context, mac net.HardwareAddr) boot.GRUBDialect {
 	name, err := a.distroFor(ctx, mac)
 	if err != nil || name == "" {
@@ -121,16 +123,25 @@ func (a *App) grubDialect(ctx context.Context, mac net.HardwareAddr) boot.GRUBDi
 		return boot.GRUBDialect{}
 	}
 	a.grubs.mu.Lock()
-	defer a.grubs.mu.Unlock()
-	if g, ok := a.grubs.m[src]; ok {
+	g, ok := a.grubs.m[src]
+	a.grubs.mu.Unlock()
+	if ok {
 		return g
 	}
-	g, err := a.readGRUB(ctx, name)
-	if err != nil {
-		a.log.Warn("cannot tell what the distro's GRUB understands; GRUB configs use linux/initrd over http", "distro", name, "err", err)
-	} else {
+	// Read without the lock: other machines' configs need not wait for it.
+	g, err = a.readGRUB(context.WithoutCancel(ctx), name)
+	var bad *distro.BadGRUBError
+	switch {
+	case err == nil:
 		a.log.Info("distro GRUB", "distro", name, "linuxefi", g.LinuxEFI, "http", !g.TFTP)
+	case errors.As(err, &bad), errors.Is(err, fs.ErrNotExist):
+		a.log.Warn("cannot tell what the distro's GRUB understands; GRUB configs use linux/initrd over http", "distro", name, "err", err)
+	default:
+		a.log.Warn("reading the distro's GRUB failed; trying again on the next request", "distro", name, "err", err)
+		return g
 	}
+	a.grubs.mu.Lock()
+	defer a.grubs.mu.Unlock()
 	if a.grubs.m == nil {
 		a.grubs.m = map[bootfs.Source]boot.GRUBDialect{}
 	}
@@ -157,7 +168,7 @@ func (a *App) readGRUB(ctx context.Context, name string) (boot.GRUBDialect, erro
 	}
 	g, err := distro.ReadGRUB(image, cfg)
 	if err != nil {
-		return boot.GRUBDialect{}, fmt.Errorf("%s: %w", grub, err)
+		return boot.GRUBDialect{}, &distro.BadGRUBError{Name: grub, Err: err}
 	}
 	return boot.GRUBDialect{LinuxEFI: g.LinuxEFI, TFTP: !g.HTTP}, nil
 }

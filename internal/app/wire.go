@@ -99,40 +99,46 @@ func (a *App) site(ctx context.Context) Site {
 }
 
 // machineForToken returns the machine a kickstart or phone-home token
-// belongs to, if client may use it: an unknown token, or a token used from
-// the address of another registered machine, is refused (httpd.ErrNotFound,
-// a 404 that tells nothing) and recorded on the machines concerned. With
-// --ks-source-check the client must be the address that machine was last
-// seen at (its DHCP lease, or the neighbour table).
+// belongs to. An unknown token is refused (httpd.ErrNotFound, a 404 that
+// tells nothing) and recorded on the machine at that address. A kickstart
+// (not a report: refusing "installed" would install the machine again) is
+// also refused when the kernel's neighbour table says the address is held
+// now by another registered machine, and, with --ks-source-check, when it is
+// not known to be the machine's own.
 func (a *App) machineForToken(ctx context.Context, what, token string, client netip.Addr) (store.Machine, error) {
-	from, known := a.peers.lookup(client)
 	m, err := a.store.MachineByToken(ctx, token)
 	if errors.Is(err, store.ErrNotFound) {
 		a.log.Warn(what+" refused: unknown token", "client", client)
-		if known {
+		if from, ok := a.peers.lookup(client); ok {
 			a.machines.record(ctx, from, what+"-refused", "unknown token from "+client.String(), "")
 		}
 		return m, httpd.ErrNotFound
 	}
-	if err != nil {
+	if err != nil || what != "kickstart" {
 		return m, err
 	}
+	// The neighbour table answers for the address now; the addresses learned
+	// from DHCP and earlier requests may be stale (a reused lease).
+	holder, held := a.peers.current(client)
 	switch {
-	case known && from.String() == m.MAC.String():
+	case held && holder.String() == m.MAC.String():
 		return m, nil
-	case known && a.registered(ctx, from):
-		detail := fmt.Sprintf("token of %s used from %s, the address of %s", m.MAC, client, from)
-		a.log.Warn(what+" refused: another machine's token", "client", client, "owner", m.MAC.String(), "client-mac", from.String())
+	case held && a.registered(ctx, holder):
+		detail := fmt.Sprintf("token of %s used from %s, held by %s", m.MAC, client, holder)
+		a.log.Warn(what+" refused: another machine's token", "client", client, "owner", m.MAC.String(), "holder", holder.String())
 		a.machines.record(ctx, m.MAC, what+"-refused", detail, "")
-		a.machines.record(ctx, from, what+"-refused", detail, "")
+		a.machines.record(ctx, holder, what+"-refused", detail, "")
 		return m, httpd.ErrNotFound
-	case a.cfg.KSSourceCheck:
-		detail := fmt.Sprintf("--ks-source-check: %s is not the address %s was given", client, m.MAC)
-		a.log.Warn(what+" refused: "+detail, "client", client)
-		a.machines.record(ctx, m.MAC, what+"-refused", detail, "")
-		return m, httpd.ErrNotFound
+	case !a.cfg.KSSourceCheck:
+		return m, nil // an address we cannot tie to another machine: the token decides
 	}
-	return m, nil // an address we cannot tie to a machine: the token alone decides
+	if learned, ok := a.peers.lookup(client); !held && ok && learned.String() == m.MAC.String() {
+		return m, nil // not in the neighbour table (yet), but DHCP gave it this address
+	}
+	detail := fmt.Sprintf("--ks-source-check: %s is not known as the address of %s", client, m.MAC)
+	a.log.Warn(what+" refused: "+detail, "client", client)
+	a.machines.record(ctx, m.MAC, what+"-refused", detail, "")
+	return m, httpd.ErrNotFound
 }
 
 // registered reports whether mac is a machine with a profile.

@@ -152,9 +152,16 @@ func Decide(in Input) Decision {
 		case store.StateInstalled:
 			return Decision{Action: ActionLocal, Reason: "installed: boot from local disk"}
 		case store.StateFailed:
-			// Not again unattended: a person looks, then picks an entry or
-			// runs kickstand machine reinstall.
-			return menu(in, "install failed: menu, local disk by default")
+			// Not again unattended: a person looks, then installs its own
+			// profile from the menu or runs kickstand machine reinstall.
+			own := in
+			own.Trees = nil
+			for _, t := range in.Trees {
+				if t.Profile.Name == m.Profile {
+					own.Trees = append(own.Trees, t)
+				}
+			}
+			return menu(own, "install failed: menu, local disk by default")
 		}
 		for _, t := range in.Trees {
 			if t.Profile.Name == m.Profile {

@@ -38,7 +38,7 @@ func TestDecide(t *testing.T) {
 	}{
 		{"registered new installs", machine("web", store.StateNew), UnknownMenu, ActionInstall, []string{"web"}},
 		{"registered booting installs", machine("web", store.StateBooting), UnknownIgnore, ActionInstall, []string{"web"}},
-		{"failed gets the menu", machine("web", store.StateFailed), UnknownInstall, ActionMenu, []string{"db", "web"}},
+		{"failed gets the menu of its own profile", machine("web", store.StateFailed), UnknownInstall, ActionMenu, []string{"web"}},
 		{"installed boots locally", machine("web", store.StateInstalled), UnknownInstall, ActionLocal, nil},
 		{"missing profile boots locally", machine("gone", store.StateNew), UnknownInstall, ActionLocal, nil},
 		{"unknown menu", nil, UnknownMenu, ActionMenu, []string{"db", "web"}},

@@ -63,9 +63,11 @@ func (e *env) applyCmd() *cobra.Command {
 		Short: "Create or update the profiles and machines a YAML file lists (idempotent)",
 		Long: `apply reads profiles and machines from FILE.yaml (- for standard input), checks all
 of them (names, distros, addresses, and each kickstart against anaconda's syntax)
-and only then writes: profiles first, then machines. Running it again changes
-nothing. Profiles and machines the file does not name are left alone; a machine's
-state and kickstart URL are kept (use machine reinstall to install it again).`,
+and only then writes: profiles first, then machines. A file with an error in it
+writes nothing; a failure while writing (the disk, say) stops there and says so.
+Running it again changes nothing. Profiles and machines the file does not name are
+left alone; a machine's state and kickstart URL are kept (use machine reinstall to
+install it again).`,
 		Args: cobra.NoArgs,
 		RunE: e.withStore(func(ctx context.Context, s store.Store, _ []string) error {
 			return e.apply(ctx, s, file, dryRun)
@@ -266,6 +268,16 @@ func nonNilVars(m map[string]string) map[string]string {
 func (e *env) planMachines(ctx context.Context, s store.Store, ms []applyMachine) ([]change, error) {
 	var plan []change
 	seen := map[string]bool{}
+	reserved := map[string]string{} // ip → MAC, stored and in the file
+	stored, err := s.Machines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range stored {
+		if m.IP.IsValid() {
+			reserved[m.IP.String()] = m.MAC.String()
+		}
+	}
 	for i, am := range ms {
 		where := fmt.Sprintf("machines[%d]", i)
 		if am.Profile == "" {
@@ -284,6 +296,12 @@ func (e *env) planMachines(ctx context.Context, s store.Store, ms []applyMachine
 			return nil, fmt.Errorf("%s: machine %s is listed twice", where, m.MAC)
 		}
 		seen[m.MAC.String()] = true
+		if m.IP.IsValid() {
+			if other, ok := reserved[m.IP.String()]; ok && other != m.MAC.String() {
+				return nil, fmt.Errorf("machine %s: ip %s is reserved for %s already", m.MAC, m.IP, other)
+			}
+			reserved[m.IP.String()] = m.MAC.String()
+		}
 		if _, err := s.Profile(ctx, m.Profile); errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("machine %s: profile %s is neither in the file nor in the store", m.MAC, m.Profile)
 		} else if err != nil {
@@ -305,6 +323,8 @@ func (e *env) planMachines(ctx context.Context, s store.Store, ms []applyMachine
 			c.op, c.detail = "update", machineDiff(old, m)
 			if c.detail == "" {
 				c.op = "unchanged"
+			} else if old.State == store.StateInstalled {
+				c.detail += " (installed: kickstand machine reinstall to install it so)"
 			}
 		}
 		if err := e.checkKickstart(ctx, s, m); err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,11 +66,22 @@ func TestApply(t *testing.T) {
 
 	// Idempotent: again, nothing changes; the token (kickstart URL) is kept.
 	before := c.showJSON("52:54:00:aa:00:01")
+	token := func() string {
+		db := c.open()
+		defer db.Close()
+		hw, _ := net.ParseMAC("52:54:00:aa:00:01")
+		m, _ := db.Machine(t.Context(), hw)
+		return m.Token
+	}
+	tokenBefore := token()
 	if out := c.ok("apply", "-f", f); !strings.Contains(out, "0 to create, 0 to update, 4 unchanged") {
 		t.Errorf("second apply:\n%s", out)
 	}
 	if after := c.showJSON("52:54:00:aa:00:01"); len(after["events"].([]any)) != len(before["events"].([]any)) {
 		t.Errorf("an unchanged apply added events: %v", after["events"])
+	}
+	if tokenBefore == "" || token() != tokenBefore {
+		t.Error("apply changed the machine's token (its kickstart URL)")
 	}
 
 	// A change is shown, then written; state is kept.
@@ -95,6 +107,7 @@ func TestApplyBadFileWritesNothing(t *testing.T) {
 		{"unknown profile", "machines:\n  - mac: 52:54:00:aa:00:09\n    profile: ghost\n", "neither in the file nor in the store"},
 		{"listed twice", applyYAML + "  - mac: 52:54:00:aa:00:01\n    profile: web\n", "listed twice"},
 		{"invalid kickstart", "profiles:\n  - name: p\n    distro: rocky9\n    vars: {autopart_type: zfs}\n", "problem"},
+		{"ip reserved twice", "profiles:\n  - name: p\n    distro: rocky9\nmachines:\n  - {mac: 52:54:00:aa:00:05, profile: p, ip: 10.0.0.9}\n  - {mac: 52:54:00:aa:00:06, profile: p, ip: 10.0.0.9}\n", "reserved for 52:54:00:aa:00:05"},
 		{"bad gateway", "profiles:\n  - name: p\n    distro: rocky9\nmachines:\n  - mac: 52:54:00:aa:00:03\n    profile: p\n    network: {address: 10.0.0.5/24, gateway: 192.168.0.1}\n", "--gateway"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -67,7 +68,12 @@ func (e *env) kickstartValidate(files []string, plaintext bool) error {
 	return nil
 }
 
+// readInclude reads an included file from this host; URLs are left to
+// anaconda (empty: not checked).
 func readInclude(path string) (string, error) {
+	if strings.Contains(path, "://") {
+		return "", nil
+	}
 	b, err := os.ReadFile(path)
 	return string(b), err
 }

@@ -227,7 +227,13 @@ func (e *env) machineEdit(ctx context.Context, s store.Store, macText string, o 
 			changes = append(changes, flag)
 		}
 	}
+	if set("profile") && o.profile == "" {
+		return fmt.Errorf("--profile \"\": a registered machine needs a profile; kickstand machine remove %s forgets it", mac)
+	}
 	if set("address") && o.address == "" { // --address "" goes back to DHCP
+		if set("gateway") || set("dns") || set("device") {
+			return errors.New(`--address "" goes back to DHCP: leave out --gateway, --dns and --device`)
+		}
 		merged.gateway, merged.dns, merged.device = "", nil, ""
 	}
 	next, err := parseMachine(macText, merged)

@@ -51,6 +51,8 @@ func TestMachineEdit(t *testing.T) {
 		t.Fatalf("after --address '': %v", m)
 	}
 	c.fails("nothing to change", "machine", "edit", mac)
+	c.fails("needs a profile", "machine", "edit", mac, "--profile", "")
+	c.fails("goes back to DHCP", "machine", "edit", mac, "--address", "", "--gateway", "10.0.0.1")
 	c.fails("profile nope does not exist", "machine", "edit", mac, "--profile", "nope")
 	c.fails("--gateway", "machine", "edit", mac, "--address", "10.0.0.5/24", "--gateway", "192.168.1.1")
 	c.fails("give --address too", "machine", "edit", mac, "--gateway", "10.0.0.1")

@@ -24,6 +24,15 @@ type GRUB struct {
 	HTTP bool
 }
 
+// BadGRUBError is a GRUB image that ReadGRUB cannot make sense of.
+type BadGRUBError struct {
+	Name string
+	Err  error
+}
+
+func (e *BadGRUBError) Error() string { return e.Name + ": " + e.Err.Error() }
+func (e *BadGRUBError) Unwrap() error { return e.Err }
+
 // An EFI GRUB image (grub-mkimage) carries its modules in a section that
 // starts with this header: magic "mimg", padding, then the offset of the
 // first module and the size of the whole area, both from the header's start.

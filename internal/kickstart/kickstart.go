@@ -92,16 +92,24 @@ func LoadSnippets(dir string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snippets: %w", err)
 	}
+	from := map[string]string{}
 	for _, e := range entries {
 		m := snippetName.FindStringSubmatch(e.Name())
-		if m == nil || !e.Type().IsRegular() {
+		if m == nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		path := filepath.Join(dir, e.Name())
+		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() { // follows links
+			continue
+		}
+		if other, ok := from[m[1]]; ok {
+			return nil, fmt.Errorf("snippets: %s and %s are both snippet %q: remove one", other, e.Name(), m[1])
+		}
+		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("snippets: %w", err)
 		}
-		out[m[1]] = string(b)
+		out[m[1]], from[m[1]] = string(b), e.Name()
 	}
 	return out, nil
 }
@@ -161,6 +169,16 @@ func parse(name, text string, d *Data, snippets map[string]string) (*template.Te
 	return root, nil
 }
 
+// MissingVarError is a template's {{ var "KEY" }} that no layer sets.
+type MissingVarError struct {
+	Key   string
+	Known []string
+}
+
+func (e *MissingVarError) Error() string {
+	return fmt.Sprintf("variable %q is not set (set it with --var %s=VALUE; known: %s)", e.Key, e.Key, strings.Join(e.Known, ", "))
+}
+
 // Render renders text for d, with the snippets it includes (nil: the
 // built-ins). A variable that no layer sets is an error that names it, so a
 // kickstart is never served with a hole in it.
@@ -182,8 +200,7 @@ func funcs(vars map[string]string) template.FuncMap {
 		"var": func(key string) (string, error) {
 			v, ok := vars[key]
 			if !ok {
-				known := slices.Sorted(maps.Keys(vars))
-				return "", fmt.Errorf("variable %q is not set (set it with --var %s=VALUE; known: %s)", key, key, strings.Join(known, ", "))
+				return "", &MissingVarError{Key: key, Known: slices.Sorted(maps.Keys(vars))}
 			}
 			return v, nil
 		},

@@ -120,6 +120,18 @@ func TestSnippetsDirectory(t *testing.T) {
 	if s, err := LoadSnippets(filepath.Join(dir, "missing")); err != nil || len(s) != len(Builtins) {
 		t.Errorf("a missing snippets directory: %d snippets, %v", len(s), err)
 	}
+	// A link to a snippet kept elsewhere counts; two files for one name do not.
+	elsewhere := filepath.Join(t.TempDir(), "shared.ks")
+	os.WriteFile(elsewhere, []byte("services --enabled=chronyd\n"), 0o644)
+	os.Symlink(elsewhere, filepath.Join(dir, "services.ks"))
+	if s, err := LoadSnippets(dir); err != nil || s["services"] != "services --enabled=chronyd\n" {
+		t.Errorf("a linked snippet: %q, %v", s["services"], err)
+	}
+	os.WriteFile(filepath.Join(dir, "motd.ks.tmpl"), []byte("x"), 0o644)
+	if _, err := LoadSnippets(dir); err == nil || !strings.Contains(err.Error(), "remove one") {
+		t.Errorf("motd.ks and motd.ks.tmpl: %v, want an error", err)
+	}
+	os.Remove(filepath.Join(dir, "motd.ks.tmpl"))
 	os.WriteFile(filepath.Join(dir, "broken.ks"), []byte("{{ if }}"), 0o644)
 	broken, _ := LoadSnippets(dir)
 	if err := Parse("t", "text\n", broken); err == nil || !strings.Contains(err.Error(), "snippet broken") {

@@ -4,7 +4,8 @@ package store
 // observed, and whether that is a change. It never moves a machine backwards
 // and keeps installed machines installed until someone asks for a reinstall.
 // A failed machine stays failed when it boots again (it gets the menu) and
-// starts over when it fetches a kickstart (someone chose to install).
+// starts over at any sign of installing (a kickstart or stage2 fetched, a
+// report): someone chose to install it from the menu.
 func Advance(cur, step State) (State, bool) {
 	if cur == step {
 		return cur, false

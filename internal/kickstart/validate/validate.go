@@ -39,9 +39,11 @@ type Options struct {
 	// AllowPlaintextRootpw accepts `rootpw` without --iscrypted/--lock (refused by default: a plaintext root password in a file served over HTTP).
 	// It also accepts `user --password` without --iscrypted, for the same reason.
 	AllowPlaintextRootpw bool
-	// Include resolves %include paths; nil means every %include is a problem unless the path is under /tmp/ or /run/ (files written by %pre at install time). It returns the included text, or an error for a missing file.
-	// A path under /tmp/ or /run/ that Include cannot resolve is not a
-	// problem either: %pre writes it at install time.
+	// Include resolves %include and %ksappend paths (and URLs) to the text
+	// they name, which is checked too; an error is a problem, except for a
+	// path under /tmp/ or /run/, which %pre writes at install time. nil:
+	// includes are neither followed nor refused (anaconda fetches URLs, and
+	// only the installer knows its files).
 	Include func(path string) (string, error)
 }
 
@@ -234,14 +236,10 @@ func (k *checker) include(at place, words []string) {
 	}
 	clean := path.Clean(file)
 	atInstall := strings.HasPrefix(clean, "/tmp/") || strings.HasPrefix(clean, "/run/")
+	// anaconda fetches URLs itself, and without a resolver there is no way
+	// to know which paths the installer will have: these are not checked,
+	// and not refused.
 	if k.opt.Include == nil {
-		switch {
-		case atInstall:
-		case strings.Contains(file, "://"):
-			k.report(at, fmt.Sprintf("%s %s cannot be fetched to check it: inline its content", keyword, file))
-		default:
-			k.report(at, fmt.Sprintf("%s %s names a file the installer does not have: inline its content, or write it from %%pre under /tmp/", keyword, file))
-		}
 		return
 	}
 	if k.included == maxIncludes {
