@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -19,14 +20,36 @@ func (e *env) kickstartCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "kickstart", Short: "Work with kickstart files"}
 	var serverIP string
 	var port, ftpPort int
+	var profile string
 	render := &cobra.Command{
-		Use:   "render MAC",
-		Short: "Print the kickstart a machine gets",
-		Args:  cobra.ExactArgs(1),
+		Use:   "render MAC | --profile NAME",
+		Short: "Print the kickstart a machine gets, or a profile's for a sample machine",
+		Args: func(_ *cobra.Command, args []string) error {
+			if (len(args) == 1) == (profile != "") {
+				return errors.New("give a MAC, or --profile NAME")
+			}
+			return nil
+		},
 		RunE: e.withStore(func(ctx context.Context, s store.Store, args []string) error {
-			return e.kickstartRender(ctx, s, args[0], serverIP, port, ftpPort)
+			if profile != "" {
+				// A sample machine of the profile: its own variables are the profile's.
+				sample := store.Machine{MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}, Profile: profile, Hostname: "sample", Token: "TOKEN"}
+				return e.kickstartRender(ctx, s, sample, serverIP, port, ftpPort)
+			}
+			mac, err := store.ParseMAC(args[0])
+			if err != nil {
+				return err
+			}
+			m, err := s.Machine(ctx, mac)
+			if errors.Is(err, store.ErrNotFound) || err == nil && m.Profile == "" {
+				return fmt.Errorf("machine %s is not registered: kickstand machine add %s --profile NAME", mac, mac)
+			} else if err != nil {
+				return err
+			}
+			return e.kickstartRender(ctx, s, m, serverIP, port, ftpPort)
 		}),
 	}
+	render.Flags().StringVar(&profile, "profile", "", "render this profile's kickstart for a sample machine")
 	render.Flags().StringVar(&serverIP, "server-ip", "", "server address for the URLs (default: the default route interface's)")
 	render.Flags().IntVar(&port, "http-port", 80, "server HTTP port for the URLs")
 	render.Flags().IntVar(&ftpPort, "ftp-port", 21, "server FTP port for ftp repo URLs (0: FTP off)")
@@ -78,18 +101,12 @@ func readInclude(path string) (string, error) {
 	return string(b), err
 }
 
-func (e *env) kickstartRender(ctx context.Context, s store.Store, macText, serverIP string, port, ftpPort int) error {
-	mac, err := store.ParseMAC(macText)
-	if err != nil {
-		return err
-	}
-	m, err := s.Machine(ctx, mac)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("machine %s is not registered: kickstand machine add %s --profile NAME", mac, mac)
-	} else if err != nil {
-		return err
+func (e *env) kickstartRender(ctx context.Context, s store.Store, m store.Machine, serverIP string, port, ftpPort int) error {
+	if _, err := s.Profile(ctx, m.Profile); errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("profile %s does not exist (see kickstand profile list)", m.Profile)
 	}
 	var ip netip.Addr
+	var err error
 	if serverIP != "" {
 		if ip, err = netip.ParseAddr(serverIP); err != nil {
 			return fmt.Errorf("--server-ip %q: %w", serverIP, err)

@@ -179,3 +179,19 @@ func TestProfileAndMachineKickstartsAreValidated(t *testing.T) {
 		t.Errorf("a refused edit was written: %v", m)
 	}
 }
+
+func TestKickstartRenderProfile(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	c.ok("profile", "add", "db", "--distro", "rocky9", "--var", "timezone=Asia/Tokyo")
+	ks := c.ok("kickstart", "render", "--profile", "db", "--server-ip", "10.0.0.1")
+	for _, want := range []string{"timezone Asia/Tokyo --utc", "url --url=http://10.0.0.1/distros/rocky9/", "--hostname=sample"} {
+		if !strings.Contains(ks, want) {
+			t.Errorf("render --profile db lacks %q:\n%s", want, ks)
+		}
+	}
+	c.fails("give a MAC, or --profile NAME", "kickstart", "render")
+	c.fails("give a MAC, or --profile NAME", "kickstart", "render", "52:54:00:12:34:56", "--profile", "db")
+	c.fails("profile nope does not exist", "kickstart", "render", "--profile", "nope", "--server-ip", "10.0.0.1")
+	c.fails("not registered", "kickstart", "render", "52:54:00:00:00:77", "--server-ip", "10.0.0.1")
+}
