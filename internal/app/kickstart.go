@@ -101,13 +101,25 @@ func RenderKickstart(ctx context.Context, s store.Store, machine store.Machine, 
 // template that needs a variable only machines set cannot be rendered yet:
 // it is checked when such a machine is added.
 func CheckProfile(ctx context.Context, s store.Store, p store.Profile, snippetsDir string) error {
-	sample := store.Machine{MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}, Profile: p.Name, Hostname: "sample", Token: "TOKEN"}
-	_, _, err := RenderKickstart(ctx, overlayProfile{s, p}, sample, "", Site{BaseURL: "http://SERVER", SnippetsDir: snippetsDir})
+	err := CheckMachine(ctx, overlayProfile{s, p}, SampleMachine(p.Name), snippetsDir)
 	var missing *kickstart.MissingVarError
 	if errors.As(err, &missing) {
 		return nil
 	}
 	return err
+}
+
+// CheckMachine renders and validates m's kickstart as the server would
+// serve it (from a placeholder address), before m is written.
+func CheckMachine(ctx context.Context, s store.Store, m store.Machine, snippetsDir string) error {
+	_, _, err := RenderKickstart(ctx, s, m, "", Site{BaseURL: "http://SERVER", SnippetsDir: snippetsDir})
+	return err
+}
+
+// SampleMachine is a machine of profile with nothing of its own, for
+// rendering a profile's kickstart.
+func SampleMachine(profile string) store.Machine {
+	return store.Machine{MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}, Profile: profile, Hostname: "sample", Token: "TOKEN"}
 }
 
 // overlayProfile is a store in which one profile is as given, so that a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -32,18 +31,10 @@ func (e *env) kickstartCmd() *cobra.Command {
 		},
 		RunE: e.withStore(func(ctx context.Context, s store.Store, args []string) error {
 			if profile != "" {
-				// A sample machine of the profile: its own variables are the profile's.
-				sample := store.Machine{MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}, Profile: profile, Hostname: "sample", Token: "TOKEN"}
-				return e.kickstartRender(ctx, s, sample, serverIP, port, ftpPort)
+				return e.kickstartRender(ctx, s, app.SampleMachine(profile), serverIP, port, ftpPort)
 			}
-			mac, err := store.ParseMAC(args[0])
+			m, err := machineArg(ctx, s, args[0], true)
 			if err != nil {
-				return err
-			}
-			m, err := s.Machine(ctx, mac)
-			if errors.Is(err, store.ErrNotFound) || err == nil && m.Profile == "" {
-				return fmt.Errorf("machine %s is not registered: kickstand machine add %s --profile NAME", mac, mac)
-			} else if err != nil {
 				return err
 			}
 			return e.kickstartRender(ctx, s, m, serverIP, port, ftpPort)

@@ -189,18 +189,30 @@ func parseNetwork(o machineOpts) (store.Network, error) {
 	return n, nil
 }
 
+// machineArg returns the machine a MAC argument names; registered: it must
+// have a profile, not only have been seen on the wire.
+func machineArg(ctx context.Context, s store.Store, macText string, registered bool) (store.Machine, error) {
+	mac, err := store.ParseMAC(macText)
+	if err != nil {
+		return store.Machine{}, err
+	}
+	m, err := s.Machine(ctx, mac)
+	switch {
+	case registered && (errors.Is(err, store.ErrNotFound) || err == nil && m.Profile == ""):
+		return m, fmt.Errorf("machine %s is not registered: kickstand machine add %s --profile NAME", mac, mac)
+	case errors.Is(err, store.ErrNotFound):
+		return m, fmt.Errorf("machine %s is not known: register it with kickstand machine add %s --profile NAME", mac, mac)
+	}
+	return m, err
+}
+
 // machineEdit applies the flags the user set to a registered machine.
 func (e *env) machineEdit(ctx context.Context, s store.Store, macText string, o machineOpts, set func(string) bool) error {
-	mac, err := store.ParseMAC(macText)
+	m, err := machineArg(ctx, s, macText, false)
 	if err != nil {
 		return err
 	}
-	m, err := s.Machine(ctx, mac)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("machine %s is not known: register it with kickstand machine add %s --profile NAME", mac, mac)
-	} else if err != nil {
-		return err
-	}
+	mac := m.MAC
 	// Check the whole result as one machine, then write it.
 	merged := machineOpts{profile: m.Profile, hostname: m.Hostname, uuid: m.UUID, device: m.Network.Device}
 	if m.IP.IsValid() {
@@ -289,8 +301,7 @@ func (e *env) machineEdit(ctx context.Context, s store.Store, macText string, o 
 // checkKickstart renders m's kickstart as the server would (with a
 // placeholder address) and refuses one with template errors or problems.
 func (e *env) checkKickstart(ctx context.Context, s store.Store, m store.Machine) error {
-	_, _, err := app.RenderKickstart(ctx, s, m, "", app.Site{BaseURL: "http://SERVER", SnippetsDir: app.SnippetsDir(e.dataDir)})
-	if err != nil {
+	if err := app.CheckMachine(ctx, s, m, app.SnippetsDir(e.dataDir)); err != nil {
 		return fmt.Errorf("not written: %w", err)
 	}
 	return nil
@@ -299,16 +310,11 @@ func (e *env) checkKickstart(ctx context.Context, s store.Store, m store.Machine
 // machineReinstall sends a machine back to new with a fresh token: its next
 // network boot installs, and the old kickstart URL stops working.
 func (e *env) machineReinstall(ctx context.Context, s store.Store, macText string) error {
-	mac, err := store.ParseMAC(macText)
+	m, err := machineArg(ctx, s, macText, true)
 	if err != nil {
 		return err
 	}
-	m, err := s.Machine(ctx, mac)
-	if errors.Is(err, store.ErrNotFound) || err == nil && m.Profile == "" {
-		return fmt.Errorf("machine %s is not registered: kickstand machine add %s --profile NAME", mac, mac)
-	} else if err != nil {
-		return err
-	}
+	mac := m.MAC
 	prev := m.State
 	m.State, m.Token = store.StateNew, app.NewToken()
 	if err := s.PutMachine(ctx, m); err != nil {
@@ -436,16 +442,11 @@ func (e *env) machineList(ctx context.Context, s store.Store, output string) err
 }
 
 func (e *env) machineShow(ctx context.Context, s store.Store, macText, output string) error {
-	mac, err := store.ParseMAC(macText)
+	m, err := machineArg(ctx, s, macText, false)
 	if err != nil {
 		return err
 	}
-	m, err := s.Machine(ctx, mac)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("machine %s is not known: register it with kickstand machine add %s --profile NAME", mac, mac)
-	} else if err != nil {
-		return err
-	}
+	mac := m.MAC
 	evs, err := s.Events(ctx, mac)
 	if err != nil {
 		return err
