@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -233,36 +234,45 @@ func (e *env) planProfiles(ctx context.Context, s store.Store, ps []applyProfile
 	return plan, nil
 }
 
-func profileDiff(a, b store.Profile) string {
-	var d []string
-	field := func(name, x, y string) {
-		if x != y {
-			d = append(d, fmt.Sprintf("%s %q → %q", name, x, y))
-		}
+// diff lists what differs between a stored record and the file's.
+type diff []string
+
+// field notes a changed value, old → new (text quoted).
+func (d *diff) field(name string, old, new any) {
+	if old == new {
+		return
 	}
-	field("distro", a.Distro, b.Distro)
-	field("kernel-args", a.KernelArgs, b.KernelArgs)
-	field("repo-protocol", a.RepoProtocol, b.RepoProtocol)
-	if a.Kickstart != b.Kickstart {
-		d = append(d, "kickstart template")
+	verb := "%s %v → %v"
+	if _, text := old.(string); text {
+		verb = "%s %q → %q"
 	}
-	if !maps.Equal(nonNilVars(a.Vars), nonNilVars(b.Vars)) {
-		d = append(d, "vars")
+	*d = append(*d, fmt.Sprintf(verb, name, old, new))
+}
+
+// changed notes a change too long to print.
+func (d *diff) changed(name string, differs bool) {
+	if differs {
+		*d = append(*d, name)
 	}
-	if a.PlaintextRootpw != b.PlaintextRootpw {
-		d = append(d, fmt.Sprintf("allow-plaintext-rootpw %v → %v", a.PlaintextRootpw, b.PlaintextRootpw))
-	}
+}
+
+// String is ": what, what" for the plan's line, or "" when nothing differs.
+func (d diff) String() string {
 	if len(d) == 0 {
 		return ""
 	}
 	return ": " + strings.Join(d, ", ")
 }
 
-func nonNilVars(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
+func profileDiff(a, b store.Profile) string {
+	var d diff
+	d.field("distro", a.Distro, b.Distro)
+	d.field("kernel-args", a.KernelArgs, b.KernelArgs)
+	d.field("repo-protocol", a.RepoProtocol, b.RepoProtocol)
+	d.changed("kickstart template", a.Kickstart != b.Kickstart)
+	d.changed("vars", !maps.Equal(a.Vars, b.Vars))
+	d.field("allow-plaintext-rootpw", a.PlaintextRootpw, b.PlaintextRootpw)
+	return d.String()
 }
 
 func (e *env) planMachines(ctx context.Context, s store.Store, ms []applyMachine) ([]change, error) {
@@ -348,33 +358,22 @@ func (e *env) planMachines(ctx context.Context, s store.Store, ms []applyMachine
 }
 
 func machineDiff(a, b store.Machine) string {
-	var d []string
-	field := func(name, x, y string) {
-		if x != y {
-			d = append(d, fmt.Sprintf("%s %q → %q", name, x, y))
-		}
-	}
-	field("profile", a.Profile, b.Profile)
-	field("hostname", a.Hostname, b.Hostname)
-	field("ip", addrText(a.IP.IsValid(), a.IP.String()), addrText(b.IP.IsValid(), b.IP.String()))
-	field("uuid", a.UUID, b.UUID)
-	if fmt.Sprint(a.Network) != fmt.Sprint(b.Network) {
-		d = append(d, "network")
-	}
-	if !maps.Equal(nonNilVars(a.Vars), nonNilVars(b.Vars)) {
-		d = append(d, "vars")
-	}
-	if len(d) == 0 {
-		return ""
-	}
-	return ": " + strings.Join(d, ", ")
+	var d diff
+	d.field("profile", a.Profile, b.Profile)
+	d.field("hostname", a.Hostname, b.Hostname)
+	d.field("ip", ipText(a.IP), ipText(b.IP))
+	d.field("uuid", a.UUID, b.UUID)
+	d.changed("network", fmt.Sprint(a.Network) != fmt.Sprint(b.Network))
+	d.changed("vars", !maps.Equal(a.Vars, b.Vars))
+	return d.String()
 }
 
-func addrText(ok bool, s string) string {
-	if !ok {
+// ipText is an address as the YAML file writes it: "" for none.
+func ipText(ip netip.Addr) string {
+	if !ip.IsValid() {
 		return ""
 	}
-	return s
+	return ip.String()
 }
 
 // withProfiles is a store in which the file's profiles are as they will be

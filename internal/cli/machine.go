@@ -109,6 +109,7 @@ func (o *machineOpts) flags(c *cobra.Command) {
 var (
 	hostnameRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
 	varKeyRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	deviceRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`) // eno1, ens3f0, bond0.100
 )
 
 // parseMachine checks every option before anything is written.
@@ -182,7 +183,7 @@ func parseNetwork(o machineOpts) (store.Network, error) {
 		}
 		n.DNS = append(n.DNS, a)
 	}
-	if o.device != "" && !varKeyRE.MatchString(strings.ReplaceAll(strings.ReplaceAll(o.device, ".", "_"), "-", "_")) {
+	if o.device != "" && !deviceRE.MatchString(o.device) {
 		return n, fmt.Errorf("--device %q: want an interface name like eno1 or ens3", o.device)
 	}
 	n.Device = o.device
