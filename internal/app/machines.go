@@ -106,25 +106,25 @@ func (m *machines) generate(ctx context.Context, name string, _ netip.Addr) ([]b
 		return boot.RenderGRUB(fallthroughLocal, "kickstand"), true, nil
 	}
 	var mac net.HardwareAddr
-	var render func(boot.Decision, string) []byte
-	for _, c := range configKinds {
+	var kind *configKind
+	for i, c := range configKinds {
 		if m, ok := c.parse(name); ok {
-			mac, render = m, c.render
+			mac, kind = m, &configKinds[i]
 			break
 		}
 	}
-	if render == nil {
+	if kind == nil {
 		return nil, false, nil
 	}
 	d, err := m.decide(ctx, mac)
 	if err != nil {
 		return nil, false, err
 	}
-	if m.grub != nil && strings.HasPrefix(name, "grub.cfg-") {
+	if kind.grub && m.grub != nil {
 		d.GRUB = m.grub(ctx, mac)
 	}
 	m.record(ctx, mac, "boot-config", fmt.Sprintf("%s: %s", name, d.Reason), "")
-	return render(d, "kickstand: "+mac.String()), true, nil
+	return kind.render(d, "kickstand: "+mac.String()), true, nil
 }
 
 // record appends an event to mac's timeline and advances its state toward
@@ -150,12 +150,16 @@ func (m *machines) recordAt(ctx context.Context, ev store.Event, step store.Stat
 	return err
 }
 
-// configKinds are the per-client boot configs: pxelinux, iPXE and GRUB.
-var configKinds = []struct {
+// configKind is one kind of per-client boot config.
+type configKind struct {
 	parse  func(string) (net.HardwareAddr, bool)
 	render func(boot.Decision, string) []byte
-}{
-	{boot.ParsePXELinuxConfigName, boot.RenderPXELinux},
-	{boot.ParseIPXEScriptName, boot.RenderIPXE},
-	{boot.ParseGRUBConfigName, boot.RenderGRUB},
+	grub   bool // rendered in the dialect of the client's GRUB
+}
+
+// configKinds are the per-client boot configs: pxelinux, iPXE and GRUB.
+var configKinds = []configKind{
+	{boot.ParsePXELinuxConfigName, boot.RenderPXELinux, false},
+	{boot.ParseIPXEScriptName, boot.RenderIPXE, false},
+	{boot.ParseGRUBConfigName, boot.RenderGRUB, true},
 }
