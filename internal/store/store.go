@@ -109,7 +109,12 @@ type Machine struct {
 	Token    string // secret part of the machine's kickstart and phone-home URLs
 	Created  time.Time
 	Updated  time.Time
+	Seen     time.Time // the time of its newest event (zero: none yet)
 }
+
+// Registered reports whether an operator gave the machine a profile; the
+// others were only seen on the wire (discovered) and never install unattended.
+func (m Machine) Registered() bool { return m.Profile != "" }
 
 // Network is a machine's static network configuration, as its kickstart
 // sets it. The zero value means DHCP.
@@ -159,13 +164,28 @@ type Store interface {
 	PutMachine(ctx context.Context, m Machine) error
 	Machine(ctx context.Context, mac net.HardwareAddr) (Machine, error)
 	MachineByToken(ctx context.Context, token string) (Machine, error)
+	// MachineByIP returns the machine whose reserved address is ip.
+	MachineByIP(ctx context.Context, ip netip.Addr) (Machine, error)
 	Machines(ctx context.Context) ([]Machine, error)
 	RemoveMachine(ctx context.Context, mac net.HardwareAddr) error
+	// SetToken replaces the machine's token (ErrNotFound if there is no such
+	// machine), leaving every other field as it is.
+	SetToken(ctx context.Context, mac net.HardwareAddr, token string) error
+	// Discover adds m, a machine seen on the wire (no profile), unless a
+	// machine with its MAC exists; then only keep discovered machines remain:
+	// those seen longest ago go, with their events. It reports whether m was
+	// added. Registered machines are never removed by it. m.Seen is when it
+	// was seen (zero: now).
+	Discover(ctx context.Context, m Machine, keep int) (bool, error)
+	// PruneDiscovered deletes the discovered machines not seen since before,
+	// with their events, and any event of a machine that no longer exists.
+	// It returns how many machines went.
+	PruneDiscovered(ctx context.Context, before time.Time) (int64, error)
 	// Record appends ev to the machine's timeline and, if step is not empty,
 	// advances the machine toward it (see Advance), in one transaction, so
 	// that concurrent reports can never move a machine backwards. It returns
-	// the machine's state afterwards ("" when only the event was kept because
-	// step was empty and the machine is unknown).
+	// the machine's state afterwards. An event for a MAC that is not a
+	// machine is not kept: ErrNotFound.
 	Record(ctx context.Context, ev Event, step State) (State, error)
 	Events(ctx context.Context, mac net.HardwareAddr) ([]Event, error)
 	// PruneEvents deletes events older than before and returns how many.

@@ -211,14 +211,14 @@ func (d *DB) PutMachine(ctx context.Context, m store.Machine) error {
 	return err
 }
 
-const machineCols = `mac, COALESCE(profile, ''), hostname, ip, vars, state, token, created, updated, uuid, network`
+const machineCols = `mac, COALESCE(profile, ''), hostname, ip, vars, state, token, created, updated, uuid, network, seen`
 
 func scanMachine(row interface{ Scan(...any) error }) (store.Machine, error) {
 	var m store.Machine
 	var mac, ip, vars, state, network string
-	var created, updated int64
+	var created, updated, seen int64
 	if err := row.Scan(&mac, &m.Profile, &m.Hostname, &ip, &vars, &state, &m.Token, &created, &updated,
-		&m.UUID, &network); err != nil {
+		&m.UUID, &network, &seen); err != nil {
 		return m, err
 	}
 	var err error
@@ -238,6 +238,9 @@ func scanMachine(row interface{ Scan(...any) error }) (store.Machine, error) {
 	}
 	m.State = store.State(state)
 	m.Created, m.Updated = fromUnix(created), fromUnix(updated)
+	if seen != 0 {
+		m.Seen = fromUnix(seen)
+	}
 	return m, nil
 }
 
@@ -251,6 +254,87 @@ func (d *DB) Machine(ctx context.Context, mac net.HardwareAddr) (store.Machine, 
 func (d *DB) MachineByToken(ctx context.Context, token string) (store.Machine, error) {
 	m, err := scanMachine(d.db.QueryRowContext(ctx, `SELECT `+machineCols+` FROM machines WHERE token = ?`, token))
 	return m, notFound(err, "machine with that token")
+}
+
+// MachineByIP returns the machine whose reserved address is ip (an index
+// lookup: the DHCP server asks for every address it considers).
+func (d *DB) MachineByIP(ctx context.Context, ip netip.Addr) (store.Machine, error) {
+	m, err := scanMachine(d.db.QueryRowContext(ctx,
+		`SELECT `+machineCols+` FROM machines WHERE ip = ? AND ip <> '' ORDER BY mac LIMIT 1`, ip.String()))
+	return m, notFound(err, fmt.Sprintf("machine with address %s", ip))
+}
+
+// SetToken replaces the machine's token.
+func (d *DB) SetToken(ctx context.Context, mac net.HardwareAddr, token string) error {
+	if token == "" {
+		return fmt.Errorf("machine %s: empty token", mac)
+	}
+	res, err := d.db.ExecContext(ctx, `UPDATE machines SET token = ?, updated = ? WHERE mac = ?`, token, unix(now()), mac.String())
+	if isUnique(err) {
+		return fmt.Errorf("machine token: %w", store.ErrExists)
+	}
+	return affected(res, err, fmt.Sprintf("machine %s", mac))
+}
+
+// Discover adds the discovered machine m unless its MAC is known, and keeps
+// the newest keep discovered machines.
+func (d *DB) Discover(ctx context.Context, m store.Machine, keep int) (bool, error) {
+	if m.Profile != "" {
+		return false, fmt.Errorf("machine %s: a discovered machine has no profile", m.MAC)
+	}
+	if len(m.MAC) == 0 || m.Token == "" {
+		return false, fmt.Errorf("machine needs a MAC and a token")
+	}
+	if m.State == "" {
+		m.State = store.StateNew
+	}
+	t := now()
+	if m.Seen.IsZero() {
+		m.Seen = t
+	}
+	var added bool
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO machines (mac, profile, hostname, ip, vars, state, token, created, updated, uuid, network, seen)
+			VALUES (?, NULL, '', '', 'null', ?, ?, ?, ?, '', '{}', ?) ON CONFLICT(mac) DO NOTHING`,
+			m.MAC.String(), string(m.State), m.Token, unix(t), unix(t), unix(m.Seen))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n == 0 {
+			return err
+		}
+		added = true
+		// Over the cap, the discovered machines seen longest ago go.
+		const stale = `SELECT mac FROM machines WHERE profile IS NULL ORDER BY seen DESC, mac LIMIT -1 OFFSET ?`
+		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE mac IN (`+stale+`)`, keep); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM machines WHERE mac IN (`+stale+`)`, keep)
+		return err
+	})
+	if isUnique(err) {
+		return false, fmt.Errorf("machine token: %w", store.ErrExists)
+	}
+	return added, err
+}
+
+// PruneDiscovered deletes discovered machines not seen since before, their
+// events, and events whose machine is gone.
+func (d *DB) PruneDiscovered(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM machines WHERE profile IS NULL AND seen < ?`, unix(before))
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM events WHERE mac NOT IN (SELECT mac FROM machines)`)
+		return err
+	})
+	return n, err
 }
 
 // Machines returns every machine by MAC.
@@ -282,28 +366,28 @@ func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (stor
 	}
 	var state store.State
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events (mac, time, kind, detail) VALUES (?,?,?,?)`,
-			ev.MAC.String(), unix(ev.Time), ev.Kind, ev.Detail); err != nil {
-			return err
-		}
 		var cur string
 		err := tx.QueryRowContext(ctx, `SELECT state FROM machines WHERE mac = ?`, ev.MAC.String()).Scan(&cur)
 		switch {
-		case errors.Is(err, sql.ErrNoRows) && step == "":
-			return nil
 		case errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("machine %s: %w", ev.MAC, store.ErrNotFound)
 		case err != nil:
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (mac, time, kind, detail) VALUES (?,?,?,?)`,
+			ev.MAC.String(), unix(ev.Time), ev.Kind, ev.Detail); err != nil {
+			return err
+		}
 		state = store.State(cur)
 		next, changed := store.Advance(state, step)
-		if step == "" || !changed {
-			return nil
+		if step != "" && changed {
+			state = next
+			_, err = tx.ExecContext(ctx, `UPDATE machines SET state = ?, updated = ?, seen = max(seen, ?) WHERE mac = ?`,
+				string(next), unix(ev.Time), unix(ev.Time), ev.MAC.String())
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE machines SET seen = ? WHERE mac = ? AND seen < ?`,
+				unix(ev.Time), ev.MAC.String(), unix(ev.Time))
 		}
-		state = next
-		_, err = tx.ExecContext(ctx, `UPDATE machines SET state = ?, updated = ? WHERE mac = ?`,
-			string(next), unix(ev.Time), ev.MAC.String())
 		return err
 	})
 	return state, err

@@ -7,9 +7,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -18,6 +20,10 @@ import (
 
 // FileName is the database's name inside the data directory.
 const FileName = "kickstand.db"
+
+// MaxOpenConns bounds the connections (each an SQLite handle with its file
+// descriptors) one process keeps to the database.
+const MaxOpenConns = 8
 
 // DB is a store.Store on SQLite.
 type DB struct {
@@ -30,15 +36,22 @@ var _ store.Store = (*DB)(nil)
 // current schema.
 func Open(ctx context.Context, dir string) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("store: create data directory: %w (choose another with --data-dir)", err)
+		return nil, dataDirError(dir, "create data directory", err)
 	}
 	path := filepath.Join(dir, FileName)
+	if err := checkWritable(dir, path); err != nil {
+		return nil, err
+	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	// A bounded pool: a flood of requests queues for a connection rather
+	// than opening a file descriptor (and SQLite handle) each.
+	db.SetMaxOpenConns(MaxOpenConns)
+	db.SetMaxIdleConns(MaxOpenConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -92,6 +105,12 @@ var migrations = []string{
 	ALTER TABLE machines ADD COLUMN uuid TEXT NOT NULL DEFAULT '';
 	ALTER TABLE machines ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
 	CREATE INDEX events_time ON events(time);`,
+	// 4: reservations found by address; discovered machines pruned by when
+	// they were last seen.
+	`ALTER TABLE machines ADD COLUMN seen INTEGER NOT NULL DEFAULT 0;
+	UPDATE machines SET seen = updated;
+	CREATE INDEX machines_ip ON machines(ip) WHERE ip <> '';
+	CREATE INDEX machines_discovered ON machines(seen) WHERE profile IS NULL;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -125,6 +144,54 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// checkWritable makes sure the data directory and the database file can be
+// written, so that a read-only or full disk fails the start with advice
+// rather than SQLite's "unable to open database file (14)".
+func checkWritable(dir, path string) error {
+	probe, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return dataDirError(dir, "write to data directory", err)
+	}
+	name := probe.Name()
+	defer os.Remove(name)
+	// A full file system still creates files; it fails on their blocks.
+	_, err = probe.Write(make([]byte, 4096))
+	if err == nil {
+		err = probe.Sync()
+	}
+	if cerr := probe.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return dataDirError(dir, "write to data directory", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return dataDirError(dir, "open "+path+" for writing", err)
+	}
+	return f.Close()
+}
+
+// dataDirError says what to do about a data directory kickstand cannot use.
+func dataDirError(dir, what string, err error) error {
+	var advice string
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		advice = dir + " is on a read-only file system: remount it read-write or choose another with --data-dir"
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		advice = "no space left for " + dir + ": free some space (df -h " + dir + ") or choose another with --data-dir"
+	case errors.Is(err, fs.ErrPermission):
+		advice = fmt.Sprintf("%s is not writable by this user (uid %d): run as root, give the user the directory (chown), or choose another with --data-dir",
+			dir, os.Getuid())
+	default:
+		advice = "choose another with --data-dir"
+	}
+	return fmt.Errorf("store: %s: %w; %s", what, err, advice)
 }
 
 // isUnique reports whether err is a uniqueness or primary key violation.

@@ -22,6 +22,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Profiles", testProfiles},
 		{"Machines", testMachines},
 		{"RecordMovesState", testRecord},
+		{"Tokens", testTokens},
+		{"DiscoveredAreBounded", testDiscover},
 		{"Leases", testLeases},
 	}
 	for _, tt := range tests {
@@ -197,15 +199,20 @@ func testRecord(t *testing.T, s store.Store) {
 	if st, err := s.Record(ctx, store.Event{MAC: mac1, Kind: "dhcp-ack"}, store.StateBooting); err != nil || st != store.StateInstalling {
 		t.Fatalf("a late booting report: state %s, %v; want installing", st, err)
 	}
-	// An event for an unknown machine is kept, but a state change needs the machine.
+	// An event for a MAC that is not a machine is not kept: anything on the
+	// LAN could otherwise fill the table.
 	_, err = s.Record(ctx, store.Event{MAC: mac2, Kind: "dhcp-discover"}, "")
-	must(t, err)
+	wantErr(t, err, store.ErrNotFound)
 	_, err = s.Record(ctx, store.Event{MAC: mac2, Kind: "x"}, store.StateBooting)
 	wantErr(t, err, store.ErrNotFound)
 	evs, err = s.Events(ctx, mac2)
 	must(t, err)
-	if len(evs) != 1 {
-		t.Fatalf("a failed Record left %d events, want 1 (it must be all or nothing)", len(evs))
+	if len(evs) != 0 {
+		t.Fatalf("Record kept %d events of an unknown MAC, want 0", len(evs))
+	}
+	// A machine's newest event is when it was last seen; an older one arriving late does not move it back.
+	if m, err := s.Machine(ctx, mac1); err != nil || m.Seen.Before(t0.Add(time.Second)) {
+		t.Fatalf("Seen = %v, %v; want at least %v", m.Seen, err, t0.Add(time.Second))
 	}
 	// Pruning deletes exactly the events older than the cut, of every machine.
 	n, err := s.PruneEvents(ctx, t0.Add(time.Second))
@@ -217,6 +224,95 @@ func testRecord(t *testing.T, s store.Store) {
 	must(t, err)
 	if len(evs) != 3 || evs[0].Detail != "lpxelinux.0" {
 		t.Fatalf("after pruning: %+v", evs)
+	}
+}
+
+func testTokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.AddDistro(ctx, distro("rocky9")))
+	must(t, s.AddProfile(ctx, store.Profile{Name: "web", Distro: "rocky9"}))
+	ip := netip.MustParseAddr("10.0.0.7")
+	must(t, s.PutMachine(ctx, store.Machine{MAC: mac1, Profile: "web", Hostname: "h", IP: ip, State: store.StateInstalling, Token: "old"}))
+	must(t, s.PutMachine(ctx, store.Machine{MAC: mac2, State: store.StateNew, Token: "other"}))
+	got, err := s.MachineByIP(ctx, ip)
+	must(t, err)
+	if got.MAC.String() != mac1.String() {
+		t.Fatalf("MachineByIP(%s) = %s, want %s", ip, got.MAC, mac1)
+	}
+	_, err = s.MachineByIP(ctx, netip.MustParseAddr("10.0.0.8"))
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.MachineByIP(ctx, netip.Addr{}) // machines without a reservation are not "the zero address"
+	wantErr(t, err, store.ErrNotFound)
+
+	must(t, s.SetToken(ctx, mac1, "new"))
+	_, err = s.MachineByToken(ctx, "old")
+	wantErr(t, err, store.ErrNotFound)
+	got, err = s.MachineByToken(ctx, "new")
+	must(t, err)
+	if got.Hostname != "h" || got.State != store.StateInstalling || got.IP != ip {
+		t.Fatalf("SetToken changed more than the token: %+v", got)
+	}
+	wantErr(t, s.SetToken(ctx, mac1, "other"), store.ErrExists)
+	wantErr(t, s.SetToken(ctx, net.HardwareAddr{2, 0, 0, 0, 0, 9}, "x"), store.ErrNotFound)
+}
+
+func testDiscover(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.AddDistro(ctx, distro("rocky9")))
+	must(t, s.AddProfile(ctx, store.Profile{Name: "web", Distro: "rocky9"}))
+	must(t, s.PutMachine(ctx, store.Machine{MAC: mac1, Profile: "web", State: store.StateNew, Token: "reg"}))
+	macN := func(i int) net.HardwareAddr { return net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)} }
+	t0 := time.Now().Add(-time.Hour)
+	const keep = 3
+	for i := range 5 {
+		seen := t0.Add(time.Duration(i) * time.Minute)
+		added, err := s.Discover(ctx, store.Machine{MAC: macN(i), Token: "d" + string(rune('a'+i)), Seen: seen}, keep)
+		must(t, err)
+		if !added {
+			t.Fatalf("Discover(%s) did not add it", macN(i))
+		}
+		_, err = s.Record(ctx, store.Event{MAC: macN(i), Time: seen, Kind: "dhcp-discover"}, store.StateBooting)
+		must(t, err)
+	}
+	// Only the newest keep discovered machines remain; the registered one is never pruned.
+	all, err := s.Machines(ctx)
+	must(t, err)
+	if len(all) != keep+1 {
+		t.Fatalf("%d machines after discovering 5 with keep=%d, want %d: %+v", len(all), keep, keep+1, all)
+	}
+	for _, gone := range []int{0, 1} {
+		if _, err := s.Machine(ctx, macN(gone)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("discovered machine %d seen longest ago was kept: %v", gone, err)
+		}
+	}
+	// Discover never overwrites: not a registered machine, not a discovered one.
+	added, err := s.Discover(ctx, store.Machine{MAC: mac1, Token: "x1"}, keep)
+	must(t, err)
+	m, _ := s.Machine(ctx, mac1)
+	if added || m.Profile != "web" || m.Token != "reg" {
+		t.Fatalf("Discover of a registered MAC: added=%v, machine %+v", added, m)
+	}
+	if _, err := s.Discover(ctx, store.Machine{MAC: mac2, Profile: "web", Token: "x2"}, keep); err == nil {
+		t.Fatal("Discover accepted a machine with a profile")
+	}
+	// Pruning by age: every discovered machine not seen since the cut goes, with its events.
+	must(t, s.PutMachine(ctx, store.Machine{MAC: mac2, State: store.StateNew, Token: "fresh"}))
+	_, err = s.Record(ctx, store.Event{MAC: mac2, Kind: "tftp"}, "")
+	must(t, err)
+	n, err := s.PruneDiscovered(ctx, time.Now().Add(-time.Minute))
+	must(t, err)
+	if n != keep {
+		t.Fatalf("PruneDiscovered removed %d, want %d", n, keep)
+	}
+	evs, err := s.Events(ctx, macN(4))
+	must(t, err)
+	if len(evs) != 0 {
+		t.Fatalf("a pruned machine kept %d events", len(evs))
+	}
+	for _, kept := range []net.HardwareAddr{mac1, mac2} {
+		if _, err := s.Machine(ctx, kept); err != nil {
+			t.Fatalf("machine %s pruned: %v", kept, err)
+		}
 	}
 }
 
