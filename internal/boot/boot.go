@@ -124,6 +124,11 @@ type Input struct {
 	FTPBase string // e.g. "ftp://10.0.0.1"; "" when FTP is off
 	// PubDistro is the distro also served at pub/, as in the classic vsftpd setup.
 	PubDistro string
+	// Offers are the one-time kickstart tokens of the installs a machine
+	// did not get from its registration (menu entries, --unknown install),
+	// by profile name. An install without one has no inst.ks: the machine's
+	// own token is never written into such a config.
+	Offers map[string]string
 }
 
 // Install is one way to install a machine.
@@ -140,54 +145,76 @@ type Decision struct {
 	Action   Action
 	Installs []Install
 	Reason   string // why, for the log and the timeline
+	// Offered is set when the installs are offers rather than the
+	// machine's registration: each needs a one-time token in Input.Offers.
+	Offered bool
 	// GRUB is the dialect of the client's GRUB, for GRUB configs.
 	GRUB GRUBDialect
 }
 
-// Decide chooses what a client does on this boot.
+// Profiles returns the profile of each install, in order.
+func (d Decision) Profiles() []string {
+	var names []string
+	for _, i := range d.Installs {
+		names = append(names, i.Profile)
+	}
+	return names
+}
+
+// Decide chooses what a client does on this boot. Only a machine that an
+// operator registered installs unattended; a boot config never turns any
+// other machine into an install by itself.
 func Decide(in Input) Decision {
 	m := in.Machine
-	if m != nil && m.Profile != "" {
-		switch m.State {
-		case store.StateInstalled:
-			return Decision{Action: ActionLocal, Reason: "installed: boot from local disk"}
-		case store.StateFailed:
-			// Not again unattended: a person looks, then installs its own
-			// profile from the menu or runs kickstand machine reinstall.
-			own := in
-			own.Trees = nil
-			for _, t := range in.Trees {
-				if t.Profile.Name == m.Profile {
-					own.Trees = append(own.Trees, t)
-				}
-			}
-			return menu(own, "install failed: menu, local disk by default")
-		}
-		for _, t := range in.Trees {
-			if t.Profile.Name == m.Profile {
-				return Decision{Action: ActionInstall, Installs: []Install{install(in, t)},
-					Reason: "registered: install profile " + m.Profile}
-			}
-		}
-		return Decision{Action: ActionLocal, Reason: fmt.Sprintf("profile %q is missing: boot from local disk", m.Profile)}
-	}
-	switch in.Unknown {
-	case UnknownIgnore:
+	switch {
+	case m != nil && m.State == store.StateInstalled:
+		// Also a discovered machine installed from the menu.
+		return Decision{Action: ActionLocal, Reason: "installed: boot from local disk"}
+	case m != nil && m.Registered():
+		return decideRegistered(in, m)
+	case in.Unknown == UnknownIgnore:
 		return Decision{Action: ActionIgnore, Reason: "unknown machine, --unknown ignore"}
-	case UnknownInstall:
+	case m != nil && m.State == store.StateFailed:
+		return menu(in, "install failed: menu, local disk by default")
+	case in.Unknown == UnknownInstall:
 		if len(in.Trees) == 0 {
 			return Decision{Action: ActionLocal, Reason: "unknown machine, no profile to install"}
 		}
-		return Decision{Action: ActionInstall, Installs: []Install{install(in, in.Trees[0])},
-			Reason: "unknown machine, --unknown install: profile " + in.Trees[0].Profile.Name}
+		t := in.Trees[0]
+		return Decision{Action: ActionInstall, Installs: []Install{install(in, t, in.Offers[t.Profile.Name])},
+			Offered: true, Reason: "unknown machine, --unknown install: profile " + t.Profile.Name}
 	}
 	return menu(in, "unknown machine: menu, local disk by default")
 }
 
-func menu(in Input, reason string) Decision {
-	d := Decision{Action: ActionMenu, Reason: reason}
+func decideRegistered(in Input, m *store.Machine) Decision {
+	if m.State == store.StateFailed {
+		// Not again unattended: a person looks, then installs its own
+		// profile from the menu or runs kickstand machine reinstall.
+		own := in
+		own.Trees = nil
+		for _, t := range in.Trees {
+			if t.Profile.Name == m.Profile {
+				own.Trees = append(own.Trees, t)
+			}
+		}
+		return menu(own, "install failed: menu, local disk by default")
+	}
 	for _, t := range in.Trees {
-		d.Installs = append(d.Installs, install(in, t))
+		if t.Profile.Name == m.Profile {
+			return Decision{Action: ActionInstall, Installs: []Install{install(in, t, m.Token)},
+				Reason: "registered: install profile " + m.Profile}
+		}
+	}
+	return Decision{Action: ActionLocal, Reason: fmt.Sprintf("profile %q is missing: boot from local disk", m.Profile)}
+}
+
+// menu offers local boot (the default) and every tree, each with its
+// one-time kickstart token.
+func menu(in Input, reason string) Decision {
+	d := Decision{Action: ActionMenu, Reason: reason, Offered: true}
+	for _, t := range in.Trees {
+		d.Installs = append(d.Installs, install(in, t, in.Offers[t.Profile.Name]))
 	}
 	return d
 }
@@ -210,28 +237,19 @@ func RepoURL(httpBase, ftpBase, pubDistro string, p store.Profile, distro string
 	return TreeURL(ftpBase, distro)
 }
 
-// KickstartURL is a machine's kickstart address; profile selects another
-// profile than the machine's own (menu entries for unknown machines).
-func KickstartURL(base, token, profile string) string {
-	u := base + "/ks/" + token
-	if profile != "" {
-		u += "?profile=" + profile
-	}
-	return u
+// KickstartURL is the kickstart address for token: a machine's own, or a
+// one-time token of a menu entry.
+func KickstartURL(base, token string) string {
+	return base + "/ks/" + token
 }
 
-func install(in Input, t Tree) Install {
+// install is tree t's install, fetching its kickstart with token ("" for
+// none: the installer then asks at the console).
+func install(in Input, t Tree, token string) Install {
 	tree := TreeURL(in.BaseURL, t.Distro.Name)
-	token, profile := "", t.Profile.Name
-	if in.Machine != nil {
-		token = in.Machine.Token
-		if in.Machine.Profile == t.Profile.Name {
-			profile = ""
-		}
-	}
 	args := []string{"inst.repo=" + RepoURL(in.BaseURL, in.FTPBase, in.PubDistro, t.Profile, t.Distro.Name)}
 	if token != "" {
-		args = append(args, "inst.ks="+KickstartURL(in.BaseURL, token, profile))
+		args = append(args, "inst.ks="+KickstartURL(in.BaseURL, token))
 	}
 	if extra := strings.TrimSpace(t.Profile.KernelArgs); extra != "" {
 		args = append(args, extra)

@@ -45,6 +45,13 @@ func TestDecide(t *testing.T) {
 		{"discovered menu", machine("", store.StateBooting), UnknownMenu, ActionMenu, []string{"db", "web"}},
 		{"unknown install takes first profile", nil, UnknownInstall, ActionInstall, []string{"db"}},
 		{"unknown ignore", machine("", store.StateNew), UnknownIgnore, ActionIgnore, nil},
+		// A machine nobody registered never installs by itself, whatever
+		// requests about it made its record say.
+		{"discovered installing gets the menu", machine("", store.StateInstalling), UnknownMenu, ActionMenu, []string{"db", "web"}},
+		{"discovered installing, --unknown install, installs again", machine("", store.StateInstalling), UnknownInstall, ActionInstall, []string{"db"}},
+		{"discovered failed gets the menu", machine("", store.StateFailed), UnknownInstall, ActionMenu, []string{"db", "web"}},
+		{"discovered installed from the menu boots locally", machine("", store.StateInstalled), UnknownMenu, ActionLocal, nil},
+		{"discovered installed, --unknown install, boots locally", machine("", store.StateInstalled), UnknownInstall, ActionLocal, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,10 +97,46 @@ func TestInstallURLs(t *testing.T) {
 	if !strings.HasPrefix(d.Installs[0].Cmdline, "inst.repo=http://h/distros/rocky9/ ") {
 		t.Fatalf("ftp profile without FTP: %q", d.Installs[0].Cmdline)
 	}
-	// A discovered machine choosing from the menu names the profile in its kickstart URL.
-	d = Decide(Input{MAC: mac, Machine: machine("", store.StateNew), Trees: trees(), Unknown: UnknownMenu, BaseURL: "http://h"})
-	if !strings.Contains(d.Installs[0].Cmdline, "inst.ks=http://h/ks/TOKEN?profile=db") {
-		t.Fatalf("menu entry cmdline = %q", d.Installs[0].Cmdline)
+}
+
+// Menu entries never carry the machine's own token: each has its one-time
+// offer, or no kickstart at all.
+func TestOffersNotTokens(t *testing.T) {
+	offers := map[string]string{"db": "OFFER-db", "web": "OFFER-web"}
+	for _, tt := range []struct {
+		name    string
+		machine *store.Machine
+		unknown Unknown
+	}{
+		{"unknown menu", nil, UnknownMenu},
+		{"discovered menu", machine("", store.StateBooting), UnknownMenu},
+		{"unknown install", machine("", store.StateNew), UnknownInstall},
+		{"failed registered", machine("web", store.StateFailed), UnknownMenu},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := Input{MAC: mac, Machine: tt.machine, Trees: trees(), Unknown: tt.unknown, BaseURL: "http://h"}
+			d := Decide(in)
+			if !d.Offered || len(d.Installs) == 0 {
+				t.Fatalf("Decide = %+v, want offered installs", d)
+			}
+			for _, i := range d.Installs {
+				if strings.Contains(i.Cmdline, "TOKEN") || strings.Contains(i.Cmdline, "inst.ks=") {
+					t.Errorf("without offers: %s has cmdline %q", i.Profile, i.Cmdline)
+				}
+			}
+			in.Offers = offers
+			for _, i := range Decide(in).Installs {
+				want := "inst.ks=http://h/ks/OFFER-" + i.Profile
+				if !strings.Contains(i.Cmdline, want) || strings.Contains(i.Cmdline, "TOKEN") {
+					t.Errorf("%s cmdline = %q, want %s and no machine token", i.Profile, i.Cmdline, want)
+				}
+			}
+		})
+	}
+	// A registered machine's install is its own: its token, no offer.
+	d := Decide(Input{MAC: mac, Machine: machine("web", store.StateNew), Trees: trees(), BaseURL: "http://h", Offers: offers})
+	if d.Offered || !strings.Contains(d.Installs[0].Cmdline, "inst.ks=http://h/ks/TOKEN") {
+		t.Fatalf("registered install = %+v", d)
 	}
 }
 
@@ -167,7 +210,8 @@ func TestRenderGolden(t *testing.T) {
 		cases := map[string]Decision{
 			"install": Decide(Input{MAC: mac, Machine: machine("web", store.StateBooting), Trees: trees(), BaseURL: r.base}),
 			"local":   Decide(Input{MAC: mac, Machine: machine("web", store.StateInstalled), Trees: trees(), BaseURL: r.base}),
-			"menu":    Decide(Input{MAC: mac, Machine: machine("", store.StateBooting), Trees: trees(), Unknown: UnknownMenu, BaseURL: r.base}),
+			"menu": Decide(Input{MAC: mac, Machine: machine("", store.StateBooting), Trees: trees(), Unknown: UnknownMenu, BaseURL: r.base,
+				Offers: map[string]string{"db": "OFFER-db", "web": "OFFER-web"}}),
 		}
 		for name, d := range cases {
 			golden(t, filepath.Join("testdata", r.prefix+name+r.ext), r.render(d, "kickstand: 52:54:00:12:34:56"))
@@ -272,7 +316,8 @@ func TestRenderGRUBRHEL8Golden(t *testing.T) {
 	install := Decide(Input{MAC: mac, Machine: machine("web", store.StateBooting), Trees: trees(), BaseURL: base})
 	install.GRUB = rhel8
 	golden(t, filepath.Join("testdata", "grub-install-rhel8.cfg"), RenderGRUB(install, "kickstand"))
-	menu := Decide(Input{MAC: mac, Machine: machine("", store.StateBooting), Trees: trees(), Unknown: UnknownMenu, BaseURL: base})
+	menu := Decide(Input{MAC: mac, Machine: machine("", store.StateBooting), Trees: trees(), Unknown: UnknownMenu, BaseURL: base,
+		Offers: map[string]string{"db": "OFFER-db", "web": "OFFER-web"}})
 	menu.GRUB = rhel8
 	golden(t, filepath.Join("testdata", "grub-menu-rhel8.cfg"), RenderGRUB(menu, "kickstand"))
 }

@@ -17,7 +17,7 @@ func (s *Server) handleProxy(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFa
 	}
 	switch f.MessageType {
 	case dhcpv4.MessageTypeDiscover:
-		s.emit(Event{MAC: f.MAC, Kind: "dhcp-discover", Detail: discoverDetail(f)})
+		s.emit(f, Event{MAC: f.MAC, Kind: "dhcp-discover", Detail: discoverDetail(f)})
 		return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeOffer, "proxy-offer", log)
 	case dhcpv4.MessageTypeRequest:
 		// A REQUEST on port 67 is the client taking the real server's
@@ -62,6 +62,7 @@ func (s *Server) proxyReply(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFac
 	}
 	s.addBoot(reply, req, f, b, log)
 	log.Debug("dhcp: sending "+kind, "file", b.BootFile, "next_server", reply.ServerIPAddr)
-	s.emit(Event{MAC: f.MAC, Kind: kind, Detail: bootDetail(reply, f)})
+	ciaddr, _ := ipv4Of(req.ClientIPAddr)
+	s.emit(f, Event{MAC: f.MAC, Kind: kind, Detail: bootDetail(reply, f), IP: ciaddr})
 	return reply
 }

@@ -88,7 +88,11 @@ type Event struct {
 	// "proxy-ack".
 	Kind   string
 	Detail string
-	IP     netip.Addr
+	// IP is the client's address: the one offered or acknowledged, or the
+	// ciaddr of a proxy REQUEST; zero when not known.
+	IP netip.Addr
+	// PXE is whether the client is a PXE or HTTP boot client (option 60).
+	PXE bool
 }
 
 // Server is a DHCPv4 server; its zero value (plus ServerIP) is a proxyDHCP
@@ -177,7 +181,8 @@ func (s *Server) pxePort() int {
 	return s.PXEPort
 }
 
-func (s *Server) emit(e Event) {
+func (s *Server) emit(f ClientFacts, e Event) {
+	e.PXE = f.PXE
 	if s.OnEvent != nil {
 		s.OnEvent(e)
 	}

@@ -21,6 +21,10 @@ type Event struct {
 	// Step is the machine state this event is evidence of ("" for none),
 	// e.g. "booting" for a DHCP offer.
 	Step string
+	// Discover asks for the MAC to be recorded as a discovered machine if it
+	// is none yet (a PXE client's DHCP); other events of unknown MACs are
+	// dropped.
+	Discover bool
 }
 
 // Bus is a bounded queue of events with one consumer.

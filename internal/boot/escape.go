@@ -1,0 +1,69 @@
+package boot
+
+import "strings"
+
+// The values in a boot config come from the store and the install media:
+// profile and distro names, kernel arguments (a YAML block scalar gives
+// them newlines), paths off a .treeinfo. pxelinux and iPXE have no quoting
+// at all, so each value is made to fit the one place it goes, and none can
+// end a line, start a command or add a menu entry. FuzzRender reads the
+// configs back the way each loader does and checks that.
+
+// isControl reports whether r is an ASCII control character: LF and CR end
+// a line for every loader, NUL ends it early for their C code, and the
+// others are blanks to syslinux.
+func isControl(r rune) bool { return r < ' ' || r == 0x7f }
+
+// oneLine is s as text for the rest of a line (a comment, a title, a menu
+// label): every control character becomes a space, and a final backslash,
+// with which iPXE (and GRUB before 2.02) joins the next line, goes.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.TrimRight(s, `\`)
+}
+
+// cmdlineArgs are the kernel arguments of a command line: its words between
+// spaces and control characters, which the loaders and the kernel take for
+// blanks anyway.
+func cmdlineArgs(cmdline string) []string {
+	return strings.FieldsFunc(cmdline, func(r rune) bool { return r == ' ' || isControl(r) })
+}
+
+// label is the menu label (pxelinux LABEL, iPXE item and label, GRUB --id)
+// for a name: one word of letters, digits, '.', '_' and '-', any other byte
+// as %XX, so that distinct names keep distinct labels.
+func label(name string) string {
+	return escapeBytes(name, func(c byte) bool {
+		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
+	})
+}
+
+// loaderURL is u as one word that every loader takes literally: blanks,
+// control characters, non-ASCII bytes and the characters a loader gives a
+// meaning (quotes, backslash, '$', braces, '#', '&', ';', '|' and the like)
+// as %XX, which the HTTP server decodes back. A URL already escaped, as
+// every URL kickstand makes of a plain path is, stays as it is.
+func loaderURL(u string) string {
+	return escapeBytes(u, func(c byte) bool {
+		return c > ' ' && c < 0x7f && !strings.ContainsRune("\"#$&';<>\\^`{|}", rune(c))
+	})
+}
+
+// escapeBytes writes each byte of s that keep refuses as %XX.
+func escapeBytes(s string, keep func(byte) bool) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; keep(c) {
+			b.WriteByte(c)
+		} else {
+			b.Write([]byte{'%', hex[c>>4], hex[c&15]})
+		}
+	}
+	return b.String()
+}
