@@ -81,7 +81,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 		return nil, err
 	}
 	a.machines = &machines{store: db, unknown: unknown, baseURL: BaseURL(network.ServerIP, cfg.HTTPPort),
-		pubDistro: a.defaultDistro, grub: a.grubDialect, log: log}
+		pubDistro: a.defaultDistro, grub: a.grubDialect, source: a.sourceOf, log: log,
+		discoveries: newRateLimit(discoverRate, discoverBurst)}
 	if cfg.FTPPort != 0 {
 		a.machines.ftpBase = FTPBase(network.ServerIP, cfg.FTPPort)
 	}
@@ -140,7 +141,7 @@ func (a *App) serve(ctx context.Context) error {
 		func(ctx context.Context) error { return tftpSrv.Serve(ctx, tftpConn) },
 		func(ctx context.Context) error { return httpSrv.Serve(ctx, httpLn) },
 		func(ctx context.Context) error { a.bus.Run(ctx, a.recordEvent); return nil },
-		func(ctx context.Context) error { a.pruneEvents(ctx, time.Hour); return nil })
+		func(ctx context.Context) error { a.prune(ctx, time.Hour); return nil })
 
 	g, ctx := errgroup.WithContext(ctx)
 	for _, run := range runs {
@@ -151,19 +152,26 @@ func (a *App) serve(ctx context.Context) error {
 	return g.Wait()
 }
 
-// pruneEvents deletes events older than --event-retention now and then
-// every interval, until ctx ends.
-func (a *App) pruneEvents(ctx context.Context, every time.Duration) {
-	if a.cfg.Retention <= 0 {
-		return
-	}
+// prune deletes, now and then every interval until ctx ends, the events
+// older than --event-retention and the discovered machines not seen for
+// DiscoveredRetention.
+func (a *App) prune(ctx context.Context, every time.Duration) {
 	for {
-		n, err := a.store.PruneEvents(ctx, time.Now().Add(-a.cfg.Retention))
+		if a.cfg.Retention > 0 {
+			n, err := a.store.PruneEvents(ctx, time.Now().Add(-a.cfg.Retention))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				a.log.Error("prune events", "err", err)
+			case n > 0:
+				a.log.Info("pruned old events", "count", n, "older-than", a.cfg.Retention)
+			}
+		}
+		n, err := a.store.PruneDiscovered(ctx, time.Now().Add(-DiscoveredRetention))
 		switch {
 		case err != nil && ctx.Err() == nil:
-			a.log.Error("prune events", "err", err)
+			a.log.Error("prune discovered machines", "err", err)
 		case n > 0:
-			a.log.Info("pruned old events", "count", n, "older-than", a.cfg.Retention)
+			a.log.Info("pruned discovered machines", "count", n, "not-seen-for", DiscoveredRetention)
 		}
 		select {
 		case <-ctx.Done():
@@ -291,17 +299,14 @@ func (a *App) reservation(ctx context.Context, mac net.HardwareAddr) (netip.Addr
 }
 
 func (a *App) reservedFor(ctx context.Context, ip netip.Addr) (net.HardwareAddr, bool) {
-	ms, err := a.store.Machines(ctx)
+	m, err := a.store.MachineByIP(ctx, ip)
 	if err != nil {
-		a.log.Error("list machines", "err", err)
+		if !errors.Is(err, store.ErrNotFound) {
+			a.machines.quiet.log(a.log, slog.LevelError, "store-reservation", "reservation lookup", "ip", ip, "err", err)
+		}
 		return nil, false
 	}
-	for _, m := range ms {
-		if m.IP == ip {
-			return m.MAC, true
-		}
-	}
-	return nil, false
+	return m.MAC, true
 }
 
 func (a *App) openTFTP(ctx context.Context, name string, client net.Addr) (io.ReadCloser, int64, error) {

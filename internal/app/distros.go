@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 
@@ -31,6 +33,9 @@ func progressWriter() io.Writer {
 
 func (a *App) distroSource(ctx context.Context, name string) (bootfs.Source, error) {
 	d, err := a.store.Distro(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return bootfs.Source{}, fmt.Errorf("%w: %w", err, fs.ErrNotExist) // a 404, not a server error
+	}
 	if err != nil {
 		return bootfs.Source{}, err
 	}

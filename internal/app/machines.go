@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"kickstand/internal/boot"
 	"kickstand/internal/store"
@@ -22,6 +24,19 @@ func NewToken() string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
+// Bounds of the machines seen on the wire but never registered.
+const (
+	// DiscoveredMax is how many discovered machines are kept; past it, the
+	// ones seen longest ago go, with their timelines.
+	DiscoveredMax = 1024
+	// DiscoveredRetention is how long a discovered machine is kept after it
+	// was last seen.
+	DiscoveredRetention = 7 * 24 * time.Hour
+	// discoverRate and discoverBurst bound how fast new MACs become
+	// discovered machines (a second, at once); the others are not recorded.
+	discoverRate, discoverBurst = 20, 200
+)
+
 // machines answers every question about a machine that the protocol servers
 // ask, reading the store each time so that CLI changes apply at once.
 type machines struct {
@@ -33,7 +48,16 @@ type machines struct {
 	pubDistro func(context.Context) (string, error)
 	// grub returns the dialect of the GRUB mac runs (nil: GRUB 2.06's).
 	grub func(context.Context, net.HardwareAddr) boot.GRUBDialect
-	log  *slog.Logger
+	// source says why client is not an address of mac (nil: it is, or
+	// nobody checks); per-client configs go only to the machine's address.
+	source func(ctx context.Context, mac net.HardwareAddr, client netip.Addr) error
+	offers offers
+	log    *slog.Logger
+	quiet  quietLog
+	// discoveries bounds how fast MACs seen on the wire are recorded.
+	discoveries *rateLimit
+	// unrecorded counts events dropped because their MAC is no machine.
+	unrecorded atomic.Int64
 }
 
 // pub returns the distro at pub/, or "" (also when pubDistro is unset).
@@ -48,19 +72,24 @@ func (m *machines) pub(ctx context.Context) string {
 	return name
 }
 
-// lookup returns the machine with mac; a MAC never seen before is recorded
-// as a discovered machine so that it has a token and a timeline.
-func (m *machines) lookup(ctx context.Context, mac net.HardwareAddr) (store.Machine, error) {
-	got, err := m.store.Machine(ctx, mac)
-	if !errors.Is(err, store.ErrNotFound) {
-		return got, err
+// discover records mac, seen at t, as a discovered machine, so that it has
+// a timeline, unless it is known; at most discoverRate a second, and at
+// most DiscoveredMax of them. It reports whether mac is a machine now.
+func (m *machines) discover(ctx context.Context, mac net.HardwareAddr, t time.Time) bool {
+	if m.discoveries != nil && !m.discoveries.allow(time.Now()) {
+		m.quiet.log(m.log, slog.LevelWarn, "discover-limited", "not recording new machines: more than the rate seen on the wire",
+			"rate", discoverRate, "mac", mac.String())
+		return false
 	}
-	fresh := store.Machine{MAC: mac, State: store.StateNew, Token: NewToken()}
-	if err := m.store.PutMachine(ctx, fresh); err != nil {
-		return store.Machine{}, err
+	added, err := m.store.Discover(ctx, store.Machine{MAC: mac, State: store.StateNew, Token: NewToken(), Seen: t}, DiscoveredMax)
+	if err != nil {
+		m.quiet.log(m.log, slog.LevelError, "store-discover", "record discovered machine", "mac", mac.String(), "err", err)
+		return false
 	}
-	m.log.Info("discovered machine", "mac", mac.String())
-	return m.store.Machine(ctx, mac)
+	if added {
+		m.quiet.log(m.log, slog.LevelInfo, "discovered", "discovered machine", "mac", mac.String())
+	}
+	return true
 }
 
 // trees returns every profile with its distro.
@@ -80,22 +109,37 @@ func trees(ctx context.Context, s store.Store) ([]boot.Tree, error) {
 	return out, nil
 }
 
-// decide returns the boot decision for mac.
-func (m *machines) decide(ctx context.Context, mac net.HardwareAddr) (boot.Decision, error) {
-	machine, err := m.lookup(ctx, mac)
-	if err != nil {
-		return boot.Decision{}, err
+// input is what a decision for mac depends on; a MAC the store does not
+// know has no machine (nothing is written for it here).
+func (m *machines) input(ctx context.Context, mac net.HardwareAddr) (boot.Input, error) {
+	in := boot.Input{MAC: mac, Unknown: m.unknown, BaseURL: m.baseURL, FTPBase: m.ftpBase}
+	machine, err := m.store.Machine(ctx, mac)
+	switch {
+	case err == nil:
+		in.Machine = &machine
+	case !errors.Is(err, store.ErrNotFound):
+		return in, err
 	}
-	ts, err := trees(ctx, m.store)
-	if err != nil {
-		return boot.Decision{}, err
+	if in.Trees, err = trees(ctx, m.store); err != nil {
+		return in, err
 	}
-	return boot.Decide(boot.Input{MAC: mac, Machine: &machine, Trees: ts, Unknown: m.unknown,
-		BaseURL: m.baseURL, FTPBase: m.ftpBase, PubDistro: m.pub(ctx)}), nil
+	in.PubDistro = m.pub(ctx)
+	return in, nil
 }
 
-// generate makes the per-client boot files of the tree.
-func (m *machines) generate(ctx context.Context, name string, _ netip.Addr) ([]byte, bool, error) {
+// decide returns the boot decision for mac, without offers: what to
+// answer, not the config text.
+func (m *machines) decide(ctx context.Context, mac net.HardwareAddr) (boot.Decision, error) {
+	in, err := m.input(ctx, mac)
+	if err != nil {
+		return boot.Decision{}, err
+	}
+	return boot.Decide(in), nil
+}
+
+// generate makes the per-client boot files of the tree. A per-client file
+// goes only to the address of its machine: to anyone else it does not exist.
+func (m *machines) generate(ctx context.Context, name string, client netip.Addr) ([]byte, bool, error) {
 	// Every client gets its own file first; one that falls through to the
 	// shared default is one we cannot tell apart, so it boots locally.
 	fallthroughLocal := boot.Decision{Action: boot.ActionLocal, Reason: "no per-machine config: boot from local disk"}
@@ -116,9 +160,20 @@ func (m *machines) generate(ctx context.Context, name string, _ netip.Addr) ([]b
 	if kind == nil {
 		return nil, false, nil
 	}
-	d, err := m.decide(ctx, mac)
+	if m.source != nil {
+		if err := m.source(ctx, mac, client); err != nil {
+			m.refuse(ctx, mac, client, "boot-config-refused", name+": "+err.Error())
+			return nil, false, nil
+		}
+	}
+	in, err := m.input(ctx, mac)
 	if err != nil {
 		return nil, false, err
+	}
+	d := boot.Decide(in)
+	if d.Offered {
+		in.Offers = m.offers.mint(mac, client, d.Profiles())
+		d = boot.Decide(in)
 	}
 	if kind.grub && m.grub != nil {
 		d.GRUB = m.grub(ctx, mac)
@@ -127,11 +182,24 @@ func (m *machines) generate(ctx context.Context, name string, _ netip.Addr) ([]b
 	return kind.render(d, "kickstand: "+mac.String()), true, nil
 }
 
+// refuse logs (quietly) and records on mac's timeline, if it has one, a
+// request refused for client.
+func (m *machines) refuse(ctx context.Context, mac net.HardwareAddr, client netip.Addr, kind, detail string) {
+	m.quiet.log(m.log, slog.LevelWarn, client.String()+" "+kind, "request refused", "kind", kind, "detail", detail,
+		"client", client, "mac", mac.String())
+	m.record(ctx, mac, kind, detail, "")
+}
+
 // record appends an event to mac's timeline and advances its state toward
-// step (if not empty). Failures are logged: a lost event must not fail a boot.
+// step (if not empty). Failures are logged: a lost event must not fail a
+// boot. A MAC that is no machine has no timeline: its event is dropped.
 func (m *machines) record(ctx context.Context, mac net.HardwareAddr, kind, detail string, step store.State) {
-	if err := m.recordErr(ctx, mac, kind, detail, step); err != nil {
-		m.log.Error("record event", "mac", mac.String(), "kind", kind, "err", err)
+	err := m.recordErr(ctx, mac, kind, detail, step)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		m.unrecorded.Add(1)
+	case err != nil:
+		m.quiet.log(m.log, slog.LevelError, "store-record", "record event", "mac", mac.String(), "kind", kind, "err", err)
 	}
 }
 
@@ -145,7 +213,11 @@ func (m *machines) recordAt(ctx context.Context, ev store.Event, step store.Stat
 	before, _ := m.store.Machine(ctx, mac) // only for the log line
 	after, err := m.store.Record(ctx, ev, step)
 	if err == nil && after != before.State && after != "" {
-		m.log.Info("machine state", "mac", mac.String(), "state", after, "after", kind)
+		level := slog.LevelInfo
+		if !before.Registered() { // a discovered machine: anything on the LAN makes these
+			level = slog.LevelDebug
+		}
+		m.log.Log(ctx, level, "machine state", "mac", mac.String(), "state", after, "after", kind)
 	}
 	return err
 }

@@ -23,6 +23,10 @@ func newNeighbours() *neighbours {
 	return &neighbours{byIP: map[netip.Addr]net.HardwareAddr{}, arpFn: readARP}
 }
 
+// maxLearned bounds the learned addresses: anything on the LAN can send a
+// proxy REQUEST with any ciaddr.
+const maxLearned = 65536
+
 // learn records that ip belongs to mac.
 func (n *neighbours) learn(ip netip.Addr, mac net.HardwareAddr) {
 	if !ip.IsValid() || ip.IsUnspecified() || len(mac) == 0 {
@@ -30,18 +34,30 @@ func (n *neighbours) learn(ip netip.Addr, mac net.HardwareAddr) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if _, ok := n.byIP[ip]; !ok && len(n.byIP) >= maxLearned {
+		for old := range n.byIP { // any one: a full table is a flood
+			delete(n.byIP, old)
+			break
+		}
+	}
 	n.byIP[ip] = mac
+}
+
+// learned returns the MAC DHCP (or a served kickstart) tied ip to, without
+// the kernel's neighbour table.
+func (n *neighbours) learned(ip netip.Addr) (net.HardwareAddr, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	mac, ok := n.byIP[ip]
+	return mac, ok
 }
 
 // lookup returns the MAC behind ip, if known.
 func (n *neighbours) lookup(ip netip.Addr) (net.HardwareAddr, bool) {
-	n.mu.Lock()
-	mac, ok := n.byIP[ip]
-	n.mu.Unlock()
-	if ok {
+	if mac, ok := n.learned(ip); ok {
 		return mac, true
 	}
-	mac, ok = n.arpFn()[ip]
+	mac, ok := n.arpFn()[ip]
 	if ok {
 		n.learn(ip, mac)
 	}

@@ -41,6 +41,7 @@ func TestKickstartTokens(t *testing.T) {
 	stranger, _ := store.ParseMAC("52:54:00:00:00:0c")
 	db.PutMachine(ctx, store.Machine{MAC: macA, Profile: "web", State: store.StateNew, Token: "token-a"})
 	db.PutMachine(ctx, store.Machine{MAC: macB, Profile: "web", State: store.StateNew, Token: "token-b"})
+	db.Discover(ctx, store.Machine{MAC: stranger, Token: "token-stranger"}, DiscoveredMax)
 	log := slog.New(slog.DiscardHandler)
 	a := &App{log: log, store: db, bus: events.New(0), peers: newNeighbours()}
 	ip := netip.MustParseAddr

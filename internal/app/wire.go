@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -18,11 +19,18 @@ import (
 	"kickstand/internal/tftp"
 )
 
-// onDHCP publishes what the DHCP server did; an offer or ack to a PXE client
-// is the first sign that a machine is booting.
+// onDHCP publishes what the DHCP server did; a PXE client's DHCP is the
+// first sign that a machine is booting. An acknowledged address (a lease,
+// or the ciaddr of a proxy REQUEST) is learned as the client's.
 func (a *App) onDHCP(e dhcp.Event) {
-	a.peers.learn(e.IP, e.MAC)
-	a.bus.Publish(events.Event{MAC: e.MAC, IP: e.IP, Kind: e.Kind, Detail: e.Detail, Step: string(store.StateBooting)})
+	if e.Kind == "dhcp-ack" || e.Kind == "proxy-ack" {
+		a.peers.learn(e.IP, e.MAC)
+	}
+	ev := events.Event{MAC: e.MAC, IP: e.IP, Kind: e.Kind, Detail: e.Detail}
+	if e.PXE {
+		ev.Step, ev.Discover = string(store.StateBooting), true
+	}
+	a.bus.Publish(ev)
 }
 
 func (a *App) onTFTP(t tftp.Transfer) {
@@ -51,27 +59,39 @@ func (a *App) onHTTP(t httpd.Transfer) {
 	a.onStage2(mac, t.Client, "HTTP", t.Name, t.Bytes, t.Duration, t.Status == 200 && t.Bytes > 0)
 }
 
-// recordEvent writes a wire event into the machine's timeline. Events whose
-// MAC is unknown (a client we never saw on DHCP) are only logged.
+// recordEvent writes a wire event into the machine's timeline. A PXE
+// client never seen before becomes a discovered machine (bounded in number
+// and rate); the events of other MACs that are no machine (laptops in full
+// mode, clients we never saw on DHCP) are dropped quietly.
 func (a *App) recordEvent(e events.Event) {
 	if len(e.MAC) == 0 {
 		a.log.Debug("event without machine", "ip", e.IP, "kind", e.Kind, "detail", e.Detail)
 		return
 	}
+	ctx := context.Background()
 	ev := store.Event{MAC: e.MAC, Time: e.Time, Kind: e.Kind, Detail: e.Detail}
-	if err := a.machines.recordAt(context.Background(), ev, store.State(e.Step)); err != nil {
-		a.log.Error("record event", "mac", e.MAC.String(), "kind", e.Kind, "err", err)
+	err := a.machines.recordAt(ctx, ev, store.State(e.Step))
+	if errors.Is(err, store.ErrNotFound) && e.Discover && a.machines.discover(ctx, e.MAC, e.Time) {
+		err = a.machines.recordAt(ctx, ev, store.State(e.Step))
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		a.machines.unrecorded.Add(1)
+	case err != nil:
+		a.machines.quiet.log(a.log, slog.LevelError, "store-record", "record event", "mac", e.MAC.String(), "kind", e.Kind, "err", err)
 	}
 }
 
-// kickstart serves a machine's kickstart and marks it installing.
-func (a *App) kickstart(ctx context.Context, token, profile string, client netip.Addr) ([]byte, error) {
-	m, err := a.machineForToken(ctx, "kickstart", token, client)
+// kickstart serves a machine's kickstart and marks it installing. The token
+// is a registered machine's own (from its install config) or a menu
+// entry's one-time offer; a discovered machine's own token installs nothing.
+func (a *App) kickstart(ctx context.Context, token, _ string, client netip.Addr) ([]byte, error) {
+	m, chosen, err := a.kickstartMachine(ctx, token, client)
 	if err != nil {
 		return nil, err
 	}
 	a.peers.learn(client, m.MAC)
-	ks, p, err := RenderKickstart(ctx, a.store, m, profile, a.site(ctx))
+	ks, p, err := RenderKickstart(ctx, a.store, m, chosen, a.site(ctx))
 	var invalid *InvalidError
 	if errors.As(err, &invalid) {
 		a.machines.record(ctx, m.MAC, "kickstart-invalid", err.Error(), "")
@@ -82,14 +102,48 @@ func (a *App) kickstart(ctx context.Context, token, profile string, client netip
 		a.machines.record(ctx, m.MAC, "kickstart-error", err.Error(), "")
 		return nil, err
 	}
-	if m.Profile == "" { // chosen from the menu: the machine now belongs to that profile
-		m.Profile = p.Name
-		if err := a.store.PutMachine(ctx, m); err != nil {
-			return nil, err
-		}
+	how := ""
+	if chosen != "" {
+		how = " chosen at the menu"
 	}
-	a.machines.record(ctx, m.MAC, "kickstart", fmt.Sprintf("profile %s, %d bytes to %s", p.Name, len(ks), client), store.StateInstalling)
+	a.machines.record(ctx, m.MAC, "kickstart", fmt.Sprintf("profile %s%s, %d bytes to %s", p.Name, how, len(ks), client), store.StateInstalling)
 	return ks, nil
+}
+
+// kickstartMachine returns the machine a kickstart token is for and, for a
+// menu offer, the profile chosen. An offer is used up here, and the machine
+// gets a fresh token for this install's reports.
+func (a *App) kickstartMachine(ctx context.Context, token string, client netip.Addr) (store.Machine, string, error) {
+	m, err := a.store.MachineByToken(ctx, token)
+	if err == nil {
+		if !m.Registered() {
+			a.machines.refuse(ctx, m.MAC, client, "kickstart-refused", "the token of a machine nobody registered installs nothing")
+			return m, "", httpd.ErrNotFound
+		}
+		return m, "", a.checkToken(ctx, "kickstart", m, client)
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return m, "", err
+	}
+	of, ok := a.machines.offers.take(token, func(of offer) bool {
+		return of.client == client || a.sourceOf(ctx, of.mac, client) == nil
+	})
+	if !ok {
+		a.unknownToken(ctx, "kickstart", client)
+		return m, "", httpd.ErrNotFound
+	}
+	m, err = a.store.Machine(ctx, of.mac)
+	if errors.Is(err, store.ErrNotFound) && a.machines.discover(ctx, of.mac, time.Now()) {
+		m, err = a.store.Machine(ctx, of.mac)
+	}
+	if err != nil {
+		return m, "", err
+	}
+	m.Token = NewToken()
+	if err := a.store.SetToken(ctx, m.MAC, m.Token); err != nil {
+		return m, "", err
+	}
+	return m, of.profile, nil
 }
 
 // site is the server's side of every kickstart.
@@ -98,58 +152,80 @@ func (a *App) site(ctx context.Context) Site {
 		SnippetsDir: SnippetsDir(a.cfg.DataDir)}
 }
 
-// machineForToken returns the machine a kickstart or phone-home token
-// belongs to. An unknown token is refused (httpd.ErrNotFound, a 404 that
-// tells nothing) and recorded on the machine at that address. A kickstart
-// (not a report: refusing "installed" would install the machine again) is
-// also refused when the kernel's neighbour table says the address is held
-// now by another registered machine, and, with --ks-source-check, when it is
-// not known to be the machine's own.
-func (a *App) machineForToken(ctx context.Context, what, token string, client netip.Addr) (store.Machine, error) {
-	m, err := a.store.MachineByToken(ctx, token)
-	if errors.Is(err, store.ErrNotFound) {
-		a.log.Warn(what+" refused: unknown token", "client", client)
-		if from, ok := a.peers.lookup(client); ok {
-			a.machines.record(ctx, from, what+"-refused", "unknown token from "+client.String(), "")
-		}
-		return m, httpd.ErrNotFound
+// unknownToken refuses a token that is nobody's: a 404 that tells nothing,
+// an event on the machine at that address (if it is one) and a quiet log.
+func (a *App) unknownToken(ctx context.Context, what string, client netip.Addr) {
+	a.machines.quiet.log(a.log, slog.LevelWarn, client.String()+" "+what+"-token", what+" refused: unknown token", "client", client)
+	if from, ok := a.peers.lookup(client); ok {
+		a.machines.record(ctx, from, what+"-refused", "unknown token from "+client.String(), "")
 	}
-	if err != nil || what != "kickstart" {
-		return m, err
+}
+
+// checkToken refuses (httpd.ErrNotFound, recorded) the kickstart of m to
+// an address that is not m's (see sourceOf).
+func (a *App) checkToken(ctx context.Context, what string, m store.Machine, client netip.Addr) error {
+	err := a.sourceOf(ctx, m.MAC, client)
+	if err == nil {
+		return nil
 	}
-	// The neighbour table answers for the address now; the addresses learned
-	// from DHCP and earlier requests may be stale (a reused lease).
+	var other *heldByOther
+	if errors.As(err, &other) {
+		a.machines.record(ctx, other.holder, what+"-refused", err.Error(), "")
+	}
+	a.machines.refuse(ctx, m.MAC, client, what+"-refused", err.Error())
+	return httpd.ErrNotFound
+}
+
+// heldByOther is an address the kernel's neighbour table gives another
+// registered machine.
+type heldByOther struct {
+	mac, holder net.HardwareAddr
+	client      netip.Addr
+}
+
+func (e *heldByOther) Error() string {
+	return fmt.Sprintf("request for %s from %s, held by %s", e.mac, e.client, e.holder)
+}
+
+// sourceOf returns nil when client is an address of mac: the kernel's
+// neighbour table says so, or it has no entry for client (an address behind
+// a relay, or not yet resolved) and DHCP gave it to mac (a lease, the
+// ciaddr of its proxy REQUEST). A learned address is not trusted against
+// the neighbour table: it may be stale (a reused lease). With
+// --ks-source-check=false, any address that is not another registered
+// machine's is mac's.
+func (a *App) sourceOf(ctx context.Context, mac net.HardwareAddr, client netip.Addr) error {
 	holder, held := a.peers.current(client)
 	switch {
-	case held && holder.String() == m.MAC.String():
-		return m, nil
+	case held && holder.String() == mac.String():
+		return nil
 	case held && a.registered(ctx, holder):
-		detail := fmt.Sprintf("token of %s used from %s, held by %s", m.MAC, client, holder)
-		a.log.Warn(what+" refused: another machine's token", "client", client, "owner", m.MAC.String(), "holder", holder.String())
-		a.machines.record(ctx, m.MAC, what+"-refused", detail, "")
-		a.machines.record(ctx, holder, what+"-refused", detail, "")
-		return m, httpd.ErrNotFound
+		return &heldByOther{mac: mac, holder: holder, client: client}
 	case !a.cfg.KSSourceCheck:
-		return m, nil // an address we cannot tie to another machine: the token decides
+		return nil
 	}
-	if learned, ok := a.peers.lookup(client); !held && ok && learned.String() == m.MAC.String() {
-		return m, nil // not in the neighbour table (yet), but DHCP gave it this address
+	if learned, ok := a.peers.learned(client); !held && ok && learned.String() == mac.String() {
+		return nil
 	}
-	detail := fmt.Sprintf("--ks-source-check: %s is not known as the address of %s", client, m.MAC)
-	a.log.Warn(what+" refused: "+detail, "client", client)
-	a.machines.record(ctx, m.MAC, what+"-refused", detail, "")
-	return m, httpd.ErrNotFound
+	return fmt.Errorf("%s is not known as an address of %s (neighbour table, DHCP); --ks-source-check=false turns this check off", client, mac)
 }
 
 // registered reports whether mac is a machine with a profile.
 func (a *App) registered(ctx context.Context, mac net.HardwareAddr) bool {
 	m, err := a.store.Machine(ctx, mac)
-	return err == nil && m.Profile != ""
+	return err == nil && m.Registered()
 }
 
-// phoneHome records a machine's own report of its install.
+// phoneHome records a machine's own report of its install. Reports are
+// taken on the token alone, from any address: refusing "installed" would
+// install the machine again. The token ends with the install: installed or
+// failed, the machine gets a new one.
 func (a *App) phoneHome(ctx context.Context, token string, r httpd.Report) error {
-	m, err := a.machineForToken(ctx, "phone-home", token, r.Client)
+	m, err := a.store.MachineByToken(ctx, token)
+	if errors.Is(err, store.ErrNotFound) {
+		a.unknownToken(ctx, "phone-home", r.Client)
+		return httpd.ErrNotFound
+	}
 	if err != nil {
 		return err
 	}
@@ -157,7 +233,13 @@ func (a *App) phoneHome(ctx context.Context, token string, r httpd.Report) error
 	if r.Message != "" {
 		detail += ": " + r.Message
 	}
-	return a.machines.recordErr(ctx, m.MAC, "phone-home", detail, store.State(r.State))
+	if err := a.machines.recordErr(ctx, m.MAC, "phone-home", detail, store.State(r.State)); err != nil {
+		return err
+	}
+	if st := store.State(r.State); st == store.StateInstalled || st == store.StateFailed {
+		return a.store.SetToken(ctx, m.MAC, NewToken())
+	}
+	return nil
 }
 
 // leaseStore adapts the store to the DHCP server's LeaseStore.

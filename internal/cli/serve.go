@@ -49,7 +49,8 @@ func (e *env) serveCmd() *cobra.Command {
 	f.StringVar(&cfg.FTPPassive, "ftp-passive-ports", cfg.FTPPassive, "FIRST-LAST passive FTP data ports (open these in the firewall)")
 	f.StringVar(&cfg.UEFIBoot, "uefi-boot", cfg.UEFIBoot, "UEFI firmware boots by pxe (TFTP), or http (UEFI HTTP Boot; UEFI PXE is declined)")
 	f.BoolVar(&cfg.IPXE, "ipxe", false, "chain BIOS and UEFI x64 PXE firmware into iPXE (undionly.kpxe, snponly.efi), so kernel and initrd come over HTTP; no Secure Boot")
-	f.BoolVar(&cfg.KSSourceCheck, "ks-source-check", false, "serve a machine's kickstart (and take its reports) only from the address DHCP gave it")
+	f.BoolVar(&cfg.KSSourceCheck, "ks-source-check", cfg.KSSourceCheck,
+		"serve a machine's boot config and kickstart only to its address (neighbour table, DHCP); =false when clients reach kickstand through NAT")
 	f.DurationVar(&cfg.Retention, "event-retention", cfg.Retention, "prune timeline events older than this (0 keeps them all)")
 	f.BoolVar(&debug, "debug", false, "log every request")
 	return cmd

@@ -37,7 +37,7 @@ type Config struct {
 	FTPPassive    string        `yaml:"ftp-passive-ports"` // FIRST-LAST
 	UEFIBoot      string        `yaml:"uefi-boot"`         // pxe or http: how UEFI firmware boots
 	IPXE          bool          `yaml:"ipxe"`              // chain BIOS and UEFI x64 PXE clients into iPXE
-	KSSourceCheck bool          `yaml:"ks-source-check"`   // serve a kickstart only to its machine's address
+	KSSourceCheck bool          `yaml:"ks-source-check"`   // serve per-machine configs and kickstarts only to the machine's address
 	Retention     time.Duration `yaml:"event-retention"`   // events older are pruned; 0 keeps them
 }
 
@@ -52,7 +52,8 @@ func Default() Config {
 		dir = DefaultDataDir
 	}
 	return Config{DataDir: dir, DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu",
-		FTPPort: 21, FTPPassive: DefaultFTPPassive, UEFIBoot: "pxe", Retention: 90 * 24 * time.Hour}
+		FTPPort: 21, FTPPassive: DefaultFTPPassive, UEFIBoot: "pxe", Retention: 90 * 24 * time.Hour,
+		KSSourceCheck: true}
 }
 
 // Load reads a YAML file over c; unknown keys are errors.
