@@ -44,12 +44,7 @@ func (s *Server) negotiate(options []option, size int64) params {
 		}
 	}
 	if p.windowSize*p.blockSize > maxWindowBytes {
-		p.windowSize = max(1, maxWindowBytes/p.blockSize)
-		for i := range p.accepted {
-			if p.accepted[i].name == "windowsize" {
-				p.accepted[i].value = strconv.Itoa(p.windowSize)
-			}
-		}
+		p.setWindowSize(max(1, maxWindowBytes/p.blockSize))
 	}
 	return p
 }
@@ -72,8 +67,11 @@ func (s *Server) negotiateOption(p *params, o option, size int64) (string, bool)
 		p.windowSize = min(n, s.maxWindowSize())
 		return strconv.Itoa(p.windowSize), true
 	case "timeout":
+		// RFC 2349 has the server echo the client's value or decline the option,
+		// so one over MaxTimeout is declined and the server's timeout is used: a
+		// request for 255 seconds would otherwise hold its transfer for half an hour.
 		n, ok := parseInRange(o.value, minTimeout, maxTimeout)
-		if !ok {
+		if !ok || time.Duration(n)*time.Second > s.maxTimeout() {
 			return "", false
 		}
 		p.timeout = time.Duration(n) * time.Second

@@ -31,6 +31,23 @@ func TestNegotiate(t *testing.T) {
 			want:    params{blockSize: 512, windowSize: 1, timeout: 3 * time.Second, accepted: []option{{"timeout", "3"}}},
 		},
 		{
+			name:    "timeout at the cap is granted",
+			options: []option{{"timeout", "5"}},
+			want:    params{blockSize: 512, windowSize: 1, timeout: 5 * time.Second, accepted: []option{{"timeout", "5"}}},
+		},
+		{
+			name:    "timeout over the cap is declined and the server's used",
+			server:  Server{Timeout: 2 * time.Second},
+			options: []option{{"timeout", "255"}, {"blksize", "1024"}},
+			want:    params{blockSize: 1024, windowSize: 1, timeout: 2 * time.Second, accepted: []option{{"blksize", "1024"}}},
+		},
+		{
+			name:    "a lower MaxTimeout declines what the default grants",
+			server:  Server{MaxTimeout: 2 * time.Second},
+			options: []option{{"timeout", "3"}, {"timeout", "2"}},
+			want:    params{blockSize: 512, windowSize: 1, timeout: 2 * time.Second, accepted: []option{{"timeout", "2"}}},
+		},
+		{
 			name:    "server limits",
 			server:  Server{MaxBlockSize: 1024, MaxWindowSize: 4},
 			options: []option{{"windowsize", "16"}, {"blksize", "1468"}, {"tsize", "0"}},
@@ -46,7 +63,8 @@ func TestNegotiate(t *testing.T) {
 				accepted: []option{{"windowsize", "64"}, {"blksize", "65464"}}},
 		},
 	}
-	for _, tt := range tests {
+	for i := range tests {
+		tt := &tests[i] // a Server must not be copied
 		t.Run(tt.name, func(t *testing.T) {
 			got := tt.server.negotiate(tt.options, tt.size)
 			if got.blockSize != tt.want.blockSize || got.windowSize != tt.want.windowSize ||

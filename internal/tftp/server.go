@@ -5,6 +5,12 @@
 // (RFC 2348), timeout and tsize (RFC 2349) and windowsize (RFC 7440). Every read
 // request is served from its own UDP socket, as the TFTP transfer-ID rule asks, in
 // its own goroutine; write requests are refused.
+//
+// Anyone can send a read request with a forged source address, so the server
+// bounds what requests make it hold: transfers in flight, in all and per client
+// address; the time a transfer waits for a client that does not answer; and the
+// memory of all transfers' windows. A request over a limit is refused with
+// "server busy" and opens nothing.
 package tftp
 
 import (
@@ -26,7 +32,8 @@ import (
 const (
 	// DefaultTimeout is the retransmission timeout when neither Server.Timeout nor the client sets one.
 	DefaultTimeout = time.Second
-	// DefaultRetries is how many times a packet is resent before a transfer is given up.
+	// DefaultRetries is how many unanswered retransmissions in a row end a
+	// transfer whose client has answered before.
 	DefaultRetries = 5
 	// DefaultMaxBlockSize is the largest blksize granted: 1468 bytes of payload fill a 1500-byte Ethernet frame.
 	DefaultMaxBlockSize = 1468
@@ -58,25 +65,52 @@ type Transfer struct {
 	Err        error         // nil when the whole file was acknowledged
 }
 
-// Server is a read-only TFTP server. Its zero value, with a Handler, is ready to use.
+// Server is a read-only TFTP server. Its zero value, with a Handler, is ready to
+// use. A Server must not be copied after first use.
 type Server struct {
 	// Handler opens requested files. It is required.
 	Handler Handler
-	// OnTransfer, if set, is called once per read request when its transfer ends,
-	// from the transfer's goroutine.
+	// OnTransfer, if set, is called once per admitted read request when its
+	// transfer ends, from the transfer's goroutine. Refused requests are only
+	// counted (see Stats): a flood would otherwise call it for every packet.
 	OnTransfer func(Transfer)
 	// Logger receives debug logs per request and per transfer; nil discards them.
 	Logger *slog.Logger
 	// Timeout is the retransmission timeout. Defaults to DefaultTimeout; a client's
-	// "timeout" option overrides it for that transfer.
+	// "timeout" option up to MaxTimeout overrides it for that transfer.
 	Timeout time.Duration
-	// Retries is how many retransmissions go unanswered before a transfer is
-	// abandoned. Defaults to DefaultRetries.
+	// MaxTimeout is the longest "timeout" option granted. A longer one is left out
+	// of the OACK (RFC 2349 lets the server only accept the client's value or
+	// decline it) and the transfer uses Timeout. Defaults to DefaultMaxTimeout.
+	MaxTimeout time.Duration
+	// Retries is how many retransmissions in a row go unanswered before a
+	// transfer whose client has answered before is abandoned. Defaults to DefaultRetries.
 	Retries int
+	// UnansweredRetries is how many times the first packet (OACK or DATA 1) is
+	// resent before a client that has acknowledged nothing is given up, at most
+	// Retries. Defaults to DefaultUnansweredRetries; negative means none.
+	UnansweredRetries int
+	// IdleTimeout ends a transfer whose client has acknowledged nothing new for
+	// this long, however many retransmissions are left. Defaults to DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxTransfers caps the transfers in flight; a request beyond it is refused
+	// with a "server busy" error. Defaults to DefaultMaxTransfers.
+	MaxTransfers int
+	// MaxTransfersPerClient caps the transfers in flight for one client IP
+	// address; a request beyond it is refused with a "server busy" error.
+	// Defaults to DefaultMaxTransfersPerClient.
+	MaxTransfersPerClient int
+	// MaxWindowMemory bounds the buffer memory of all transfers in flight, in
+	// bytes. A transfer that does not fit gets a smaller window, and is refused
+	// with a "server busy" error if not even one block fits. Defaults to
+	// DefaultMaxWindowMemory.
+	MaxWindowMemory int64
 	// MaxBlockSize caps the blksize a client may negotiate. Defaults to DefaultMaxBlockSize.
 	MaxBlockSize int
 	// MaxWindowSize caps the windowsize a client may negotiate. Defaults to DefaultMaxWindowSize.
 	MaxWindowSize int
+
+	admission admission // transfers in flight and counters, shared by Serve calls
 }
 
 // ListenAndServe listens on the UDP address addr (":69" when empty) and serves
@@ -141,17 +175,36 @@ func (s *Server) handleRequest(ctx context.Context, conn net.PacketConn, packet 
 		return
 	}
 	key := transferKey{peer, req.filename}
-	heard, ok := transfers.start(key, string(packet))
-	if !ok {
+	if transfers.repeats(key, string(packet)) {
 		log.Debug("tftp: ignoring repeated request: its transfer has not heard from the client yet", "from", from, "file", req.filename)
 		return
 	}
+	// Admitted before anything is opened; the size only adds tsize, which costs no memory.
+	p := s.negotiate(req.options, -1)
+	memory, why := s.admission.admit(peer.Addr(), &p, s.limits())
+	if why != admitted {
+		s.admission.logRefusal(log, why, from, req.filename)
+		_, _ = conn.WriteTo(busyPacket, from)
+		return
+	}
 	log.Debug("tftp: read request", "from", from, "file", req.filename, "mode", req.mode, "options", req.options)
-	received := time.Now()
+	r := &readRequest{request: req, client: from, peer: peer, received: time.Now(),
+		window: p.windowSize, heard: transfers.start(key, string(packet))}
 	transfers.wg.Go(func() {
-		defer transfers.end(key, heard)
-		s.serveRead(ctx, conn.LocalAddr(), from, peer, req, received, heard)
+		defer s.admission.leave(peer.Addr(), memory)
+		defer transfers.end(key, r.heard)
+		s.serveRead(ctx, conn.LocalAddr(), r)
 	})
+}
+
+// readRequest is an admitted read request and what the server knows of its client.
+type readRequest struct {
+	request
+	client   net.Addr
+	peer     netip.AddrPort
+	received time.Time
+	window   int          // the largest window admission found memory for
+	heard    *atomic.Bool // set once the client answers
 }
 
 // transferKey names a transfer by its client's address and port and the file.
@@ -167,6 +220,7 @@ type transferKey struct {
 // running transfer has heard nothing from the client. A different request
 // (firmware asks for a file's size with tsize, aborts, and asks again at once
 // without it), or any request after the client answered, is a new download.
+// The map holds at most one entry per transfer in flight, which admission bounds.
 type running struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -180,15 +234,23 @@ type inFlight struct {
 	heard   atomic.Bool
 }
 
-func (r *running) start(k transferKey, request string) (*atomic.Bool, bool) {
+// repeats reports whether request repeats that of a transfer in flight that
+// has not heard from its client.
+func (r *running) repeats(k transferKey, request string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if t, ok := r.active[k]; ok && t.request == request && !t.heard.Load() {
-		return nil, false
-	}
+	t, ok := r.active[k]
+	return ok && t.request == request && !t.heard.Load()
+}
+
+// start records a new transfer, replacing any older one of k's. Only Serve's
+// goroutine calls it, so nothing starts between repeats and start.
+func (r *running) start(k transferKey, request string) *atomic.Bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	t := &inFlight{request: request}
 	r.active[k] = t
-	return &t.heard, true
+	return &t.heard
 }
 
 func (r *running) end(k transferKey, heard *atomic.Bool) {
@@ -200,14 +262,17 @@ func (r *running) end(k transferKey, heard *atomic.Bool) {
 }
 
 // serveRead runs one read request from its own socket and reports how it ended.
-func (s *Server) serveRead(ctx context.Context, local, client net.Addr, peer netip.AddrPort, req request, received time.Time, heard *atomic.Bool) {
-	result := Transfer{Name: strings.TrimLeft(req.filename, "/"), Client: client}
-	result.Err = s.serveFile(ctx, local, peer, req.options, &result, heard)
+func (s *Server) serveRead(ctx context.Context, local net.Addr, r *readRequest) {
+	result := Transfer{Name: strings.TrimLeft(r.filename, "/"), Client: r.client}
+	result.Err = s.serveFile(ctx, local, r, &result)
 	if result.Err != nil && ctx.Err() != nil {
 		result.Err = fmt.Errorf("tftp: transfer of %q stopped: %w", result.Name, ctx.Err())
 	}
-	result.Duration = time.Since(received)
-	s.logger().Debug("tftp: transfer done", "file", result.Name, "client", client,
+	if errors.Is(result.Err, errTimedOut) {
+		s.admission.timedOut(!r.heard.Load())
+	}
+	result.Duration = time.Since(r.received)
+	s.logger().Debug("tftp: transfer done", "file", result.Name, "client", r.client,
 		"bytes", result.Bytes, "duration", result.Duration,
 		"blksize", result.BlockSize, "windowsize", result.WindowSize, "err", result.Err)
 	if s.OnTransfer != nil {
@@ -216,7 +281,8 @@ func (s *Server) serveRead(ctx context.Context, local, client net.Addr, peer net
 }
 
 // serveFile opens the transfer socket and the file and sends it, filling in result.
-func (s *Server) serveFile(ctx context.Context, local net.Addr, peer netip.AddrPort, options []option, result *Transfer, heard *atomic.Bool) error {
+func (s *Server) serveFile(ctx context.Context, local net.Addr, r *readRequest, result *Transfer) error {
+	peer := r.peer
 	conn, err := listenTransfer(ctx, local)
 	if err != nil {
 		return err
@@ -236,10 +302,11 @@ func (s *Server) serveFile(ctx context.Context, local net.Addr, peer netip.AddrP
 	}
 	defer file.Close()
 
-	p := s.negotiate(options, size)
+	p := s.negotiate(r.options, size)
+	p.setWindowSize(r.window) // the same options, now with tsize
 	result.BlockSize, result.WindowSize = p.blockSize, p.windowSize
-	t := newTransfer(conn, peer, file, p, s.retries(), s.logger())
-	t.heard = heard
+	t := newTransfer(conn, peer, file, p, s.retryPolicy(), s.logger())
+	t.heard = r.heard
 	err = t.run()
 	result.Bytes = t.bytes
 	if re := (*readError)(nil); errors.As(err, &re) {
@@ -332,6 +399,10 @@ func (s *Server) retries() int {
 		return DefaultRetries
 	}
 	return s.Retries
+}
+
+func (s *Server) retryPolicy() retryPolicy {
+	return retryPolicy{retries: s.retries(), unanswered: s.unansweredRetries(), idle: s.idleTimeout()}
 }
 
 func (s *Server) maxBlockSize() int {

@@ -247,14 +247,19 @@ func TestRetransmitOnLostAck(t *testing.T) {
 	}
 }
 
+// A client that answered and then went away gets 1 + Retries copies of the
+// unacknowledged DATA; TestUnansweredClientGivesUp covers one that never answered.
 func TestClientDisappears(t *testing.T) {
 	reports := newTransfers()
-	addr := startServer(t, &Server{
+	s := &Server{
 		Handler: memFiles(map[string][]byte{"f": patterned(5000)}), OnTransfer: reports.report,
-		Timeout: 50 * time.Millisecond, Retries: 2,
-	})
+		Timeout: 50 * time.Millisecond, Retries: 4,
+	}
+	addr := startServer(t, s)
 	c := newTestClient(t, addr)
 	c.request(opRRQ, "f")
+	c.mustReceiveData(1, time.Second)
+	c.ack(1)
 	report := reports.next(t)
 	if !errors.Is(report.Err, errTimedOut) {
 		t.Fatalf("OnTransfer got err %v, want %v", report.Err, errTimedOut)
@@ -265,12 +270,15 @@ func TestClientDisappears(t *testing.T) {
 		if err != nil {
 			break
 		}
-		if opcodeOf(packet) == opData && binary.BigEndian.Uint16(packet[2:]) == 1 {
+		if opcodeOf(packet) == opData && binary.BigEndian.Uint16(packet[2:]) == 2 {
 			copies++
 		}
 	}
-	if copies != 3 {
-		t.Errorf("DATA 1 sent %d times, want 3 (1 + Retries)", copies)
+	if copies != 5 {
+		t.Errorf("DATA 2 sent %d times, want 5 (1 + Retries)", copies)
+	}
+	if st := s.Stats(); st.TimedOut != 1 || st.Unanswered != 0 {
+		t.Errorf("counters %+v, want one timed-out transfer, answered", st)
 	}
 }
 

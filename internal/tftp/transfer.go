@@ -16,7 +16,8 @@ import (
 
 // Errors that end a transfer.
 var (
-	// errTimedOut means the client stopped answering: every retransmission went unacknowledged.
+	// errTimedOut means the client stopped answering: every retransmission went
+	// unacknowledged, or it acknowledged nothing new for the idle timeout.
 	errTimedOut = errors.New("tftp: client stopped answering")
 	// errAckTimeout is internal: one wait for an acknowledgement ran out.
 	errAckTimeout = errors.New("tftp: acknowledgement timeout")
@@ -35,12 +36,12 @@ const recvBufferSize = 516
 // the wire, so files past 65535 blocks roll over to block 0 (what curl, atftp and
 // tftp-hpa do) without any special case.
 type transfer struct {
-	conn    *net.UDPConn
-	peer    netip.AddrPort
-	log     *slog.Logger
-	file    *bufio.Reader
-	params  params
-	retries int
+	conn   *net.UDPConn
+	peer   netip.AddrPort
+	log    *slog.Logger
+	file   *bufio.Reader
+	params params
+	policy retryPolicy
 
 	// slots holds the current window: block b lives in slot b%windowSize, each slot
 	// a complete DATA packet of headerSize+blockSize bytes. Retransmissions resend
@@ -56,17 +57,27 @@ type transfer struct {
 	last   uint64       // the final (short) block, once it has been read; 0 before
 	bytes  int64        // payload bytes the client acknowledged
 	heard  *atomic.Bool // set once the client answers; nil if nobody asks
+
+	answered bool      // the client acknowledged the OACK or a block
+	progress time.Time // when the client last acknowledged something new, or the transfer began
 }
 
-// newTransfer allocates the transfer's buffers, once.
-func newTransfer(conn *net.UDPConn, peer netip.AddrPort, file io.Reader, p params, retries int, log *slog.Logger) *transfer {
+// retryPolicy says when a transfer gives up on a client that does not answer.
+type retryPolicy struct {
+	retries    int           // retransmissions in a row once the client has answered
+	unanswered int           // retransmissions of the first packet before it has
+	idle       time.Duration // longest time without progress, whatever the retries
+}
+
+// newTransfer allocates the transfer's buffers, once; params.memory says how much.
+func newTransfer(conn *net.UDPConn, peer netip.AddrPort, file io.Reader, p params, policy retryPolicy, log *slog.Logger) *transfer {
 	return &transfer{
 		conn:    conn,
 		peer:    peer,
 		log:     log,
-		file:    bufio.NewReaderSize(file, p.blockSize*p.windowSize),
+		file:    bufio.NewReaderSize(file, p.readBufferSize()),
 		params:  p,
-		retries: retries,
+		policy:  policy,
 		slots:   make([]byte, p.windowSize*(headerSize+p.blockSize)),
 		slotLen: make([]int, p.windowSize),
 		recv:    make([]byte, recvBufferSize),
@@ -76,6 +87,7 @@ func newTransfer(conn *net.UDPConn, peer netip.AddrPort, file io.Reader, p param
 
 // run negotiates options if any were accepted and sends the file.
 func (t *transfer) run() error {
+	t.progress = time.Now()
 	if len(t.params.accepted) > 0 {
 		if err := t.sendOptionAck(); err != nil {
 			return err
@@ -84,14 +96,15 @@ func (t *transfer) run() error {
 	return t.sendData()
 }
 
-// sendOptionAck sends the OACK until the client acknowledges it with ACK 0.
+// sendOptionAck sends the OACK until the client acknowledges it with ACK 0. The
+// client has answered nothing before, so it gets the unanswered retries.
 func (t *transfer) sendOptionAck() error {
 	oack := appendOACK(nil, t.params.accepted)
-	for attempt := 0; attempt <= t.retries; attempt++ {
+	for attempt := 0; attempt <= t.policy.unanswered && !t.idle(); attempt++ {
 		if _, err := t.conn.WriteToUDPAddrPort(oack, t.peer); err != nil {
 			return fmt.Errorf("tftp: send oack: %w", err)
 		}
-		deadline := time.Now().Add(t.params.timeout)
+		deadline := t.waitDeadline()
 		for {
 			block, err := t.receiveAck(deadline)
 			if errors.Is(err, errAckTimeout) {
@@ -101,6 +114,7 @@ func (t *transfer) sendOptionAck() error {
 				return err
 			}
 			if block == 0 {
+				t.madeProgress()
 				return nil
 			}
 		}
@@ -117,7 +131,7 @@ func (t *transfer) sendData() error {
 		if err := t.sendWindow(); err != nil {
 			return err
 		}
-		progressed, err := t.awaitWindowAck(time.Now().Add(t.params.timeout))
+		progressed, err := t.awaitWindowAck(t.waitDeadline())
 		if err != nil {
 			return err
 		}
@@ -129,10 +143,41 @@ func (t *transfer) sendData() error {
 			continue
 		}
 		failures++
-		if failures > t.retries {
+		if failures > t.retryLimit() || t.idle() {
 			return errTimedOut
 		}
 	}
+}
+
+// retryLimit is how many retransmissions in a row the client may leave
+// unanswered: fewer before it has answered at all, since a request from a
+// forged address never will be.
+func (t *transfer) retryLimit() int {
+	if t.answered {
+		return t.policy.retries
+	}
+	return t.policy.unanswered
+}
+
+// waitDeadline is when the current wait for an acknowledgement ends: after the
+// retransmission timeout, or earlier when the idle timeout runs out.
+func (t *transfer) waitDeadline() time.Time {
+	deadline, idle := time.Now().Add(t.params.timeout), t.progress.Add(t.policy.idle)
+	if idle.Before(deadline) {
+		return idle
+	}
+	return deadline
+}
+
+// idle reports whether the client has acknowledged nothing new for the idle timeout.
+func (t *transfer) idle() bool {
+	return time.Since(t.progress) >= t.policy.idle
+}
+
+// madeProgress notes that the client acknowledged something new.
+func (t *transfer) madeProgress() {
+	t.answered = true
+	t.progress = time.Now()
 }
 
 // sendWindow sends the blocks after the last acknowledged one, up to a window.
@@ -196,6 +241,7 @@ func (t *transfer) awaitWindowAck(deadline time.Time) (progressed bool, err erro
 			return false, err
 		}
 		if t.slide(block) {
+			t.madeProgress()
 			return true, nil
 		}
 	}
