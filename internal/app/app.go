@@ -92,6 +92,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 	return a, nil
 }
 
+// tftpReadBuffer is the receive buffer asked for on the TFTP socket.
+const tftpReadBuffer = 4 << 20
+
 // serve opens every socket first, so that a port in use fails the start
 // with a clear message, then runs the servers.
 func (a *App) serve(ctx context.Context) error {
@@ -101,6 +104,11 @@ func (a *App) serve(ctx context.Context) error {
 		return portError("TFTP", "--tftp-port", err)
 	}
 	defer tftpConn.Close()
+	// A boot storm's requests arrive together: room for them in the socket
+	// (the kernel caps it at net.core.rmem_max).
+	if u, ok := tftpConn.(*net.UDPConn); ok {
+		_ = u.SetReadBuffer(tftpReadBuffer)
+	}
 	httpLn, err := lc.Listen(ctx, "tcp", fmt.Sprintf(":%d", a.cfg.HTTPPort))
 	if err != nil {
 		return portError("HTTP", "--http-port", err)
@@ -134,7 +142,8 @@ func (a *App) serve(ctx context.Context) error {
 			runs = append(runs, func(ctx context.Context) error { return srv.Serve(ctx, conn) })
 		}
 	}
-	tftpSrv := &tftp.Server{Handler: a.openTFTP, OnTransfer: a.onTFTP, Logger: a.log.With("server", "tftp")}
+	tftpSrv := &tftp.Server{Handler: a.openTFTP, OnTransfer: a.onTFTP, Logger: a.log.With("server", "tftp"),
+		MaxTransfers: a.cfg.TFTPMaxTransfers, MaxTransfersPerClient: a.cfg.TFTPMaxPerClient}
 	httpSrv := &httpd.Server{Open: a.openHTTP, Kickstart: a.kickstart, PhoneHome: a.phoneHome,
 		OnFile: a.onHTTP, Logger: a.log.With("server", "http")}
 	runs = append(runs,

@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"kickstand/internal/ftp"
+	"kickstand/internal/tftp"
 )
 
 // DefaultDataDir is where the store lives unless --data-dir or KICKSTAND_DATA_DIR says otherwise.
@@ -29,6 +30,10 @@ type Config struct {
 	DHCPDNS       []string      `yaml:"dhcp-dns"`    // full mode
 	DHCPLease     time.Duration `yaml:"dhcp-lease"`
 	TFTPPort      int           `yaml:"tftp-port"`
+	// TFTPMaxTransfers and TFTPMaxPerClient bound the TFTP transfers in
+	// flight, in all and per client address.
+	TFTPMaxTransfers int `yaml:"tftp-max-transfers"`
+	TFTPMaxPerClient int `yaml:"tftp-max-per-client"`
 	HTTPPort      int           `yaml:"http-port"`
 	Unknown       string        `yaml:"unknown"` // menu, install or ignore
 	BootloaderDir string        `yaml:"bootloader-dir"`
@@ -53,7 +58,7 @@ func Default() Config {
 	}
 	return Config{DataDir: dir, DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu",
 		FTPPort: 21, FTPPassive: DefaultFTPPassive, UEFIBoot: "pxe", Retention: 90 * 24 * time.Hour,
-		KSSourceCheck: true}
+		KSSourceCheck: true, TFTPMaxTransfers: tftp.DefaultMaxTransfers, TFTPMaxPerClient: tftp.DefaultMaxTransfersPerClient}
 }
 
 // Load reads a YAML file over c; unknown keys are errors.
@@ -97,6 +102,10 @@ func (c *Config) Validate() error {
 		if p < 1 || p > 65535 {
 			return fmt.Errorf("%s %d: want 1-65535", name, p)
 		}
+	}
+	if c.TFTPMaxTransfers < 1 || c.TFTPMaxPerClient < 1 || c.TFTPMaxPerClient > c.TFTPMaxTransfers {
+		return fmt.Errorf("--tftp-max-transfers %d, --tftp-max-per-client %d: want at least 1 each, and no more per client than in all",
+			c.TFTPMaxTransfers, c.TFTPMaxPerClient)
 	}
 	if c.FTPPort < 0 || c.FTPPort > 65535 {
 		return fmt.Errorf("--ftp-port %d: want 1-65535, or 0 to turn FTP off", c.FTPPort)
