@@ -21,29 +21,29 @@ const DefaultDataDir = "/var/lib/kickstand"
 
 // Config is everything `kickstand serve` needs.
 type Config struct {
-	DataDir       string        `yaml:"data-dir"`
-	Interface     string        `yaml:"interface"`   // "" = the default route's interface
-	ServerIP      string        `yaml:"server-ip"`   // "" = the interface's address
-	DHCP          string        `yaml:"dhcp"`        // proxy, full or off
-	DHCPRange     string        `yaml:"dhcp-range"`  // FIRST-LAST, full mode
-	DHCPRouter    string        `yaml:"dhcp-router"` // full mode
-	DHCPDNS       []string      `yaml:"dhcp-dns"`    // full mode
-	DHCPLease     time.Duration `yaml:"dhcp-lease"`
-	TFTPPort      int           `yaml:"tftp-port"`
+	DataDir    string        `yaml:"data-dir"`
+	Interface  string        `yaml:"interface"`   // "" = the default route's interface
+	ServerIP   string        `yaml:"server-ip"`   // "" = the interface's address
+	DHCP       string        `yaml:"dhcp"`        // proxy, full or off
+	DHCPRange  string        `yaml:"dhcp-range"`  // FIRST-LAST, full mode
+	DHCPRouter string        `yaml:"dhcp-router"` // full mode
+	DHCPDNS    []string      `yaml:"dhcp-dns"`    // full mode
+	DHCPLease  time.Duration `yaml:"dhcp-lease"`
+	TFTPPort   int           `yaml:"tftp-port"`
 	// TFTPMaxTransfers and TFTPMaxPerClient bound the TFTP transfers in
 	// flight, in all and per client address.
-	TFTPMaxTransfers int `yaml:"tftp-max-transfers"`
-	TFTPMaxPerClient int `yaml:"tftp-max-per-client"`
-	HTTPPort      int           `yaml:"http-port"`
-	Unknown       string        `yaml:"unknown"` // menu, install or ignore
-	BootloaderDir string        `yaml:"bootloader-dir"`
-	ISOs          []string      `yaml:"iso"`               // install media to serve; imported on first use
-	FTPPort       int           `yaml:"ftp-port"`          // 0 disables FTP
-	FTPPassive    string        `yaml:"ftp-passive-ports"` // FIRST-LAST
-	UEFIBoot      string        `yaml:"uefi-boot"`         // pxe or http: how UEFI firmware boots
-	IPXE          bool          `yaml:"ipxe"`              // chain BIOS and UEFI x64 PXE clients into iPXE
-	KSSourceCheck bool          `yaml:"ks-source-check"`   // serve per-machine configs and kickstarts only to the machine's address
-	Retention     time.Duration `yaml:"event-retention"`   // events older are pruned; 0 keeps them
+	TFTPMaxTransfers int           `yaml:"tftp-max-transfers"`
+	TFTPMaxPerClient int           `yaml:"tftp-max-per-client"`
+	HTTPPort         int           `yaml:"http-port"`
+	Unknown          string        `yaml:"unknown"` // menu, install or ignore
+	BootloaderDir    string        `yaml:"bootloader-dir"`
+	ISOs             []string      `yaml:"iso"`               // install media to serve; imported on first use
+	FTPPort          int           `yaml:"ftp-port"`          // 0 disables FTP
+	FTPPassive       string        `yaml:"ftp-passive-ports"` // FIRST-LAST
+	UEFIBoot         string        `yaml:"uefi-boot"`         // pxe or http: how UEFI firmware boots
+	IPXE             bool          `yaml:"ipxe"`              // chain BIOS and UEFI x64 PXE clients into iPXE
+	KSSourceCheck    bool          `yaml:"ks-source-check"`   // serve per-machine configs and kickstarts only to the machine's address
+	Retention        time.Duration `yaml:"event-retention"`   // events older are pruned; 0 keeps them
 }
 
 // DefaultFTPPassive is the passive data port range unless --ftp-passive-ports
