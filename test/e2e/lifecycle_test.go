@@ -97,3 +97,49 @@ func TestUnknownIgnoredInProxyMode(t *testing.T) {
 		t.Errorf("the firmware got no address from dnsmasq (the LAN's own DHCP): screen\n%s", screen)
 	}
 }
+
+// TestMenuInstallAtConsole powers on a machine kickstand does not know,
+// under the default --unknown menu: its screen shows the menu, local disk by
+// default, and a person picks the install with the arrow keys. It installs
+// through the menu entry's one-time kickstart URL and stays unregistered;
+// nothing but the console could have started it: its config goes to no
+// other address, and the URL it used is void afterwards.
+func TestMenuInstallAtConsole(t *testing.T) {
+	u := newSetup(t, "rocky9", rocky9ISO, "curl")
+	server := startServe(t, u.l, u.cli, nil, u.fullDHCP()...)
+	stranger := randomMAC(t)
+	cfgURL := "tftp://" + u.l.serverIP + "/pxelinux.cfg/01-" + strings.ReplaceAll(stranger, ":", "-")
+	if out, err := u.l.ns.command(context.Background(), "curl", "-sS", "--max-time", "20", cfgURL).CombinedOutput(); err == nil {
+		t.Errorf("the unknown machine's menu was served to another address:\n%s", out)
+	}
+
+	var menu string
+	pick := func(monitor string) error {
+		var err error
+		if menu, err = waitScreen(monitor, 3*time.Minute, "Boot from local disk", "Install rocky9"); err != nil {
+			return err
+		}
+		return sendKeys(monitor, "down", "ret")
+	}
+	console := runQEMUDuring(t, u.l.ns, server.console(), qemuTimeout(t, 6*time.Minute), pick, pxeBootArgs(u.l.tap, stranger)...)
+	t.Logf("the menu on the machine's screen:\n%s", menu)
+	got := checkInstallerRun(t, console, u.fx.stage2SHA)
+	offer := ksURL(got)
+	if offer == "" {
+		t.Fatalf("the installer's cmdline has no kickstart URL: %q", got)
+	}
+	m := u.cli.machine(t, stranger)
+	if m.State != "installed" || m.Profile != "" || !m.hasEvent("kickstart", "profile rocky9 chosen at the menu") {
+		t.Errorf("after the console's install: state %q, profile %q; want installed, unregistered, a kickstart chosen at the menu\n%+v",
+			m.State, m.Profile, m.Events)
+	}
+	code, _ := u.l.ns.command(context.Background(), "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", offer).Output()
+	if string(code) != "404" {
+		t.Errorf("the menu's kickstart URL %s answers %s after its install, want 404", offer, code)
+	}
+	// Installed from the menu: its next boot is from the local disk.
+	asMachine, _ := u.l.addPeerMAC(t, u.l.prefix+".201", stranger)
+	if cfg := asMachine.run(t, "curl", "-sS", "--max-time", "20", cfgURL); !strings.Contains(cfg, "LOCALBOOT") {
+		t.Errorf("the config of a machine installed from the menu:\n%s\nwant LOCALBOOT", cfg)
+	}
+}

@@ -154,12 +154,23 @@ func newLAN(t *testing.T, prefix string) *lan {
 // named "lan0" with address ip/24 — another host on the LAN, such as its DHCP server.
 func (l *lan) addPeer(t *testing.T, ip string) (*netns, string) {
 	t.Helper()
+	return l.addPeerMAC(t, ip, "")
+}
+
+// addPeerMAC is addPeer with the peer's interface at mac ("" for a random
+// one): a host that is, for the network, a given machine.
+func (l *lan) addPeerMAC(t *testing.T, ip, mac string) (*netns, string) {
+	t.Helper()
 	peer := newNetns(t)
 	const iface = "lan0"
-	l.ns.run(t, "ip", "link", "add", "veth0", "type", "veth", "peer", "name", iface)
+	veth := "v" + randomHex(t, 4)
+	l.ns.run(t, "ip", "link", "add", veth, "type", "veth", "peer", "name", iface)
 	l.ns.run(t, "ip", "link", "set", iface, "netns", peer.name)
-	l.ns.run(t, "ip", "link", "set", "veth0", "master", l.bridge)
-	l.ns.run(t, "ip", "link", "set", "veth0", "up")
+	l.ns.run(t, "ip", "link", "set", veth, "master", l.bridge)
+	l.ns.run(t, "ip", "link", "set", veth, "up")
+	if mac != "" {
+		peer.run(t, "ip", "link", "set", iface, "address", mac)
+	}
 	peer.run(t, "ip", "addr", "add", ip+"/24", "dev", iface)
 	peer.run(t, "ip", "link", "set", iface, "up")
 	return peer, iface

@@ -41,6 +41,14 @@ func qemuTimeout(t *testing.T, limit time.Duration) time.Duration {
 // pxelinux write what the serial console never shows.
 func runQEMU(t *testing.T, ns *netns, consolePath string, timeout time.Duration, args ...string) string {
 	t.Helper()
+	return runQEMUDuring(t, ns, consolePath, timeout, nil, args...)
+}
+
+// runQEMUDuring is runQEMU that also runs during (if not nil) while the
+// guest runs, with its monitor socket: a person at its console. An error
+// from during fails the test.
+func runQEMUDuring(t *testing.T, ns *netns, consolePath string, timeout time.Duration, during func(monitor string) error, args ...string) string {
+	t.Helper()
 	monitor, cmd, output := qemuCommand(context.Background(), ns, consolePath, args...)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -48,6 +56,12 @@ func runQEMU(t *testing.T, ns *netns, consolePath string, timeout time.Duration,
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	acted := make(chan error, 1)
+	if during != nil {
+		go func() { acted <- during(monitor) }()
+	} else {
+		acted <- nil
+	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
@@ -67,7 +81,65 @@ func runQEMU(t *testing.T, ns *netns, consolePath string, timeout time.Duration,
 		t.Errorf("qemu still running after %v, killed\nVGA screen:\n%s\nconsole:\n%s",
 			timeout, screen, logFile(consolePath))
 	}
+	if err := <-acted; err != nil {
+		t.Errorf("at the guest's console: %v", err)
+	}
 	return logFile(consolePath)
+}
+
+// sendKeys types keys (QEMU key names: down, ret, a...) on the guest's
+// keyboard through its monitor.
+func sendKeys(monitor string, keys ...string) error {
+	conn, err := net.DialTimeout("unix", monitor, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	reader := bufio.NewReader(conn)
+	prompt := func() error {
+		var b strings.Builder
+		for !strings.HasSuffix(b.String(), "(qemu) ") {
+			c, err := reader.ReadByte()
+			if err != nil {
+				return err
+			}
+			b.WriteByte(c)
+		}
+		return nil
+	}
+	if err := prompt(); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if _, err := io.WriteString(conn, "sendkey "+k+"\n"); err != nil {
+			return err
+		}
+		if err := prompt(); err != nil {
+			return err
+		}
+		time.Sleep(300 * time.Millisecond) // one key at a time, as a person types
+	}
+	return nil
+}
+
+// waitScreen polls the guest's VGA text until it contains every one of
+// want, for up to timeout, and returns it.
+func waitScreen(monitor string, timeout time.Duration, want ...string) (string, error) {
+	deadline := time.Now().Add(timeout)
+	var screen string
+	for time.Now().Before(deadline) {
+		screen, _ = vgaText(monitor)
+		found := true
+		for _, w := range want {
+			found = found && strings.Contains(screen, w)
+		}
+		if found {
+			return screen, nil
+		}
+		time.Sleep(time.Second)
+	}
+	return screen, fmt.Errorf("the screen never showed %q in %v; it shows:\n%s", want, timeout, screen)
 }
 
 // qemuCommand is qemu-system-x86_64 with args inside ns, its serial console
