@@ -260,7 +260,7 @@ func (d *DB) MachineByToken(ctx context.Context, token string) (store.Machine, e
 // lookup: the DHCP server asks for every address it considers).
 func (d *DB) MachineByIP(ctx context.Context, ip netip.Addr) (store.Machine, error) {
 	m, err := scanMachine(d.db.QueryRowContext(ctx,
-		`SELECT `+machineCols+` FROM machines WHERE ip = ? AND ip <> '' ORDER BY mac LIMIT 1`, ip.String()))
+		`SELECT `+machineCols+` FROM machines INDEXED BY machines_ip WHERE ip = ? AND ip <> '' LIMIT 1`, ip.String()))
 	return m, notFound(err, fmt.Sprintf("machine with address %s", ip))
 }
 
