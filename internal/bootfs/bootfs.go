@@ -16,6 +16,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"kickstand/internal/distro"
@@ -62,14 +63,15 @@ type Tree struct {
 }
 
 // Clean turns a requested name into a path inside the tree, or fails with
-// fs.ErrNotExist for names that try to leave it. The root is ".".
+// fs.ErrNotExist for names that try to leave it or that no file can have
+// (a NUL byte). The root is ".".
 func Clean(name string) (string, error) {
 	name = strings.TrimLeft(strings.ReplaceAll(name, "\\", "/"), "/")
 	if name == "" {
 		return ".", nil
 	}
 	clean := path.Clean(name)
-	if !fs.ValidPath(clean) {
+	if !fs.ValidPath(clean) || strings.ContainsRune(clean, 0) {
 		return "", fmt.Errorf("bootfs: %q: %w", name, fs.ErrNotExist)
 	}
 	return clean, nil
@@ -141,7 +143,9 @@ func (t *Tree) source(ctx context.Context, name string) (Source, error) {
 	}
 	st, err := os.Stat(src.Path)
 	if err != nil {
-		return src, fmt.Errorf("distro %s: ISO %s is gone (%w); put it back or re-import: %w", name, src.Path, err, ErrStale)
+		// The stat error is not wrapped: a missing ISO is ErrStale, which
+		// servers report, not fs.ErrNotExist, which they answer quietly.
+		return src, fmt.Errorf("distro %s: ISO %s is gone (%v); put it back or re-import: %w", name, src.Path, err, ErrStale)
 	}
 	if st.Size() != src.Size || !st.ModTime().Equal(src.ModTime) {
 		return src, fmt.Errorf("distro %s: ISO %s changed since import (size %d → %d, mtime %s → %s); re-import it: %w",
@@ -161,7 +165,8 @@ func (t *Tree) openDistroFile(ctx context.Context, name, rest string) (File, err
 			return nil, fmt.Errorf("bootfs: distro %s: %w", name, err)
 		}
 		defer root.Close() // an open file outlives its Root
-		return openRegular(root.Open(rest))
+		f, err := root.Open(rest)
+		return openRegular(f, notFound(err))
 	}
 	iso, err := t.isos.get(src)
 	if err != nil {
@@ -169,7 +174,7 @@ func (t *Tree) openDistroFile(ctx context.Context, name, rest string) (File, err
 	}
 	info, err := fs.Stat(iso.FS(), rest)
 	if err != nil {
-		return nil, err
+		return nil, notFound(err)
 	}
 	if !info.Mode().IsRegular() {
 		return nil, fmt.Errorf("bootfs: %s is not a regular file: %w", rest, fs.ErrNotExist)
@@ -201,6 +206,32 @@ func openMultiExtent(iso *distro.ISO, name string) (File, error) {
 		return nil, fmt.Errorf("bootfs: %s: ISO file cannot seek", name)
 	}
 	return file, nil
+}
+
+// notFound turns the ways a name can fail to be a file of a tree into an
+// error wrapping fs.ErrNotExist, so that every server answers "not found"
+// rather than reporting a server error: a name that does not exist, that
+// goes through a file (ENOTDIR), loops (ELOOP), is too long or invalid, or
+// follows a symlink out of the tree, which os.Root refuses with an error of
+// its own (a *PathError not carrying an errno). Errors that say something
+// is wrong with the server (I/O, no descriptors, permission) are kept.
+func notFound(err error) error {
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	var errno syscall.Errno
+	var pathErr *fs.PathError
+	switch {
+	case errors.As(err, &errno):
+		if errno != syscall.ENOTDIR && errno != syscall.ELOOP && errno != syscall.ENAMETOOLONG && errno != syscall.EINVAL {
+			return err
+		}
+	case errors.Is(err, fs.ErrInvalid), errors.As(err, &pathErr):
+		// os.Root's own refusals: a symlink out of the tree, a bad name.
+	default:
+		return err
+	}
+	return fmt.Errorf("bootfs: %w (%w)", fs.ErrNotExist, err)
 }
 
 // openRegular refuses directories and devices: Open serves files only.

@@ -30,6 +30,9 @@ func testTree(t *testing.T) *Tree {
 	if err := os.Symlink(filepath.Join(dir, "secret"), filepath.Join(dir, "rocky", "escape")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink("loop", filepath.Join(dir, "rocky", "loop")); err != nil {
+		t.Fatal(err)
+	}
 	return &Tree{
 		Loaders: map[string]string{"lpxelinux.0": filepath.Join(dir, "loaders", "lpxelinux.0")},
 		Distro: func(_ context.Context, name string) (Source, error) {
@@ -82,23 +85,72 @@ func TestOpen(t *testing.T) {
 	}
 }
 
+// refusedNames are names that must be "not found" (404 in HTTP, TFTP error
+// 1, FTP 550), never a server error.
+var refusedNames = []string{
+	"distros/rocky9/../secret",
+	"../secret",
+	"distros/rocky9/escape",                             // a symlink out of the tree (os.Root refuses it)
+	"distros/rocky9/escape/x",                           // and through it
+	"distros/rocky9/loop",                               // a symlink to itself (ELOOP)
+	"distros/rocky9/images",                             // a directory
+	"distros/rocky9/images/install.img/x",               // through a file (ENOTDIR)
+	"distros/rocky9/images/" + strings.Repeat("n", 300), // ENAMETOOLONG
+	"distros/rocky9/images/install.img\x00",
+	"distros/rocky9/\x00",
+	"lpxelinux.0\x00",
+	"distros/alma9/images/install.img",
+	"distros/rocky9",
+	"",
+	"nothing",
+}
+
 func TestOpenRefusesEscapes(t *testing.T) {
 	tr := testTree(t)
-	for _, name := range []string{
-		"distros/rocky9/../secret",
-		"../secret",
-		"distros/rocky9/escape", // a symlink out of the tree
-		"distros/rocky9/images", // a directory
-		"distros/alma9/images/install.img",
-		"distros/rocky9",
-		"",
-		"nothing",
-	} {
+	for _, name := range refusedNames {
 		if got, err := read(t, tr, name); err == nil {
 			t.Errorf("Open(%q) = %q, want an error", name, got)
-		} else if name != "distros/rocky9/escape" && !errors.Is(err, fs.ErrNotExist) {
+		} else if !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("Open(%q) error %v is not ErrNotExist", name, err)
 		}
+	}
+}
+
+// TestFSRefusesEscapes is TestOpenRefusesEscapes through the FTP view.
+func TestFSRefusesEscapes(t *testing.T) {
+	fsys := testTree(t).FS()
+	for _, name := range refusedNames {
+		name := strings.TrimPrefix(name, "/")
+		if !fs.ValidPath(name) || name == "" || name == "distros/rocky9" || name == "distros/rocky9/images" {
+			continue // invalid for io/fs, or a directory, which the FTP view lists
+		}
+		f, err := fsys.Open(name)
+		if err == nil {
+			f.Close()
+			if name == "nothing" || strings.HasPrefix(name, "lpxelinux.0") {
+				t.Errorf("FS().Open(%q) succeeded", name)
+			}
+			continue
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("FS().Open(%q) error %v is not ErrNotExist", name, err)
+		}
+	}
+}
+
+// TestOpenKeepsServerErrors checks that what is wrong with the server, not
+// with the name, stays an error that is not ErrNotExist.
+func TestOpenKeepsServerErrors(t *testing.T) {
+	tr := testTree(t)
+	broken := errors.New("database is locked")
+	tr.Distro = func(context.Context, string) (Source, error) { return Source{}, broken }
+	if _, err := read(t, tr, "distros/rocky9/images/install.img"); !errors.Is(err, broken) || errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open with a failing Distro: %v, want %v", err, broken)
+	}
+	iso := filepath.Join(t.TempDir(), "gone.iso")
+	tr.Distro = func(context.Context, string) (Source, error) { return Source{ISO: true, Path: iso, Size: 1}, nil }
+	if _, err := read(t, tr, "distros/rocky9/images/install.img"); !errors.Is(err, ErrStale) || errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open with the ISO gone: %v, want ErrStale", err)
 	}
 }
 

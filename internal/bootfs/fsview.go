@@ -63,7 +63,11 @@ func (v treeFS) openInDistro(ctx context.Context, name, rest string) (fs.File, e
 			return nil, err
 		}
 		defer root.Close()
-		return root.Open(rest)
+		f, err := root.Open(rest)
+		if err != nil {
+			return nil, notFound(err)
+		}
+		return f, nil
 	}
 	iso, err := v.t.isos.get(src)
 	if err != nil {
@@ -71,7 +75,7 @@ func (v treeFS) openInDistro(ctx context.Context, name, rest string) (fs.File, e
 	}
 	info, err := fs.Stat(iso.FS(), rest)
 	if err != nil {
-		return nil, err
+		return nil, notFound(err)
 	}
 	if info.IsDir() {
 		return iso.FS().Open(rest)
