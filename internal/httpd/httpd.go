@@ -1,9 +1,15 @@
 // Package httpd is kickstand's HTTP server: install trees and boot files
 // (with Range, conditional requests, exact Content-Length and sendfile), the
 // per-machine kickstart, and the phone-home endpoint that %pre/%post call.
+//
+// What a client holds is bounded: connections by MaxConns (idle ones make
+// room for new ones), a request by ReadTimeout and maxHeaderBytes, a
+// keep-alive by IdleTimeout, a response by StallTimeout, ranges by
+// maxRanges.
 package httpd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +22,6 @@ import (
 	"net/netip"
 	"os"
 	"path"
-	"strings"
 	"time"
 )
 
@@ -54,7 +59,33 @@ type Transfer struct {
 	Status   int
 }
 
-// Server serves kickstand's HTTP endpoints. Open is required; the others may be nil.
+// Defaults for the Server's limits.
+const (
+	DefaultIdleTimeout  = 60 * time.Second
+	DefaultReadTimeout  = 30 * time.Second
+	DefaultStallTimeout = 60 * time.Second
+	DefaultMaxConns     = 1024
+)
+
+// defaultMaxConns is DefaultMaxConns, or a quarter of the open-file limit
+// when that is lower: HTTP shares the descriptors with TFTP, FTP and the
+// store, and a download holds two (its socket and its file).
+func defaultMaxConns() int {
+	if limit := openFileLimit(); limit > 0 && limit/4 < DefaultMaxConns {
+		return max(limit/4, 16)
+	}
+	return DefaultMaxConns
+}
+
+// maxHeaderBytes bounds a request's line and headers; boot firmware,
+// installers and curl send well under 2 KiB.
+const maxHeaderBytes = 16 << 10
+
+// headerTimeout is the most a client may take to send a request's headers.
+const headerTimeout = 10 * time.Second
+
+// Server serves kickstand's HTTP endpoints. Open is required; the others may
+// be nil. The limits may be zero for their defaults.
 type Server struct {
 	// Open opens a file of the served tree for a client.
 	Open func(ctx context.Context, name string, client netip.Addr) (File, error)
@@ -66,6 +97,32 @@ type Server struct {
 	// OnFile is called after each file request.
 	OnFile func(Transfer)
 	Logger *slog.Logger // nil discards
+
+	// IdleTimeout is how long a keep-alive connection may wait for its next
+	// request. Defaults to DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, headers and body (a
+	// phone-home form is under 64 KiB). Defaults to DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// StallTimeout is how long a client may leave a response unread: each
+	// write, and each 256 KiB of a file, must reach the connection within
+	// it, however long the whole download takes. Defaults to
+	// DefaultStallTimeout.
+	StallTimeout time.Duration
+	// MaxConns caps the open connections. At the cap a new connection
+	// closes the one that has waited longest for a request, and is refused
+	// only when every connection is busy answering one. Defaults to
+	// DefaultMaxConns, or to a quarter of the open-file limit when that is
+	// lower.
+	MaxConns int
+}
+
+// orDefault returns v, or def when v is not positive.
+func orDefault[T time.Duration | int](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -87,12 +144,23 @@ func (s *Server) Handler() http.Handler {
 
 // Serve serves HTTP on ln until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	conns := newConnTable(orDefault(s.MaxConns, defaultMaxConns()), s.logger())
+	readTimeout := orDefault(s.ReadTimeout, DefaultReadTimeout)
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ReadHeaderTimeout: min(headerTimeout, readTimeout),
+		// ReadTimeout also bounds a request body that no handler reads,
+		// which net/http drains before reusing the connection. When it
+		// passes during a long download, net/http cancels the request's
+		// context; serveFile no longer uses it by then.
+		ReadTimeout:    readTimeout,
+		IdleTimeout:    orDefault(s.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes: maxHeaderBytes,
+		ConnState:      conns.setState,
+		ErrorLog:       slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
+		BaseContext:    func(net.Listener) context.Context { return ctx },
 	}
+	ln = &connListener{Listener: ln, table: conns, stall: orDefault(s.StallTimeout, DefaultStallTimeout)}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {
@@ -102,7 +170,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	srv.Shutdown(shutdown)
+	if err := srv.Shutdown(shutdown); err != nil {
+		srv.Close() // downloads still running after the grace period
+	}
 	<-done
 	return nil
 }
@@ -133,7 +203,7 @@ func (s *Server) serveKickstart(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	http.ServeContent(w, r, "ks.cfg", time.Time{}, strings.NewReader(string(ks)))
+	serveContent(w, r, "ks.cfg", time.Time{}, bytes.NewReader(ks), int64(len(ks)))
 }
 
 func (s *Server) servePhoneHome(w http.ResponseWriter, r *http.Request) {
@@ -201,7 +271,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		// spares ServeContent a read to sniff them.
 		cw.Header().Set("Content-Type", "application/octet-stream")
 	}
-	http.ServeContent(cw, r, st.Name(), st.ModTime(), f)
+	serveContent(cw, r, st.Name(), st.ModTime(), f, st.Size())
 }
 
 // countingWriter counts body bytes and keeps the status. It passes ReadFrom
@@ -224,7 +294,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
-	rf := c.ResponseWriter.(io.ReaderFrom)
+	rf, ok := c.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{c}, r)
+	}
 	// http.ServeContent copies through an io.LimitedReader; net only uses
 	// sendfile when that wraps an *os.File, so a file inside an ISO is
 	// swapped for the ISO file positioned at the file's bytes.

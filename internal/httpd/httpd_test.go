@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,10 +37,37 @@ type fixture struct {
 	dir     string
 	reports []Report
 	files   []Transfer
+	logs    bytes.Buffer // the server's log, every level
 	mu      sync.Mutex
 }
 
+// Write collects the server's log.
+func (fx *fixture) Write(p []byte) (int, error) {
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	return fx.logs.Write(p)
+}
+
+// log returns the server's log so far.
+func (fx *fixture) log() string {
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	return fx.logs.String()
+}
+
+// transfers returns the OnFile reports so far.
+func (fx *fixture) transfers() []Transfer {
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	return slices.Clone(fx.files)
+}
+
 func newServer(t *testing.T) (*fixture, string) {
+	return newServerWith(t, nil)
+}
+
+// newServerWith is newServer with the Server's limits set by configure.
+func newServerWith(t *testing.T, configure func(*Server)) (*fixture, string) {
 	fx := &fixture{dir: t.TempDir()}
 	big := make([]byte, 3<<20+17)
 	rand.Read(big)
@@ -71,6 +100,10 @@ func newServer(t *testing.T) (*fixture, string) {
 			fx.files = append(fx.files, tr)
 		},
 	}
+	s.Logger = slog.New(slog.NewTextHandler(fx, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if configure != nil {
+		configure(s)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +115,9 @@ func newServer(t *testing.T) (*fixture, string) {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve returned %v after cancel, want nil", err)
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", fx.log())
 		}
 	})
 	return fx, "http://" + ln.Addr().String()
