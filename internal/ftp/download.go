@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"math"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 )
@@ -21,15 +22,16 @@ var errNoSeek = errors.New("cannot resume: the file supports neither Seek nor Re
 // WriteTo the handle would hide the file and every byte would pass through a
 // user-space buffer.
 type download struct {
-	file   fs.File
-	src    io.Reader // file, or a section of it after a REST on a ReaderAt-only file
-	name   string
-	client netip.Addr
-	main   *mainDriver
-	opened time.Time
-	sent   int64
-	err    error
-	once   sync.Once
+	file    fs.File
+	src     io.Reader // file, or a section of it after a REST on a ReaderAt-only file
+	name    string
+	client  netip.Addr
+	main    *mainDriver
+	control *controlConn // the client's, whose downloads count this one; or nil
+	opened  time.Time
+	sent    int64
+	err     error
+	once    sync.Once
 }
 
 func newDownload(f fs.File, name string, client netip.Addr, main *mainDriver) *download {
@@ -48,9 +50,20 @@ func (d *download) Read(p []byte) (int, error) {
 func (d *download) WriteTo(w io.Writer) (int64, error) {
 	var n int64
 	var err error
-	if wt, ok := d.src.(io.WriterTo); ok {
-		n, err = wt.WriteTo(w)
-	} else {
+	rf, isReaderFrom := w.(io.ReaderFrom)
+	switch src := d.src.(type) {
+	case *os.File:
+		if isReaderFrom {
+			// The data connection is a stallConn, which *os.File's own
+			// WriteTo does not see through: hand it the file instead, which
+			// it passes on to the TCP connection's sendfile.
+			n, err = rf.ReadFrom(src)
+		} else {
+			n, err = io.Copy(w, struct{ io.Reader }{src})
+		}
+	case io.WriterTo:
+		n, err = src.WriteTo(w)
+	default:
 		n, err = io.Copy(w, struct{ io.Reader }{d.src})
 	}
 	d.sent += n
@@ -97,6 +110,9 @@ func (d *download) Close() error {
 			Duration: time.Since(d.opened),
 			Err:      d.err,
 		})
+		if d.control != nil {
+			d.control.downloads.Add(-1)
+		}
 		d.main.life.release()
 	})
 	return err

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // lifetime ties ftpserverlib's goroutines to Serve's context. ftpserverlib
@@ -55,60 +57,74 @@ func (l *lifetime) wait() {
 	}
 }
 
-// controlListener counts the control connections ftpserverlib accepts and
+// controlListener counts the control connections ftpserverlib accepts,
+// admits them to the client table (refusing those it has no room for) and
 // closes them when the context ends.
 type controlListener struct {
 	net.Listener
-	life *lifetime
+	life    *lifetime
+	clients *clientTable
 }
 
 func (ln *controlListener) Accept() (net.Conn, error) {
-	conn, err := ln.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		conn, err := ln.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if !ln.life.acquire() {
+			_ = conn.Close()
+			// ftpserverlib ends its accept loop quietly on this error.
+			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: ln.Addr(), Err: net.ErrClosed}
+		}
+		c := &controlConn{Conn: conn, release: ln.life.release, clients: ln.clients}
+		c.lastRead.Store(time.Now().UnixNano())
+		if !ln.clients.admit(c) {
+			ln.life.release()
+			refuseClient(conn)
+			continue
+		}
+		c.stop = context.AfterFunc(ln.life.ctx, func() { _ = conn.Close() })
+		return c, nil
 	}
-	if !ln.life.acquire() {
-		_ = conn.Close()
-		// ftpserverlib ends its accept loop quietly on this error.
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: ln.Addr(), Err: net.ErrClosed}
-	}
-	c := &controlConn{Conn: conn, release: ln.life.release}
-	c.stop = context.AfterFunc(ln.life.ctx, func() { _ = conn.Close() })
-	return c, nil
+}
+
+// refuseClient tells a client there is no room for it and hangs up.
+func refuseClient(conn net.Conn) {
+	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = conn.Write([]byte("421 Too many clients: try again later\r\n"))
+	_ = conn.Close()
 }
 
 // controlConn is released when ftpserverlib closes it, which it does last
-// when a client's goroutine ends.
+// when a client's goroutine ends. It keeps what the client table needs:
+// when the client last sent something, and its open downloads.
 type controlConn struct {
 	net.Conn
-	once    sync.Once
-	stop    func() bool
-	release func()
+	once      sync.Once
+	stop      func() bool
+	release   func()
+	clients   *clientTable
+	lastRead  atomic.Int64 // UnixNano
+	downloads atomic.Int32
+}
+
+func (c *controlConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 func (c *controlConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.stop()
+		c.clients.remove(c)
 		c.release()
 	})
 	return err
-}
-
-// passiveListener closes a passive listener when the context ends while a
-// client is being waited for: ftpserverlib holds the client's transfer lock
-// during that wait (up to its 30 s connection timeout), which would hold up
-// closing the client. Accepted data connections are returned as they are,
-// so that sendfile still sees a *net.TCPConn.
-type passiveListener struct {
-	net.Listener
-	ctx context.Context
-}
-
-func (ln passiveListener) Accept() (net.Conn, error) {
-	stop := context.AfterFunc(ln.ctx, func() { _ = ln.Listener.Close() })
-	defer stop()
-	return ln.Listener.Accept()
 }
 
 // demoteHandler passes on ftpserverlib's log records one step quieter. The

@@ -57,10 +57,11 @@ func hidePath(err error, name string) error {
 // errReadOnly. It also implements ftpserverlib's extensions for listings,
 // downloads and SITE, so that ftpserverlib never needs an afero.File.
 type clientDriver struct {
-	fsys   fs.FS
-	cc     ftpserver.ClientContext
-	client netip.Addr
-	main   *mainDriver
+	fsys    fs.FS
+	cc      ftpserver.ClientContext
+	client  netip.Addr
+	control *controlConn // nil if unknown; counts the open downloads
+	main    *mainDriver
 }
 
 var (
@@ -168,7 +169,12 @@ func (d *clientDriver) GetHandle(name string, flags int, _ int64) (ftpserver.Fil
 		_ = f.Close()
 		return nil, hidePath(err, name)
 	}
-	return newDownload(f, p, d.client, d.main), nil
+	dl := newDownload(f, p, d.client, d.main)
+	if d.control != nil {
+		d.control.downloads.Add(1)
+		dl.control = d.control
+	}
+	return dl, nil
 }
 
 // Site refuses every SITE command (CHMOD, CHOWN, SYMLINK, MKDIR, RMDIR...):

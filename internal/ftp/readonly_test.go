@@ -166,8 +166,8 @@ func TestParsePortRange(t *testing.T) {
 	}
 }
 
-func TestPortCycleTriesEveryPort(t *testing.T) {
-	p := &portCycle{first: 30000, count: 3}
+func TestPassivePortsTriesEveryPort(t *testing.T) {
+	p := newPassivePorts(t.Context(), [2]int{30000, 30002}, time.Minute, time.Minute)
 	seen := map[int]bool{}
 	for range p.NumberAttempts() {
 		exposed, listened, ok := p.FetchNext()

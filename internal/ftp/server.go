@@ -10,6 +10,11 @@
 // EPRT are refused with 421, and the passive ports come from a fixed range
 // so that one firewall rule covers them.
 //
+// What a client holds is bounded: control connections by MaxConns (idle
+// clients make room for new ones), a passive port by PassiveTimeout (and
+// is taken over when the range is full), a transfer by StallTimeout, a
+// silent control connection by IdleTimeout.
+//
 // The protocol is ftpserverlib's; this package gives it the tree as a
 // read-only afero.Fs, confines paths to the tree, and ties connections to a
 // context.
@@ -26,7 +31,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -40,6 +44,18 @@ var DefaultPassivePorts = [2]int{30000, 30019}
 // DefaultIdleTimeout is how long a control connection may stay silent
 // between commands when Server.IdleTimeout is zero.
 const DefaultIdleTimeout = 5 * time.Minute
+
+// DefaultPassiveTimeout is how long a passive port waits for its data
+// connection when Server.PassiveTimeout is zero.
+const DefaultPassiveTimeout = 15 * time.Second
+
+// DefaultStallTimeout is how long a data connection may make no progress
+// when Server.StallTimeout is zero.
+const DefaultStallTimeout = 60 * time.Second
+
+// DefaultMaxConns caps the control connections when Server.MaxConns is
+// zero, unless a quarter of the open-file limit is lower.
+const DefaultMaxConns = 256
 
 // maxPassivePorts bounds a passive port range: ftpserverlib tries at most
 // 1000 ports when it looks for a free one.
@@ -74,6 +90,41 @@ type Server struct {
 	// IdleTimeout is how long a control connection may stay silent between
 	// commands. Defaults to DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// PassiveTimeout is how long a passive port (PASV, EPSV) waits for the
+	// transfer that uses it; the port is then closed, and a RETR or LIST
+	// sent later fails with 425. When every port of the range is waiting,
+	// a new PASV takes the port that has waited longest (if a second or
+	// more). Defaults to DefaultPassiveTimeout.
+	PassiveTimeout time.Duration
+	// StallTimeout is how long a client may leave a download or a listing
+	// unread: each write, and each 256 KiB of a file, must reach the data
+	// connection within it, however long the whole download takes.
+	// Defaults to DefaultStallTimeout.
+	StallTimeout time.Duration
+	// MaxConns caps the control connections. At the cap a new client
+	// closes the one that has been silent longest and has no download
+	// open, and is refused (421) only when every client is downloading.
+	// Defaults to DefaultMaxConns, or to a quarter of the open-file limit
+	// when that is lower.
+	MaxConns int
+}
+
+// orDefault returns v, or def when v is not positive.
+func orDefault[T time.Duration | int](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// defaultMaxConns is DefaultMaxConns, or a quarter of the open-file limit
+// when that is lower: FTP shares the descriptors with TFTP, HTTP and the
+// store, and a download holds three (control and data sockets, the file).
+func defaultMaxConns() int {
+	if limit := openFileLimit(); limit > 0 && limit/4 < DefaultMaxConns {
+		return max(limit/4, 16)
+	}
+	return DefaultMaxConns
 }
 
 // ListenAndServe listens on the TCP address addr (":21" for the standard
@@ -105,8 +156,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 
 	life := newLifetime(ctx)
-	settings.Listener = &controlListener{Listener: ln, life: life}
-	driver := &mainDriver{server: s, settings: settings, life: life, log: s.logger()}
+	clients := newClientTable(orDefault(s.MaxConns, defaultMaxConns()), s.logger())
+	settings.Listener = &controlListener{Listener: ln, life: life, clients: clients}
+	ports := newPassivePorts(ctx, s.passivePorts(), orDefault(s.PassiveTimeout, DefaultPassiveTimeout), orDefault(s.StallTimeout, DefaultStallTimeout))
+	settings.PassiveTransferPortRange = ports
+	driver := &mainDriver{server: s, settings: settings, life: life, clients: clients, ports: ports, log: s.logger()}
 	lib := ftpserver.NewFtpServer(driver)
 	lib.Logger = slog.New(demoteHandler{driver.log.Handler()})
 	if err := lib.Listen(); err != nil {
@@ -136,26 +190,32 @@ func (s *Server) logger() *slog.Logger {
 	return s.Logger
 }
 
-// settings turns the Server's fields into ftpserverlib's.
-func (s *Server) settings() (*ftpserver.Settings, error) {
-	ports := s.PassivePorts
-	if ports == ([2]int{}) {
-		ports = DefaultPassivePorts
+// passivePorts is the passive port range in use.
+func (s *Server) passivePorts() [2]int {
+	if s.PassivePorts == ([2]int{}) {
+		return DefaultPassivePorts
 	}
-	if err := checkPortRange(ports); err != nil {
+	return s.PassivePorts
+}
+
+// seconds rounds d up to whole seconds, as ftpserverlib takes its timeouts.
+func seconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
+
+// settings turns the Server's fields into ftpserverlib's; Serve adds the
+// listener and the passive ports.
+func (s *Server) settings() (*ftpserver.Settings, error) {
+	if err := checkPortRange(s.passivePorts()); err != nil {
 		return nil, fmt.Errorf("ftp: passive ports: %w", err)
 	}
-	idle := s.IdleTimeout
-	if idle <= 0 {
-		idle = DefaultIdleTimeout
-	}
 	settings := &ftpserver.Settings{
-		Banner:                   "kickstand FTP (anonymous, read-only)",
-		PassiveTransferPortRange: &portCycle{first: ports[0], count: ports[1] - ports[0] + 1},
-		PublicIPResolver:         pasvAddress,
-		IdleTimeout:              int((idle + time.Second - 1) / time.Second),
-		DisableActiveMode:        true,
-		DisableMFMT:              true, // always refused, so not announced in FEAT
+		Banner:           "kickstand FTP (anonymous, read-only)",
+		PublicIPResolver: pasvAddress,
+		IdleTimeout:      seconds(orDefault(s.IdleTimeout, DefaultIdleTimeout)),
+		// How long a RETR or LIST waits for its data connection; the
+		// passive port has been closed by then if PassiveTimeout passed.
+		ConnectionTimeout: seconds(orDefault(s.PassiveTimeout, DefaultPassiveTimeout)),
+		DisableActiveMode: true,
+		DisableMFMT:       true, // always refused, so not announced in FEAT
 		// Without TYPE, send files as they are (vsftpd does the same).
 		DefaultTransferType: ftpserver.TransferTypeBinary,
 	}
@@ -228,26 +288,6 @@ func checkPortRange(r [2]int) error {
 	return nil
 }
 
-// portCycle hands out the passive ports in turn, so that one PASV tries
-// every port of the range once before giving up (ftpserverlib's own
-// PortRange draws at random and may miss the last free port) and a port is
-// not reused at once by the next client.
-type portCycle struct {
-	first, count int
-	next         atomic.Uint32
-}
-
-// FetchNext returns the next port to try, as both the announced and the
-// listened port.
-func (p *portCycle) FetchNext() (int, int, bool) {
-	n := p.next.Add(1) - 1
-	port := p.first + int(n%uint32(p.count))
-	return port, port, true
-}
-
-// NumberAttempts is how many ports one PASV tries.
-func (p *portCycle) NumberAttempts() int { return p.count }
-
 // errNotAnonymous is the reason given to users other than anonymous and ftp.
 var errNotAnonymous = errors.New("kickstand's FTP is anonymous and read-only: log in as anonymous or ftp")
 
@@ -264,6 +304,8 @@ type mainDriver struct {
 	server   *Server
 	settings *ftpserver.Settings
 	life     *lifetime
+	clients  *clientTable
+	ports    *passivePorts
 	log      *slog.Logger
 }
 
@@ -271,6 +313,9 @@ func (d *mainDriver) GetSettings() (*ftpserver.Settings, error) { return d.setti
 
 func (d *mainDriver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 	d.log.Debug("ftp: client connected", "client", cc.RemoteAddr(), "id", cc.ID())
+	if c := d.clients.lookup(cc.RemoteAddr()); c != nil {
+		cc.SetExtra(c)
+	}
 	return "kickstand FTP: anonymous, read-only", nil
 }
 
@@ -291,15 +336,17 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, user, _ string) (ftpse
 	if !anonymous(user) {
 		return nil, errNotAnonymous
 	}
-	return &clientDriver{fsys: d.server.FS, cc: cc, client: addrOf(cc.RemoteAddr()), main: d}, nil
+	control, _ := cc.Extra().(*controlConn)
+	return &clientDriver{fsys: d.server.FS, cc: cc, client: addrOf(cc.RemoteAddr()), control: control, main: d}, nil
 }
 
 func (d *mainDriver) GetTLSConfig() (*tls.Config, error) { return nil, errNoTLS }
 
-// WrapPassiveListener lets the end of Serve's context interrupt a client
-// waiting for its data connection.
+// WrapPassiveListener hands a passive listener to the passive ports,
+// which close it when its client does not use it in time, when it is
+// needed for another client, or when Serve's context ends.
 func (d *mainDriver) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
-	return passiveListener{Listener: ln, ctx: d.life.ctx}, nil
+	return d.ports.wrap(ln), nil
 }
 
 // finished logs a RETR and passes it to OnTransfer.
