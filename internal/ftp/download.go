@@ -54,7 +54,7 @@ func (d *download) WriteTo(w io.Writer) (int64, error) {
 	switch src := d.src.(type) {
 	case *os.File:
 		if isReaderFrom {
-			// The data connection is a stallConn, which *os.File's own
+			// The data connection is a netlimit.StallConn, which *os.File's own
 			// WriteTo does not see through: hand it the file instead, which
 			// it passes on to the TCP connection's sendfile.
 			n, err = rf.ReadFrom(src)

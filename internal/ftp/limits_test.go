@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"kickstand/internal/netlimit"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -328,7 +329,7 @@ func (c *recordingConn) ReadFrom(r io.Reader) (int64, error) {
 // that each get a fresh deadline.
 func TestDownloadKeepsSendfile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, make([]byte, 2*stallChunk+5), 0o644); err != nil {
+	if err := os.WriteFile(path, make([]byte, 2*netlimit.StallChunk+5), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)
@@ -339,8 +340,8 @@ func TestDownloadKeepsSendfile(t *testing.T) {
 	d := newDownload(f, "f", netip.Addr{}, &mainDriver{server: &Server{}, life: newLifetime(t.Context()), log: slog.New(slog.DiscardHandler)})
 	d.main.life.acquire()
 	defer d.Close()
-	n, err := d.WriteTo(&stallConn{Conn: inner, timeout: time.Minute})
-	if err != nil || n != 2*stallChunk+5 {
+	n, err := d.WriteTo(&netlimit.StallConn{Conn: inner, Timeout: time.Minute})
+	if err != nil || n != 2*netlimit.StallChunk+5 {
 		t.Fatalf("WriteTo = %d, %v", n, err)
 	}
 	if len(inner.readers) != 3 || inner.deadlines != 3 {

@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"context"
+	"kickstand/internal/netlimit"
 	"net"
 	"sync"
 	"time"
@@ -146,5 +147,5 @@ func (ln passiveListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &stallConn{Conn: conn, timeout: ln.ports.stall}, nil
+	return &netlimit.StallConn{Conn: conn, Timeout: ln.ports.stall}, nil
 }

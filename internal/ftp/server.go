@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"kickstand/internal/netlimit"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -109,24 +110,6 @@ type Server struct {
 	MaxConns int
 }
 
-// orDefault returns v, or def when v is not positive.
-func orDefault[T time.Duration | int](v, def T) T {
-	if v <= 0 {
-		return def
-	}
-	return v
-}
-
-// defaultMaxConns is DefaultMaxConns, or a quarter of the open-file limit
-// when that is lower: FTP shares the descriptors with TFTP, HTTP and the
-// store, and a download holds three (control and data sockets, the file).
-func defaultMaxConns() int {
-	if limit := openFileLimit(); limit > 0 && limit/4 < DefaultMaxConns {
-		return max(limit/4, 16)
-	}
-	return DefaultMaxConns
-}
-
 // ListenAndServe listens on the TCP address addr (":21" for the standard
 // port) and serves until ctx ends.
 func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
@@ -156,9 +139,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 
 	life := newLifetime(ctx)
-	clients := newClientTable(orDefault(s.MaxConns, defaultMaxConns()), s.logger())
+	clients := newClientTable(netlimit.Or(s.MaxConns, netlimit.Conns(DefaultMaxConns)), s.logger())
 	settings.Listener = &controlListener{Listener: ln, life: life, clients: clients}
-	ports := newPassivePorts(ctx, s.passivePorts(), orDefault(s.PassiveTimeout, DefaultPassiveTimeout), orDefault(s.StallTimeout, DefaultStallTimeout))
+	ports := newPassivePorts(ctx, s.passivePorts(), netlimit.Or(s.PassiveTimeout, DefaultPassiveTimeout), netlimit.Or(s.StallTimeout, DefaultStallTimeout))
 	settings.PassiveTransferPortRange = ports
 	driver := &mainDriver{server: s, settings: settings, life: life, clients: clients, ports: ports, log: s.logger()}
 	lib := ftpserver.NewFtpServer(driver)
@@ -210,10 +193,10 @@ func (s *Server) settings() (*ftpserver.Settings, error) {
 	settings := &ftpserver.Settings{
 		Banner:           "kickstand FTP (anonymous, read-only)",
 		PublicIPResolver: pasvAddress,
-		IdleTimeout:      seconds(orDefault(s.IdleTimeout, DefaultIdleTimeout)),
+		IdleTimeout:      seconds(netlimit.Or(s.IdleTimeout, DefaultIdleTimeout)),
 		// How long a RETR or LIST waits for its data connection; the
 		// passive port has been closed by then if PassiveTimeout passed.
-		ConnectionTimeout: seconds(orDefault(s.PassiveTimeout, DefaultPassiveTimeout)),
+		ConnectionTimeout: seconds(netlimit.Or(s.PassiveTimeout, DefaultPassiveTimeout)),
 		DisableActiveMode: true,
 		DisableMFMT:       true, // always refused, so not announced in FEAT
 		// Without TYPE, send files as they are (vsftpd does the same).

@@ -1,18 +1,13 @@
 package httpd
 
 import (
-	"io"
+	"kickstand/internal/netlimit"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 )
-
-// stallChunk is how much of a file one write deadline covers: a download
-// must move this much within StallTimeout, however long it takes in all.
-const stallChunk = 256 << 10
 
 // connTable caps the open connections. At the cap a new connection closes
 // the connection that has waited longest for a request (a keep-alive
@@ -92,7 +87,7 @@ func (t *connTable) setState(c net.Conn, state http.ConnState) {
 }
 
 // connListener admits each accepted connection to the table, closing
-// those it refuses, and bounds the writes to each with stallConn.
+// those it refuses, and bounds the writes to each with netlimit.StallConn.
 type connListener struct {
 	net.Listener
 	table *connTable
@@ -105,71 +100,10 @@ func (ln *connListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		conn := &stallConn{Conn: c, timeout: ln.stall}
+		conn := &netlimit.StallConn{Conn: c, Timeout: ln.stall}
 		if ln.table.admit(conn) {
 			return conn, nil
 		}
 		_ = c.Close()
 	}
-}
-
-// stallConn gives each write to the client StallTimeout to complete, and
-// splits what it is asked to copy with ReadFrom into stallChunk pieces,
-// each with its own deadline. A stalled client is dropped after
-// StallTimeout, while a download of any size goes on as long as it moves.
-// ReadFrom still hands an *os.File to the TCP connection's ReadFrom, so
-// the kernel sends files with sendfile.
-type stallConn struct {
-	net.Conn
-	timeout time.Duration
-}
-
-func (c *stallConn) Write(p []byte) (int, error) {
-	written := 0
-	for len(p) > 0 {
-		if err := c.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
-			return written, err
-		}
-		n, err := c.Conn.Write(p[:min(len(p), stallChunk)])
-		written += n
-		p = p[n:]
-		if err != nil {
-			return written, err
-		}
-	}
-	return written, nil
-}
-
-func (c *stallConn) ReadFrom(r io.Reader) (int64, error) {
-	rf, ok := c.Conn.(io.ReaderFrom)
-	if !ok {
-		return io.Copy(struct{ io.Writer }{c}, r)
-	}
-	lr, ok := r.(*io.LimitedReader)
-	if !ok {
-		lr = &io.LimitedReader{R: r, N: math.MaxInt64}
-	}
-	var total int64
-	for lr.N > 0 {
-		if err := c.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
-			return total, err
-		}
-		chunk := min(lr.N, stallChunk)
-		n, err := rf.ReadFrom(&io.LimitedReader{R: lr.R, N: chunk})
-		total += n
-		lr.N -= n
-		if err != nil || n < chunk {
-			return total, err // n < chunk: the source has ended
-		}
-	}
-	return total, nil
-}
-
-// CloseWrite lets net/http half-close the connection before closing it, so
-// that the client reads the last response (see http.Server).
-func (c *stallConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }

@@ -23,6 +23,8 @@ import (
 	"os"
 	"path"
 	"time"
+
+	"kickstand/internal/netlimit"
 )
 
 // ErrNotFound is returned by the Server's funcs for an unknown token.
@@ -67,16 +69,6 @@ const (
 	DefaultMaxConns     = 1024
 )
 
-// defaultMaxConns is DefaultMaxConns, or a quarter of the open-file limit
-// when that is lower: HTTP shares the descriptors with TFTP, FTP and the
-// store, and a download holds two (its socket and its file).
-func defaultMaxConns() int {
-	if limit := openFileLimit(); limit > 0 && limit/4 < DefaultMaxConns {
-		return max(limit/4, 16)
-	}
-	return DefaultMaxConns
-}
-
 // maxHeaderBytes bounds a request's line and headers; boot firmware,
 // installers and curl send well under 2 KiB.
 const maxHeaderBytes = 16 << 10
@@ -117,14 +109,6 @@ type Server struct {
 	MaxConns int
 }
 
-// orDefault returns v, or def when v is not positive.
-func orDefault[T time.Duration | int](v, def T) T {
-	if v <= 0 {
-		return def
-	}
-	return v
-}
-
 func (s *Server) logger() *slog.Logger {
 	if s.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -144,8 +128,8 @@ func (s *Server) Handler() http.Handler {
 
 // Serve serves HTTP on ln until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	conns := newConnTable(orDefault(s.MaxConns, defaultMaxConns()), s.logger())
-	readTimeout := orDefault(s.ReadTimeout, DefaultReadTimeout)
+	conns := newConnTable(netlimit.Or(s.MaxConns, netlimit.Conns(DefaultMaxConns)), s.logger())
+	readTimeout := netlimit.Or(s.ReadTimeout, DefaultReadTimeout)
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: min(headerTimeout, readTimeout),
@@ -154,13 +138,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// passes during a long download, net/http cancels the request's
 		// context; serveFile no longer uses it by then.
 		ReadTimeout:    readTimeout,
-		IdleTimeout:    orDefault(s.IdleTimeout, DefaultIdleTimeout),
+		IdleTimeout:    netlimit.Or(s.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes: maxHeaderBytes,
 		ConnState:      conns.setState,
 		ErrorLog:       slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
 		BaseContext:    func(net.Listener) context.Context { return ctx },
 	}
-	ln = &connListener{Listener: ln, table: conns, stall: orDefault(s.StallTimeout, DefaultStallTimeout)}
+	ln = &connListener{Listener: ln, table: conns, stall: netlimit.Or(s.StallTimeout, DefaultStallTimeout)}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {

@@ -1,6 +1,6 @@
 //go:build unix
 
-package httpd
+package netlimit
 
 import (
 	"math"

@@ -1,6 +1,0 @@
-//go:build !unix
-
-package ftp
-
-// openFileLimit returns 0: the limit on open files is not known here.
-func openFileLimit() int { return 0 }
