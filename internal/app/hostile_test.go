@@ -79,7 +79,7 @@ func (l *lanApp) config(t *testing.T, name string, client netip.Addr) string {
 func (l *lanApp) kickstartFrom(t *testing.T, url string, client netip.Addr) (string, bool) {
 	t.Helper()
 	token := url[strings.LastIndex(url, "/")+1:]
-	ks, err := l.kickstart(context.Background(), token, "", client)
+	ks, err := l.kickstart(context.Background(), token, client)
 	if err != nil && !errors.Is(err, httpd.ErrNotFound) {
 		t.Fatalf("kickstart %s from %s: %v", url, client, err)
 	}

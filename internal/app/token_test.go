@@ -52,7 +52,7 @@ func TestKickstartTokens(t *testing.T) {
 
 	served := func(token string, from netip.Addr) bool {
 		t.Helper()
-		ks, err := a.kickstart(ctx, token, "", from)
+		ks, err := a.kickstart(ctx, token, from)
 		if err != nil && !errors.Is(err, httpd.ErrNotFound) {
 			t.Fatalf("kickstart(%s from %s): %v", token, from, err)
 		}

@@ -85,7 +85,7 @@ func (a *App) recordEvent(e events.Event) {
 // kickstart serves a machine's kickstart and marks it installing. The token
 // is a registered machine's own (from its install config) or a menu
 // entry's one-time offer; a discovered machine's own token installs nothing.
-func (a *App) kickstart(ctx context.Context, token, _ string, client netip.Addr) ([]byte, error) {
+func (a *App) kickstart(ctx context.Context, token string, client netip.Addr) ([]byte, error) {
 	m, chosen, err := a.kickstartMachine(ctx, token, client)
 	if err != nil {
 		return nil, err

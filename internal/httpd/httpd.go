@@ -81,9 +81,9 @@ const headerTimeout = 10 * time.Second
 type Server struct {
 	// Open opens a file of the served tree for a client.
 	Open func(ctx context.Context, name string, client netip.Addr) (File, error)
-	// Kickstart renders the kickstart of the machine owning token; profile,
-	// if set, selects another profile (a menu choice). ErrNotFound gives 404.
-	Kickstart func(ctx context.Context, token, profile string, client netip.Addr) ([]byte, error)
+	// Kickstart renders the kickstart that token is for (a machine's, or a
+	// menu entry's). ErrNotFound gives 404.
+	Kickstart func(ctx context.Context, token string, client netip.Addr) ([]byte, error)
 	// PhoneHome records a machine's report. ErrNotFound gives 404.
 	PhoneHome func(ctx context.Context, token string, r Report) error
 	// OnFile is called after each file request.
@@ -175,7 +175,7 @@ func (s *Server) serveKickstart(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	ks, err := s.Kickstart(r.Context(), r.PathValue("token"), r.URL.Query().Get("profile"), clientAddr(r))
+	ks, err := s.Kickstart(r.Context(), r.PathValue("token"), clientAddr(r))
 	if errors.Is(err, ErrNotFound) {
 		http.NotFound(w, r)
 		return

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,11 +78,11 @@ func newServerWith(t *testing.T, configure func(*Server)) (*fixture, string) {
 			}
 			return os.Open(filepath.Join(fx.dir, name))
 		},
-		Kickstart: func(_ context.Context, token, profile string, _ netip.Addr) ([]byte, error) {
+		Kickstart: func(_ context.Context, token string, _ netip.Addr) ([]byte, error) {
 			if token != "good" {
 				return nil, ErrNotFound
 			}
-			return []byte("text\n# profile=" + profile + "\n"), nil
+			return []byte("text\n"), nil
 		},
 		PhoneHome: func(_ context.Context, token string, r Report) error {
 			if token != "good" {
@@ -224,13 +223,13 @@ func TestKickstartAndPhoneHome(t *testing.T) {
 	}
 }
 
-func TestKickstartProfileChoice(t *testing.T) {
-	s := &Server{Kickstart: func(_ context.Context, token, profile string, _ netip.Addr) ([]byte, error) {
-		return []byte(token + "/" + profile), nil
+func TestKickstartNoStore(t *testing.T) {
+	s := &Server{Kickstart: func(_ context.Context, token string, _ netip.Addr) ([]byte, error) {
+		return []byte(token), nil
 	}}
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/ks/tok?profile="+url.QueryEscape("web"), nil))
-	if rec.Code != 200 || rec.Body.String() != "tok/web" || rec.Header().Get("Cache-Control") != "no-store" {
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/ks/tok", nil))
+	if rec.Code != 200 || rec.Body.String() != "tok" || rec.Header().Get("Cache-Control") != "no-store" {
 		t.Fatalf("got %d %q %v", rec.Code, rec.Body.String(), rec.Header())
 	}
 }

@@ -26,7 +26,7 @@ func TestRanges(t *testing.T) {
 		Open: func(_ context.Context, name string, _ netip.Addr) (File, error) {
 			return os.Open(filepath.Join(dir, name))
 		},
-		Kickstart: func(context.Context, string, string, netip.Addr) ([]byte, error) {
+		Kickstart: func(context.Context, string, netip.Addr) ([]byte, error) {
 			return []byte("text\nreboot\n"), nil
 		},
 	}
