@@ -82,7 +82,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 	}
 	a.machines = &machines{store: db, unknown: unknown, baseURL: BaseURL(network.ServerIP, cfg.HTTPPort),
 		pubDistro: a.defaultDistro, grub: a.grubDialect, source: a.sourceOf, log: log,
-		discoveries: newRateLimit(discoverRate, discoverBurst)}
+		discoveries: newRateLimit(discoverRate, discoverBurst), wireEvents: rateLimits{rate: eventRate, burst: eventBurst, maxKeys: 8192}}
 	if cfg.FTPPort != 0 {
 		a.machines.ftpBase = FTPBase(network.ServerIP, cfg.FTPPort)
 	}
@@ -150,7 +150,7 @@ func (a *App) serve(ctx context.Context) error {
 		func(ctx context.Context) error { return tftpSrv.Serve(ctx, tftpConn) },
 		func(ctx context.Context) error { return httpSrv.Serve(ctx, httpLn) },
 		func(ctx context.Context) error { a.bus.Run(ctx, a.recordEvent); return nil },
-		func(ctx context.Context) error { a.prune(ctx, time.Hour); return nil })
+		func(ctx context.Context) error { a.prune(ctx, 10*time.Minute); return nil })
 
 	g, ctx := errgroup.WithContext(ctx)
 	for _, run := range runs {
@@ -162,7 +162,8 @@ func (a *App) serve(ctx context.Context) error {
 }
 
 // prune deletes, now and then every interval until ctx ends, the events
-// older than --event-retention and the discovered machines not seen for
+// older than --event-retention, all but the newest MaxEventsPerMachine of
+// each timeline, and the discovered machines not seen for
 // DiscoveredRetention.
 func (a *App) prune(ctx context.Context, every time.Duration) {
 	for {
@@ -174,6 +175,11 @@ func (a *App) prune(ctx context.Context, every time.Duration) {
 			case n > 0:
 				a.log.Info("pruned old events", "count", n, "older-than", a.cfg.Retention)
 			}
+		}
+		if n, err := a.store.TrimEvents(ctx, MaxEventsPerMachine); err != nil && ctx.Err() == nil {
+			a.log.Error("trim timelines", "err", err)
+		} else if n > 0 {
+			a.log.Info("trimmed timelines", "events", n, "kept-per-machine", MaxEventsPerMachine)
 		}
 		n, err := a.store.PruneDiscovered(ctx, time.Now().Add(-DiscoveredRetention))
 		switch {

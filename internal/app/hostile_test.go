@@ -57,7 +57,7 @@ func newLANApp(t *testing.T, unknown boot.Unknown) *lanApp {
 	l.cfg.KSSourceCheck = true
 	l.peers.arpFn = func() map[netip.Addr]net.HardwareAddr { return l.arp }
 	l.machines = &machines{store: db, unknown: unknown, baseURL: "http://10.0.0.1", source: l.sourceOf, log: log,
-		discoveries: newRateLimit(discoverRate, discoverBurst)}
+		discoveries: newRateLimit(discoverRate, discoverBurst), wireEvents: rateLimits{rate: eventRate, burst: eventBurst, maxKeys: 8192}}
 	l.tree = &bootfs.Tree{Loaders: map[string]string{}, Generate: l.machines.generate}
 	return l
 }
@@ -302,6 +302,23 @@ func TestFloodsLeaveNoRecords(t *testing.T) {
 	}
 	if _, err := l.db.Machine(ctx, net.HardwareAddr{2, 0, 0, 0, 0, 1}); err != nil {
 		t.Fatalf("the registered machine went: %v", err)
+	}
+	// DISCOVERs naming one registered machine: its timeline takes a burst,
+	// then the rate; the trim keeps MaxEventsPerMachine.
+	victim := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	start = time.Now()
+	for range 3 * eventBurst {
+		l.recordEvent(events.Event{MAC: victim, Kind: "dhcp-discover", Step: "booting", Discover: true, Time: time.Now()})
+	}
+	evs, _ := l.db.Events(ctx, victim)
+	if limit := eventBurst + int(time.Since(start).Seconds()*eventRate) + 1; len(evs) > limit || len(evs) < eventBurst {
+		t.Fatalf("%d DISCOVERs for one MAC recorded %d events, want %d to %d", 3*eventBurst, len(evs), eventBurst, limit)
+	}
+	if _, err := l.db.TrimEvents(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := l.db.Events(ctx, victim); len(evs) != 100 {
+		t.Fatalf("after trimming: %d events, want 100", len(evs))
 	}
 }
 

@@ -35,6 +35,12 @@ const (
 	// discoverRate and discoverBurst bound how fast new MACs become
 	// discovered machines (a second, at once); the others are not recorded.
 	discoverRate, discoverBurst = 20, 200
+	// MaxEventsPerMachine is how many events a timeline keeps: an install
+	// fetching every package over HTTP makes a few thousand.
+	MaxEventsPerMachine = 5000
+	// eventRate and eventBurst bound the wire events recorded per MAC (a
+	// second, at once): DHCP packets naming any MAC are easy to send.
+	eventRate, eventBurst = 50, 2000
 )
 
 // machines answers every question about a machine that the protocol servers
@@ -56,6 +62,8 @@ type machines struct {
 	quiet  quietLog
 	// discoveries bounds how fast MACs seen on the wire are recorded.
 	discoveries *rateLimit
+	// wireEvents bounds how fast each MAC's wire events are recorded.
+	wireEvents rateLimits
 	// unrecorded counts events dropped because their MAC is no machine.
 	unrecorded atomic.Int64
 }

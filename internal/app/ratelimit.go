@@ -35,6 +35,34 @@ func (r *rateLimit) allow(now time.Time) bool {
 	return true
 }
 
+// rateLimits is a token bucket per key, for at most maxKeys keys at once
+// (past that the table starts over: a flood of keys is a flood anyway).
+// The zero value allows everything.
+type rateLimits struct {
+	mu          sync.Mutex
+	rate, burst float64
+	maxKeys     int
+	buckets     map[string]*rateLimit
+}
+
+// allow takes a token of key's bucket at now if there is one.
+func (r *rateLimits) allow(key string, now time.Time) bool {
+	if r.rate <= 0 {
+		return true
+	}
+	r.mu.Lock()
+	if r.buckets == nil || len(r.buckets) >= r.maxKeys {
+		r.buckets = map[string]*rateLimit{}
+	}
+	b := r.buckets[key]
+	if b == nil {
+		b = newRateLimit(r.rate, r.burst)
+		r.buckets[key] = b
+	}
+	r.mu.Unlock()
+	return b.allow(now)
+}
+
 // Bounds of quietLog.
 const (
 	// quietEvery is how often one source may log the same kind of line.

@@ -68,6 +68,12 @@ func (a *App) recordEvent(e events.Event) {
 		a.log.Debug("event without machine", "ip", e.IP, "kind", e.Kind, "detail", e.Detail)
 		return
 	}
+	if !a.machines.wireEvents.allow(e.MAC.String(), time.Now()) {
+		a.machines.unrecorded.Add(1)
+		a.machines.quiet.log(a.log, slog.LevelWarn, "events "+e.MAC.String(), "not recording all events of a MAC: more than the rate",
+			"mac", e.MAC.String(), "rate", eventRate)
+		return
+	}
 	ctx := context.Background()
 	ev := store.Event{MAC: e.MAC, Time: e.Time, Kind: e.Kind, Detail: e.Detail}
 	err := a.machines.recordAt(ctx, ev, store.State(e.Step))

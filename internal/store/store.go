@@ -178,8 +178,7 @@ type Store interface {
 	// was seen (zero: now).
 	Discover(ctx context.Context, m Machine, keep int) (bool, error)
 	// PruneDiscovered deletes the discovered machines not seen since before,
-	// with their events, and any event of a machine that no longer exists.
-	// It returns how many machines went.
+	// with their events. It returns how many machines went.
 	PruneDiscovered(ctx context.Context, before time.Time) (int64, error)
 	// Record appends ev to the machine's timeline and, if step is not empty,
 	// advances the machine toward it (see Advance), in one transaction, so
@@ -190,6 +189,9 @@ type Store interface {
 	Events(ctx context.Context, mac net.HardwareAddr) ([]Event, error)
 	// PruneEvents deletes events older than before and returns how many.
 	PruneEvents(ctx context.Context, before time.Time) (int64, error)
+	// TrimEvents deletes all but the newest keep events of every machine
+	// and returns how many went.
+	TrimEvents(ctx context.Context, keep int) (int64, error)
 
 	Leases(ctx context.Context) ([]Lease, error)
 	PutLease(ctx context.Context, l Lease) error

@@ -319,19 +319,20 @@ func (d *DB) Discover(ctx context.Context, m store.Machine, keep int) (bool, err
 	return added, err
 }
 
-// PruneDiscovered deletes discovered machines not seen since before, their
-// events, and events whose machine is gone.
+// PruneDiscovered deletes discovered machines not seen since before, with
+// their events.
 func (d *DB) PruneDiscovered(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM machines WHERE profile IS NULL AND seen < ?`, unix(before))
+		const stale = `SELECT mac FROM machines WHERE profile IS NULL AND seen < ?`
+		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE mac IN (`+stale+`)`, unix(before)); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM machines WHERE mac IN (`+stale+`)`, unix(before))
 		if err != nil {
 			return err
 		}
-		if n, err = res.RowsAffected(); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM events WHERE mac NOT IN (SELECT mac FROM machines)`)
+		n, err = res.RowsAffected()
 		return err
 	})
 	return n, err
@@ -406,6 +407,31 @@ func (d *DB) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// TrimEvents keeps the newest keep events of every machine.
+func (d *DB) TrimEvents(ctx context.Context, keep int) (int64, error) {
+	macs, err := queryAll(ctx, d.db, func(row interface{ Scan(...any) error }) (string, error) {
+		var mac string
+		return mac, row.Scan(&mac)
+	}, `SELECT mac FROM events GROUP BY mac HAVING count(*) > ?`, keep)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, mac := range macs {
+		res, err := d.db.ExecContext(ctx, `DELETE FROM events WHERE mac = ? AND id NOT IN
+			(SELECT id FROM events WHERE mac = ? ORDER BY time DESC, id DESC LIMIT ?)`, mac, mac, keep)
+		if err != nil {
+			return n, err
+		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return n, err
+		}
+		n += k
+	}
+	return n, nil
 }
 
 func scanEvent(row interface{ Scan(...any) error }) (store.Event, error) {

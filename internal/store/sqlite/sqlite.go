@@ -106,11 +106,12 @@ var migrations = []string{
 	ALTER TABLE machines ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
 	CREATE INDEX events_time ON events(time);`,
 	// 4: reservations found by address; discovered machines pruned by when
-	// they were last seen.
+	// they were last seen; events only of machines.
 	`ALTER TABLE machines ADD COLUMN seen INTEGER NOT NULL DEFAULT 0;
 	UPDATE machines SET seen = updated;
 	CREATE INDEX machines_ip ON machines(ip) WHERE ip <> '';
-	CREATE INDEX machines_discovered ON machines(seen) WHERE profile IS NULL;`,
+	CREATE INDEX machines_discovered ON machines(seen) WHERE profile IS NULL;
+	DELETE FROM events WHERE mac NOT IN (SELECT mac FROM machines);`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -4,6 +4,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -224,6 +225,22 @@ func testRecord(t *testing.T, s store.Store) {
 	must(t, err)
 	if len(evs) != 3 || evs[0].Detail != "lpxelinux.0" {
 		t.Fatalf("after pruning: %+v", evs)
+	}
+	// Trimming keeps the newest events of each machine.
+	must(t, s.PutMachine(ctx, store.Machine{MAC: mac2, State: store.StateNew, Token: "t2"}))
+	for i := range 5 {
+		_, err := s.Record(ctx, store.Event{MAC: mac2, Time: t0.Add(time.Duration(i) * time.Hour), Kind: "tftp", Detail: fmt.Sprint(i)}, "")
+		must(t, err)
+	}
+	n, err = s.TrimEvents(ctx, 2)
+	must(t, err)
+	if n != 1+3 {
+		t.Fatalf("TrimEvents(2) removed %d events, want 4 (1 of mac1, 3 of mac2)", n)
+	}
+	evs, err = s.Events(ctx, mac2)
+	must(t, err)
+	if len(evs) != 2 || evs[0].Detail != "3" || evs[1].Detail != "4" {
+		t.Fatalf("after trimming: %+v, want the newest two", evs)
 	}
 }
 
