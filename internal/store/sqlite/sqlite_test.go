@@ -171,3 +171,29 @@ func TestConcurrentStepsNeverRegress(t *testing.T) {
 		}
 	}
 }
+
+// A flood of concurrent requests queues for the pool's connections rather
+// than opening a database handle (and its descriptors) each.
+func TestPoolIsBounded(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() {
+			if _, err := db.Machines(ctx); err != nil {
+				t.Error(err)
+			}
+			if _, err := db.Record(ctx, store.Event{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Kind: "x"}, ""); err == nil {
+				t.Error("an event of no machine was kept")
+			}
+		})
+	}
+	wg.Wait()
+	if st := db.db.Stats(); st.MaxOpenConnections != MaxOpenConns || st.OpenConnections > MaxOpenConns {
+		t.Fatalf("pool: %d open, cap %d; want at most %d", st.OpenConnections, st.MaxOpenConnections, MaxOpenConns)
+	}
+}
