@@ -263,7 +263,8 @@ func TestFloodsLeaveNoRecords(t *testing.T) {
 	randomMAC := func(i int) net.HardwareAddr {
 		return net.HardwareAddr{0x52, 0x54, 0, byte(i >> 16), byte(i >> 8), byte(i)}
 	}
-	for i := range 5000 {
+	began := time.Now()
+	for i := range 2000 {
 		l.config(t, boot.PXELinuxConfigName(randomMAC(i)), netip.MustParseAddr("127.0.0.1"))
 	}
 	count := func() int {
@@ -274,18 +275,18 @@ func TestFloodsLeaveNoRecords(t *testing.T) {
 		return len(ms)
 	}
 	if n := count(); n != 1 {
-		t.Fatalf("5,000 config requests left %d machines, want the 1 registered", n)
+		t.Fatalf("2,000 config requests left %d machines, want the 1 registered", n)
 	}
-	// 5,000 DISCOVERs from new MACs: the bus delivers, the rate limit and
+	// 2,000 DISCOVERs from new MACs: the bus delivers, the rate limit and
 	// the cap hold.
 	start := time.Now()
-	for i := range 5000 {
+	for i := range 2000 {
 		l.recordEvent(events.Event{MAC: randomMAC(100000 + i), Kind: "dhcp-discover", Step: "booting", Discover: true, Time: time.Now()})
 	}
 	elapsed := time.Since(start)
 	n := count() - 1
 	if limit := discoverBurst + int(elapsed.Seconds()*discoverRate) + 1; n > limit || n > DiscoveredMax {
-		t.Fatalf("5,000 discovers in %v made %d discovered machines; want at most %d (burst + rate) and %d", elapsed, n, limit, DiscoveredMax)
+		t.Fatalf("2,000 discovers in %v made %d discovered machines; want at most %d (burst + rate) and %d", elapsed, n, limit, DiscoveredMax)
 	}
 	if n == 0 {
 		t.Fatal("no PXE client was discovered at all")
@@ -297,8 +298,10 @@ func TestFloodsLeaveNoRecords(t *testing.T) {
 	if got := count() - 1; got != n {
 		t.Fatalf("non-PXE events made machines: %d, want %d", got, n)
 	}
-	if strings.Contains(l.logs.String(), "level=ERROR") || strings.Count(l.logs.String(), "\n") > 10 {
-		t.Fatalf("the floods logged too much:\n%s", l.logs)
+	// A line per kind of line (refusals from 127.0.0.1, the discovery
+	// limit, discovered machines) every quietEvery, whatever the flood.
+	if lines, most := strings.Count(l.logs.String(), "\n"), 3*(1+int(time.Since(began)/quietEvery)); strings.Contains(l.logs.String(), "level=ERROR") || lines > most {
+		t.Fatalf("the floods logged %d lines, want at most %d and no ERROR:\n%s", lines, most, l.logs)
 	}
 	if _, err := l.db.Machine(ctx, net.HardwareAddr{2, 0, 0, 0, 0, 1}); err != nil {
 		t.Fatalf("the registered machine went: %v", err)
