@@ -181,16 +181,16 @@ func checkInstalled(t *testing.T, l *lan, cli *kickstand, mac string, kinds ...s
 
 	// Installed machines boot from their disk from now on. The machine's
 	// config goes only to its address: here a host with its MAC (the guest
-	// is off), while the server's own address gets none.
+	// is off), while the server's own address gets none. (Over HTTP: the
+	// tests look for the machine's own TFTP transfers in its timeline.)
 	cfgName := "pxelinux.cfg/01-" + strings.ReplaceAll(strings.ToLower(mac), ":", "-")
-	cfgURL := "tftp://" + l.serverIP + "/" + cfgName
-	if out, err := l.ns.command(context.Background(), "curl", "-sS", "--max-time", "20", cfgURL).CombinedOutput(); err == nil {
+	cfgURL := "http://" + l.serverIP + ":" + httpPort + "/" + cfgName
+	if out, err := l.ns.command(context.Background(), "curl", "-sS", "--fail", "--max-time", "20", cfgURL).CombinedOutput(); err == nil {
 		t.Errorf("%s was served to an address that is not the machine's:\n%s", cfgName, out)
 	}
-	asMachine, _ := l.addPeerMAC(t, l.prefix+".200", mac)
-	cfg := asMachine.run(t, "curl", "-sS", "--max-time", "20", cfgURL)
+	cfg := l.asMachine(t, mac).run(t, "curl", "-sS", "--fail", "--max-time", "20", cfgURL)
 	if !strings.Contains(strings.ToUpper(cfg), "LOCALBOOT") {
-		t.Errorf("after the install, %s over TFTP is:\n%s\nwant a LOCALBOOT config", cfgName, cfg)
+		t.Errorf("after the install, %s is:\n%s\nwant a LOCALBOOT config", cfgName, cfg)
 	}
 }
 

@@ -138,8 +138,7 @@ func TestMenuInstallAtConsole(t *testing.T) {
 		t.Errorf("the menu's kickstart URL %s answers %s after its install, want 404", offer, code)
 	}
 	// Installed from the menu: its next boot is from the local disk.
-	asMachine, _ := u.l.addPeerMAC(t, u.l.prefix+".201", stranger)
-	if cfg := asMachine.run(t, "curl", "-sS", "--max-time", "20", cfgURL); !strings.Contains(cfg, "LOCALBOOT") {
+	if cfg := u.l.asMachine(t, stranger).run(t, "curl", "-sS", "--max-time", "20", cfgURL); !strings.Contains(cfg, "LOCALBOOT") {
 		t.Errorf("the config of a machine installed from the menu:\n%s\nwant LOCALBOOT", cfg)
 	}
 }

@@ -135,6 +135,23 @@ type lan struct {
 	tap      string
 	serverIP string // the bridge's address
 	prefix   string // the /24, e.g. "10.213.7"
+	machines map[string]*netns // hosts standing in for machines, by MAC (see asMachine)
+}
+
+// asMachine returns a host on the LAN with mac's address (one per MAC, at
+// prefix.200 and up): once a guest is off, it asks for what kickstand
+// serves only to that machine, as the machine would.
+func (l *lan) asMachine(t *testing.T, mac string) *netns {
+	t.Helper()
+	if ns, ok := l.machines[mac]; ok {
+		return ns
+	}
+	if l.machines == nil {
+		l.machines = map[string]*netns{}
+	}
+	ns, _ := l.addPeerMAC(t, fmt.Sprintf("%s.%d", l.prefix, 200+len(l.machines)), mac)
+	l.machines[mac] = ns
+	return ns
 }
 
 // newLAN builds a segment prefix.0/24 with the bridge at prefix.1.

@@ -66,7 +66,7 @@ func checkGRUBPath(t *testing.T, l *lan, u setup, kernelOver string) {
 			t.Errorf("timeline of %s has no %q event: not the shim → GRUB path, or the kernel not over %s", u.mac, w, kernelOver)
 		}
 	}
-	after := l.ns.run(t, "curl", "-sS", "--max-time", "20", "tftp://"+l.serverIP+"/"+cfg)
+	after := l.asMachine(t, u.mac).run(t, "curl", "-sS", "--max-time", "20", "tftp://"+l.serverIP+"/"+cfg)
 	if !strings.Contains(after, "\texit\n") || strings.Contains(after, "linux") {
 		t.Errorf("after the install, %s is:\n%s\nwant a GRUB config that exits to the next boot entry", cfg, after)
 	}
@@ -86,7 +86,7 @@ func checkIPXEScript(t *testing.T, l *lan, cli *kickstand, mac string) {
 	if !served {
 		t.Errorf("timeline of %s has no boot-config event for %s: iPXE did not fetch its script", mac, script)
 	}
-	after := l.ns.run(t, "curl", "-sS", "--max-time", "20", "http://"+l.serverIP+":"+httpPort+"/"+script)
+	after := l.asMachine(t, mac).run(t, "curl", "-sS", "--fail", "--max-time", "20", "http://"+l.serverIP+":"+httpPort+"/"+script)
 	if !strings.HasPrefix(after, "#!ipxe") || !strings.Contains(after, "\nexit\n") {
 		t.Errorf("after the install, %s is:\n%s\nwant an iPXE script that exits to the next boot entry", script, after)
 	}
