@@ -92,6 +92,15 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 	return a, nil
 }
 
+// tftpBlockSize is the largest TFTP block granted: --tftp-max-blksize, or
+// what fits the interface's MTU.
+func (a *App) tftpBlockSize() int {
+	if a.cfg.TFTPMaxBlockSize > 0 {
+		return a.cfg.TFTPMaxBlockSize
+	}
+	return a.net.TFTPBlockSize()
+}
+
 // tftpReadBuffer is the receive buffer asked for on the TFTP socket.
 const tftpReadBuffer = 4 << 20
 
@@ -143,7 +152,7 @@ func (a *App) serve(ctx context.Context) error {
 		}
 	}
 	tftpSrv := &tftp.Server{Handler: a.openTFTP, OnTransfer: a.onTFTP, Logger: a.log.With("server", "tftp"),
-		MaxTransfers: a.cfg.TFTPMaxTransfers, MaxTransfersPerClient: a.cfg.TFTPMaxPerClient}
+		MaxTransfers: a.cfg.TFTPMaxTransfers, MaxTransfersPerClient: a.cfg.TFTPMaxPerClient, MaxBlockSize: a.tftpBlockSize()}
 	httpSrv := &httpd.Server{Open: a.openHTTP, Kickstart: a.kickstart, PhoneHome: a.phoneHome,
 		OnFile: a.onHTTP, Logger: a.log.With("server", "http")}
 	runs = append(runs,

@@ -232,3 +232,24 @@ func TestPortInUseSaysWhatToDo(t *testing.T) {
 		t.Fatalf("Run with the FTP port taken = %v", err)
 	}
 }
+
+// The TFTP block fits one frame of the interface.
+func TestTFTPBlockSizeFitsMTU(t *testing.T) {
+	for mtu, want := range map[int]int{1500: 1468, 9000: 8968, 1400: 1368, 0: 0} {
+		if got := (Network{MTU: mtu}).TFTPBlockSize(); got != want {
+			t.Errorf("MTU %d: block %d, want %d", mtu, got, want)
+		}
+	}
+	a := &App{net: Network{MTU: 1400}}
+	if got := a.tftpBlockSize(); got != 1368 {
+		t.Errorf("default: %d, want 1368 (the MTU's)", got)
+	}
+	a.cfg.TFTPMaxBlockSize = 512
+	if got := a.tftpBlockSize(); got != 512 {
+		t.Errorf("--tftp-max-blksize 512: %d", got)
+	}
+	n, err := ResolveNetwork("lo", "")
+	if err != nil || n.MTU != 65536 {
+		t.Errorf("loopback: MTU %d, %v; want 65536", n.MTU, err)
+	}
+}

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -113,6 +115,7 @@ func TestUEFIShimInFullMode(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "tree/EFI/BOOT/BOOTX64.EFI"), "signed shim")
 	writeFile(t, filepath.Join(dir, "tree/EFI/BOOT/grubx64.efi"), "grub")
+	writeFile(t, filepath.Join(dir, "tree/EFI/BOOT/mmx64.efi"), "mok manager")
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "data"))
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +137,8 @@ func TestUEFIShimInFullMode(t *testing.T) {
 		t.Fatalf("full mode: %+v, %v; want %s", r, ok, boot.ShimX64)
 	}
 	a.peers.learn(netip.MustParseAddr("10.0.0.50"), mac)
-	for name, want := range map[string]string{boot.ShimX64: "signed shim", boot.GRUBX64: "grub"} {
+	// shim's MokManager comes from the media too, where it has one.
+	for name, want := range map[string]string{boot.ShimX64: "signed shim", boot.GRUBX64: "grub", boot.MokManagerX64: "mok manager"} {
 		f, err := a.tree.Open(ctx, name, netip.MustParseAddr("10.0.0.50"))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -144,6 +148,9 @@ func TestUEFIShimInFullMode(t *testing.T) {
 		if string(b) != want {
 			t.Errorf("%s = %q, want %q", name, b, want)
 		}
+	}
+	if _, err := a.tree.Open(ctx, boot.FallbackX64, netip.MustParseAddr("10.0.0.50")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("fbx64.efi, which the media lacks: %v, want not found", err)
 	}
 	// An aarch64 machine gets its media's BOOTAA64.EFI when the distro has it.
 	arm, _ := store.ParseMAC("52:54:00:00:00:09")

@@ -54,6 +54,18 @@ type Network struct {
 	Interface string
 	Prefix    netip.Prefix // the interface's address and subnet
 	ServerIP  netip.Addr   // next-server and URL host; --server-ip or the interface's address
+	MTU       int          // the interface's MTU (0: unknown)
+}
+
+// TFTPBlockSize is the largest TFTP block that fits one frame of the
+// interface (IPv4 20, UDP 8 and TFTP 4 bytes of headers): a larger block
+// is fragmented, and a path that drops fragments stalls at the first
+// full block. 0 when the MTU is not known.
+func (n Network) TFTPBlockSize() int {
+	if n.MTU <= 32 {
+		return 0
+	}
+	return n.MTU - 32
 }
 
 // ResolveNetwork finds the interface (the default route's unless named) and
@@ -70,6 +82,9 @@ func ResolveNetwork(iface, serverIP string) (Network, error) {
 		return Network{}, err
 	}
 	n := Network{Interface: iface, Prefix: p, ServerIP: p.Addr()}
+	if ifi, err := net.InterfaceByName(iface); err == nil {
+		n.MTU = ifi.MTU
+	}
 	if serverIP != "" {
 		if n.ServerIP, err = netip.ParseAddr(serverIP); err != nil {
 			return Network{}, fmt.Errorf("--server-ip %q: %w", serverIP, err)

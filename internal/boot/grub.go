@@ -20,6 +20,16 @@ const (
 	GRUBARM64 = "grubaa64.efi"
 )
 
+// What shim loads beside GRUB, from the same directory: MokManager, to
+// enrol a key when a signature is refused, and the fallback loader. Served
+// from the media where it has them.
+const (
+	MokManagerX64   = "mmx64.efi"
+	FallbackX64     = "fbx64.efi"
+	MokManagerARM64 = "mmaa64.efi"
+	FallbackARM64   = "fbaa64.efi"
+)
+
 // EFILoaders returns the shim and GRUB file names for a UEFI PXE firmware,
 // and false for firmware that does not boot them.
 func EFILoaders(fw Firmware) (shim, grub string, ok bool) {
@@ -32,10 +42,11 @@ func EFILoaders(fw Firmware) (shim, grub string, ok bool) {
 	return "", "", false
 }
 
-// IsEFILoader reports whether name is a shim or GRUB file served at the root.
+// IsEFILoader reports whether name is a shim, GRUB or shim companion file
+// served at the root from the machine's distro.
 func IsEFILoader(name string) bool {
 	switch name {
-	case ShimX64, GRUBX64, ShimARM64, GRUBARM64:
+	case ShimX64, GRUBX64, ShimARM64, GRUBARM64, MokManagerX64, FallbackX64, MokManagerARM64, FallbackARM64:
 		return true
 	}
 	return false

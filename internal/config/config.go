@@ -32,8 +32,10 @@ type Config struct {
 	TFTPPort   int           `yaml:"tftp-port"`
 	// TFTPMaxTransfers and TFTPMaxPerClient bound the TFTP transfers in
 	// flight, in all and per client address.
-	TFTPMaxTransfers int           `yaml:"tftp-max-transfers"`
-	TFTPMaxPerClient int           `yaml:"tftp-max-per-client"`
+	TFTPMaxTransfers int `yaml:"tftp-max-transfers"`
+	TFTPMaxPerClient int `yaml:"tftp-max-per-client"`
+	// TFTPMaxBlockSize caps the TFTP blksize; 0 fits it to the interface's MTU.
+	TFTPMaxBlockSize int           `yaml:"tftp-max-blksize"`
 	HTTPPort         int           `yaml:"http-port"`
 	Unknown          string        `yaml:"unknown"` // menu, install or ignore
 	BootloaderDir    string        `yaml:"bootloader-dir"`
@@ -106,6 +108,9 @@ func (c *Config) Validate() error {
 	if c.TFTPMaxTransfers < 1 || c.TFTPMaxPerClient < 1 || c.TFTPMaxPerClient > c.TFTPMaxTransfers {
 		return fmt.Errorf("--tftp-max-transfers %d, --tftp-max-per-client %d: want at least 1 each, and no more per client than in all",
 			c.TFTPMaxTransfers, c.TFTPMaxPerClient)
+	}
+	if c.TFTPMaxBlockSize != 0 && (c.TFTPMaxBlockSize < 8 || c.TFTPMaxBlockSize > 65464) {
+		return fmt.Errorf("--tftp-max-blksize %d: want 8-65464 (RFC 2348), or 0 to fit the interface's MTU", c.TFTPMaxBlockSize)
 	}
 	if c.FTPPort < 0 || c.FTPPort > 65535 {
 		return fmt.Errorf("--ftp-port %d: want 1-65535, or 0 to turn FTP off", c.FTPPort)
