@@ -181,8 +181,12 @@ func (e *MissingVarError) Error() string {
 
 // Render renders text for d, with the snippets it includes (nil: the
 // built-ins). A variable that no layer sets is an error that names it, so a
-// kickstart is never served with a hole in it.
+// kickstart is never served with a hole in it; so is a value with a line
+// break, so that no value can add lines of its own.
 func Render(name, text string, d Data, snippets map[string]string) ([]byte, error) {
+	if err := checkOneLine(d); err != nil {
+		return nil, fmt.Errorf("kickstart template %s: %w", name, err)
+	}
 	t, err := parse(name, text, &d, snippets)
 	if err != nil {
 		return nil, err
@@ -205,4 +209,31 @@ func funcs(vars map[string]string) template.FuncMap {
 			return v, nil
 		},
 	}
+}
+
+// lineBreaks end a line for anaconda, which splits a kickstart with
+// Python's str.splitlines: not only LF and CR.
+const lineBreaks = "\n\r\v\f\x1c\x1d\x1e\u0085\u2028\u2029"
+
+// checkOneLine refuses data with a line break in a value. Every value a
+// template writes stands in one line, and the rest of a value with a line
+// break would be read as kickstart lines of their own: a command, a
+// section, a %pre script.
+func checkOneLine(d Data) error {
+	values := [][2]string{{"MAC", d.MAC}, {"UUID", d.UUID}, {"hostname", d.Hostname}, {"profile", d.Profile},
+		{"distro", d.Distro}, {"family", d.Family}, {"version", d.Version}, {"repository URL", d.RepoURL},
+		{"phone-home URL", d.PhoneHomeURL}, {"address", d.Network.Address}, {"netmask", d.Network.Netmask},
+		{"gateway", d.Network.Gateway}, {"device", d.Network.Device}}
+	for _, dns := range d.Network.DNS {
+		values = append(values, [2]string{"name server", dns})
+	}
+	for _, k := range slices.Sorted(maps.Keys(d.Vars)) {
+		values = append(values, [2]string{"variable name", k}, [2]string{fmt.Sprintf("variable %q", k), d.Vars[k]})
+	}
+	for _, v := range values {
+		if strings.ContainsAny(v[1], lineBreaks) {
+			return fmt.Errorf("%s %q has a line break: a kickstart value must be one line (put multi-line text in a snippet)", v[0], v[1])
+		}
+	}
+	return nil
 }

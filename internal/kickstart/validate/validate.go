@@ -13,6 +13,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxIncludeDepth bounds %include nesting; anything deeper is almost
@@ -132,10 +133,32 @@ func (k *checker) here() place {
 // state, as anaconda does, so an include may continue an open section.
 func (k *checker) read(text string) {
 	current := len(k.frames) - 1
-	for i, line := range strings.Split(text, "\n") {
+	for i, line := range splitLines(text) {
 		k.frames[current].line = i + 1
-		k.line(strings.TrimSuffix(line, "\r"))
+		k.line(line)
 	}
+}
+
+// splitLines splits text into lines where anaconda does: pykickstart reads
+// a kickstart with Python's str.splitlines, which ends a line at CR LF, LF,
+// CR, VT, FF, FS, GS, RS, NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR. Like
+// strings.Split, it keeps the empty line after a final line break.
+func splitLines(text string) []string {
+	var lines []string
+	start := 0
+	for i := 0; i < len(text); {
+		r, size := utf8.DecodeRuneInString(text[i:])
+		switch r {
+		case '\n', '\r', '\v', '\f', 0x1c, 0x1d, 0x1e, 0x85, 0x2028, 0x2029:
+			lines = append(lines, text[start:i])
+			if r == '\r' && strings.HasPrefix(text[i+size:], "\n") {
+				size++
+			}
+			start = i + size
+		}
+		i += size
+	}
+	return append(lines, text[start:])
 }
 
 func (k *checker) line(line string) {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // ks joins lines into a kickstart.
@@ -345,10 +347,18 @@ func FuzzCheck(f *testing.F) {
 		}
 		return strings.TrimPrefix(path, "/") + "\n%include " + path + "x\n", nil
 	}
+	// Lines hidden from a check that splits at LF only (anaconda splits
+	// with Python's str.splitlines).
+	f.Add("text\n# a comment\u2028%pre\nreboot\n")
+	f.Add("bootloader --location=mbr\x1c%post --interpreter=/bin/sh\r\nreboot\r%end\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		lines := len(strings.Split(text, "\n"))
+		lines := len(pythonSplitLines(text))
+		// Any line break anaconda knows counts as a LF: the problems of text
+		// and of text with plain LFs are the same.
+		plain := strings.Join(pythonSplitLines(text), "\n")
 		for _, opt := range []Options{{}, {Include: include, AllowPlaintextRootpw: true}} {
-			for _, p := range Check(text, opt) {
+			problems := Check(text, opt)
+			for _, p := range problems {
 				if p.Line < 1 || p.Line > lines {
 					t.Fatalf("%s: line out of 1..%d", p, lines)
 				}
@@ -356,6 +366,51 @@ func FuzzCheck(f *testing.F) {
 					t.Fatalf("line %d: empty message", p.Line)
 				}
 			}
+			if again := Check(plain, opt); !reflect.DeepEqual(again, problems) {
+				t.Fatalf("problems %v, but with plain line breaks %v", problems, again)
+			}
 		}
 	})
+}
+
+// pythonSplitLines is Python's str.splitlines for the fuzz target, except
+// that like strings.Split it keeps the empty line after a final break, and
+// bytes that are not UTF-8 stay as they are.
+func pythonSplitLines(s string) []string {
+	var lines []string
+	var line strings.Builder
+	for len(s) > 0 {
+		r, n := utf8.DecodeRuneInString(s)
+		switch r {
+		case '\r', '\n', '\v', '\f', 0x1c, 0x1d, 0x1e, 0x85, 0x2028, 0x2029:
+			if r == '\r' && strings.HasPrefix(s[n:], "\n") {
+				n++
+			}
+			lines = append(lines, line.String())
+			line.Reset()
+		default:
+			line.WriteString(s[:n])
+		}
+		s = s[n:]
+	}
+	return append(lines, line.String())
+}
+
+// TestAnacondaLineBreaks: anaconda ends a line at every line break of
+// Python's str.splitlines, so a section behind one is a section.
+func TestAnacondaLineBreaks(t *testing.T) {
+	for _, text := range []string{
+		"text\n# a comment\u2028%pre\nreboot\n",
+		"text\nlang en_US\x1c%pre\n",
+		"text\nlang en_US\r%pre\n",
+		"text\nlang en_US\u0085%post\n",
+	} {
+		problems := Check(text, Options{})
+		if len(problems) != 1 || !strings.Contains(problems[0].Message, "has no %end") {
+			t.Errorf("Check(%q) = %v, want the section without %%end", text, problems)
+		}
+	}
+	if problems := Check("text\r\nlang en_US\r\nreboot\r\n", Options{}); problems != nil {
+		t.Errorf("Check(CR LF) = %v", problems)
+	}
 }
