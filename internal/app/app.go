@@ -89,6 +89,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 	a.tree = &bootfs.Tree{Loaders: loaders, Distro: a.distroSource, Distros: a.distroNames,
 		Default: a.defaultDistro, Generate: a.generate}
 	a.reportSources(ctx)
+	a.reportProfiles(ctx)
 	return a, nil
 }
 
@@ -103,6 +104,23 @@ func (a *App) tftpBlockSize() int {
 
 // tftpReadBuffer is the receive buffer asked for on the TFTP socket.
 const tftpReadBuffer = 4 << 20
+
+// reportProfiles warns at start about profiles whose kickstart this server
+// would not serve (its --password-policy, a snippet changed since the
+// profile was written).
+func (a *App) reportProfiles(ctx context.Context) {
+	ps, err := a.store.Profiles(ctx)
+	if err != nil {
+		a.log.Error("list profiles", "err", err)
+		return
+	}
+	for _, p := range ps {
+		var invalid *InvalidError
+		if _, err := CheckProfile(ctx, a.store, p, a.site(ctx)); errors.As(err, &invalid) {
+			a.log.Warn("profile's kickstart would not be served: fix it, or set its --password-policy", "profile", p.Name, "err", err)
+		}
+	}
+}
 
 // serve opens every socket first, so that a port in use fails the start
 // with a clear message, then runs the servers.

@@ -23,6 +23,9 @@ type Site struct {
 	PubDistro string // the distro at pub/
 	// SnippetsDir holds NAME.ks snippets beside the built-ins ("" for none).
 	SnippetsDir string
+	// PasswordPolicy is --password-policy: what a plaintext password is
+	// for profiles that do not say ("": warn).
+	PasswordPolicy string
 }
 
 // SnippetsDir is where a data directory keeps its kickstart snippets.
@@ -31,15 +34,19 @@ func SnippetsDir(dataDir string) string { return filepath.Join(dataDir, "snippet
 // InvalidError is a rendered kickstart that anaconda would refuse.
 type InvalidError struct {
 	Profile  string
-	Problems []validate.Problem
+	Problems []validate.Problem // the errors
 }
 
 func (e *InvalidError) Error() string {
+	return fmt.Sprintf("the kickstart of profile %s has %d error(s): %s", e.Profile, len(e.Problems), summary(e.Problems))
+}
+
+// summary lists the first problems, and says how to see them all.
+func summary(problems []validate.Problem) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "the kickstart of profile %s has %d problem(s): ", e.Profile, len(e.Problems))
-	for i, p := range e.Problems {
+	for i, p := range problems {
 		if i == 3 {
-			fmt.Fprintf(&b, "; and %d more (kickstand kickstart render MAC | kickstand kickstart validate /dev/stdin)", len(e.Problems)-3)
+			fmt.Fprintf(&b, "; and %d more (kickstand kickstart render MAC | kickstand kickstart validate /dev/stdin)", len(problems)-3)
 			break
 		}
 		if i > 0 {
@@ -50,29 +57,49 @@ func (e *InvalidError) Error() string {
 	return b.String()
 }
 
+// Warnings is what anaconda would log about a kickstart and go on with.
+type Warnings []validate.Problem
+
+// String lists the first warnings on one line.
+func (w Warnings) String() string { return summary(w) }
+
+// ValidateOptions is how a profile's kickstart for distro d is checked:
+// against d's release (from its .treeinfo), with the profile's password
+// policy, else the site's.
+func ValidateOptions(p store.Profile, d store.Distro, site Site) (validate.Options, error) {
+	v, _ := validate.VersionFor(d.Family, d.Version)
+	policy := p.PasswordPolicy
+	if policy == "" {
+		policy = site.PasswordPolicy
+	}
+	pp, err := validate.ParsePasswordPolicy(policy)
+	return validate.Options{Version: v, Passwords: pp}, err
+}
+
 // RenderKickstart renders and validates the kickstart machine gets; profile,
 // if set and the machine has none, is the profile chosen from the menu.
 // Variables resolve machine > profile > server defaults. A kickstart with
-// problems is returned with an *InvalidError.
-func RenderKickstart(ctx context.Context, s store.Store, machine store.Machine, profile string, site Site) ([]byte, store.Profile, error) {
+// errors is returned with an *InvalidError; its warnings are returned
+// either way.
+func RenderKickstart(ctx context.Context, s store.Store, machine store.Machine, profile string, site Site) ([]byte, store.Profile, Warnings, error) {
 	name := machine.Profile
 	if name == "" {
 		name = profile
 	}
 	if name == "" {
-		return nil, store.Profile{}, fmt.Errorf("machine %s has no profile: register it with kickstand machine add %s --profile NAME", machine.MAC, machine.MAC)
+		return nil, store.Profile{}, nil, fmt.Errorf("machine %s has no profile: register it with kickstand machine add %s --profile NAME", machine.MAC, machine.MAC)
 	}
 	p, err := s.Profile(ctx, name)
 	if err != nil {
-		return nil, p, err
+		return nil, p, nil, err
 	}
 	d, err := s.Distro(ctx, p.Distro)
 	if err != nil {
-		return nil, p, err
+		return nil, p, nil, err
 	}
 	snippets, err := kickstart.LoadSnippets(site.SnippetsDir)
 	if err != nil {
-		return nil, p, err
+		return nil, p, nil, err
 	}
 	text := p.Kickstart
 	if text == "" {
@@ -88,32 +115,40 @@ func RenderKickstart(ctx context.Context, s store.Store, machine store.Machine, 
 	}
 	ks, err := kickstart.Render("profile "+p.Name, text, data, snippets)
 	if err != nil {
-		return nil, p, err
+		return nil, p, nil, err
 	}
-	if problems := validate.Check(string(ks), validate.Options{AllowPlaintextRootpw: p.PlaintextRootpw}); problems != nil {
-		return ks, p, &InvalidError{Profile: p.Name, Problems: problems}
+	opt, err := ValidateOptions(p, d, site)
+	if err != nil {
+		return nil, p, nil, err
 	}
-	return ks, p, nil
+	problems := validate.Check(string(ks), opt)
+	warnings := Warnings(validate.Warnings(problems))
+	if errs := validate.Errors(problems); errs != nil {
+		return ks, p, warnings, &InvalidError{Profile: p.Name, Problems: errs}
+	}
+	return ks, p, warnings, nil
 }
 
 // CheckProfile renders profile p for a placeholder machine, as profile add
-// and apply do before they write: template errors and kickstart problems. A
-// template that needs a variable only machines set cannot be rendered yet:
-// it is checked when such a machine is added.
-func CheckProfile(ctx context.Context, s store.Store, p store.Profile, snippetsDir string) error {
-	err := CheckMachine(ctx, overlayProfile{s, p}, SampleMachine(p.Name), snippetsDir)
+// and apply do before they write: template errors and kickstart errors
+// refuse it, its warnings are returned. A template that needs a variable
+// only machines set cannot be rendered yet: it is checked when such a
+// machine is added.
+func CheckProfile(ctx context.Context, s store.Store, p store.Profile, site Site) (Warnings, error) {
+	w, err := CheckMachine(ctx, overlayProfile{s, p}, SampleMachine(p.Name), site)
 	var missing *kickstart.MissingVarError
 	if errors.As(err, &missing) {
-		return nil
+		return nil, nil
 	}
-	return err
+	return w, err
 }
 
 // CheckMachine renders and validates m's kickstart as the server would
 // serve it (from a placeholder address), before m is written.
-func CheckMachine(ctx context.Context, s store.Store, m store.Machine, snippetsDir string) error {
-	_, _, err := RenderKickstart(ctx, s, m, "", Site{BaseURL: "http://SERVER", SnippetsDir: snippetsDir})
-	return err
+func CheckMachine(ctx context.Context, s store.Store, m store.Machine, site Site) (Warnings, error) {
+	site.BaseURL, site.FTPBase = "http://SERVER", ""
+	_, _, w, err := RenderKickstart(ctx, s, m, "", site)
+	return w, err
 }
 
 // SampleMachine is a machine of profile with nothing of its own, for

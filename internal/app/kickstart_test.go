@@ -42,7 +42,7 @@ func TestRenderKickstartVariablesAndNetwork(t *testing.T) {
 			DNS: []netip.Addr{netip.MustParseAddr("10.1.2.2")}}}
 	snippets := t.TempDir()
 	os.WriteFile(filepath.Join(snippets, "partitioning.ks"), []byte("ignoredisk --only-use={{ var \"disk\" }}\nautopart --type=plain\n"), 0o644)
-	ks, _, err := RenderKickstart(ctx, db, m, "", Site{BaseURL: "http://10.0.0.1", SnippetsDir: snippets})
+	ks, _, _, err := RenderKickstart(ctx, db, m, "", Site{BaseURL: "http://10.0.0.1", SnippetsDir: snippets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,25 +66,44 @@ func TestInvalidKickstartIsNotServed(t *testing.T) {
 	db := kickstartStore(t)
 	bad := "text\nurl --url={{ .RepoURL }}\nrootpw hunter2\nautopart\npart / --size=1000\n"
 	db.AddProfile(ctx, store.Profile{Name: "bad", Distro: "rocky9", Kickstart: bad})
-	db.AddProfile(ctx, store.Profile{Name: "optin", Distro: "rocky9", Kickstart: "text\nurl --url={{ .RepoURL }}\nrootpw hunter2\nautopart\n", PlaintextRootpw: true})
+	plain := "text\nurl --url={{ .RepoURL }}\nrootpw hunter2\nautopart\n"
+	db.AddProfile(ctx, store.Profile{Name: "strict", Distro: "rocky9", Kickstart: plain, PasswordPolicy: "refuse"})
 	mac, _ := store.ParseMAC("52:54:00:00:00:22")
 	db.PutMachine(ctx, store.Machine{MAC: mac, Profile: "bad", State: store.StateNew, Token: "tok-bad"})
 	m, _ := db.Machine(ctx, mac)
 
-	_, _, err := RenderKickstart(ctx, db, m, "", Site{BaseURL: "http://10.0.0.1"})
+	// Only errors refuse; the plaintext rootpw is a warning.
+	_, _, warnings, err := RenderKickstart(ctx, db, m, "", Site{BaseURL: "http://10.0.0.1"})
 	var invalid *InvalidError
-	if !errors.As(err, &invalid) || len(invalid.Problems) != 2 || invalid.Problems[0].Line != 3 || invalid.Problems[1].Line != 4 {
-		t.Fatalf("err = %v; want the plaintext rootpw (line 3) and autopart with part (line 4)", err)
+	if !errors.As(err, &invalid) || len(invalid.Problems) != 1 || invalid.Problems[0].Line != 4 {
+		t.Fatalf("err = %v; want autopart with part (line 4)", err)
 	}
-	if err := CheckProfile(ctx, db, store.Profile{Name: "new", Distro: "rocky9", Kickstart: bad}, ""); !errors.As(err, &invalid) {
+	if len(warnings) != 1 || warnings[0].Line != 3 {
+		t.Fatalf("warnings = %v; want the plaintext rootpw (line 3)", warnings)
+	}
+	if _, err := CheckProfile(ctx, db, store.Profile{Name: "new", Distro: "rocky9", Kickstart: bad}, Site{}); !errors.As(err, &invalid) {
 		t.Errorf("CheckProfile of a bad template: %v", err)
 	}
 	// A variable only its machines will set: checked when they are added.
-	if err := CheckProfile(ctx, db, store.Profile{Name: "roles", Distro: "rocky9", Kickstart: "text\n# {{ var \"role\" }}\n"}, ""); err != nil {
+	if _, err := CheckProfile(ctx, db, store.Profile{Name: "roles", Distro: "rocky9", Kickstart: "text\n# {{ var \"role\" }}\n"}, Site{}); err != nil {
 		t.Errorf("a profile whose template needs a machine variable: %v", err)
 	}
-	if err := CheckProfile(ctx, db, store.Profile{Name: "optin2", Distro: "rocky9", Kickstart: "text\nurl --url={{ .RepoURL }}\nrootpw hunter2\nautopart\n", PlaintextRootpw: true}, ""); err != nil {
-		t.Errorf("a plaintext rootpw the profile opted into: %v", err)
+	// The password policy: a warning by default, an error that says how
+	// to hash where the profile or the server refuses plaintext.
+	ok := store.Profile{Name: "plain", Distro: "rocky9", Kickstart: plain}
+	if w, err := CheckProfile(ctx, db, ok, Site{}); err != nil || len(w) != 1 {
+		t.Errorf("a plaintext rootpw by default: %v, %v; want one warning", w, err)
+	}
+	if _, err := CheckProfile(ctx, db, ok, Site{PasswordPolicy: "refuse"}); !errors.As(err, &invalid) || !strings.Contains(err.Error(), "openssl passwd -6") {
+		t.Errorf("a plaintext rootpw with --password-policy refuse: %v", err)
+	}
+	strict, _ := db.Profile(ctx, "strict")
+	if _, err := CheckProfile(ctx, db, strict, Site{PasswordPolicy: "warn"}); !errors.As(err, &invalid) {
+		t.Errorf("a profile that refuses plaintext, on a server that warns: %v", err)
+	}
+	ok.PasswordPolicy = "warn"
+	if _, err := CheckProfile(ctx, db, ok, Site{PasswordPolicy: "refuse"}); err != nil {
+		t.Errorf("a profile that allows plaintext, on a server that refuses: %v", err)
 	}
 
 	log := slog.New(slog.DiscardHandler)
@@ -94,10 +113,22 @@ func TestInvalidKickstartIsNotServed(t *testing.T) {
 		t.Fatalf("an invalid kickstart was served (or 404ed): %v", err)
 	}
 	evs, _ := db.Events(ctx, mac)
-	if len(evs) == 0 || evs[len(evs)-1].Kind != "kickstart-invalid" || !strings.Contains(evs[len(evs)-1].Detail, "line 3:") {
+	if len(evs) == 0 || evs[len(evs)-1].Kind != "kickstart-invalid" || !strings.Contains(evs[len(evs)-1].Detail, "line 4:") {
 		t.Errorf("timeline after the refused kickstart: %+v", evs)
 	}
 	if m, _ := db.Machine(ctx, mac); m.State != store.StateNew {
 		t.Errorf("a refused kickstart moved the machine to %s", m.State)
+	}
+	// A kickstart with warnings only is served, and its warnings are an
+	// event of the timeline.
+	db.AddProfile(ctx, ok)
+	warned, _ := store.ParseMAC("52:54:00:00:00:23")
+	db.PutMachine(ctx, store.Machine{MAC: warned, Profile: "plain", State: store.StateNew, Token: "tok-warned"})
+	if _, err := a.kickstart(ctx, "tok-warned", netip.MustParseAddr("10.0.0.51")); err != nil {
+		t.Fatalf("a kickstart with warnings only was not served: %v", err)
+	}
+	evs, _ = db.Events(ctx, warned)
+	if len(evs) != 2 || evs[0].Kind != "kickstart-warnings" || !strings.Contains(evs[0].Detail, "line 3: warning: rootpw password is plaintext") || evs[1].Kind != "kickstart" {
+		t.Errorf("timeline of a kickstart with warnings: %+v", evs)
 	}
 }

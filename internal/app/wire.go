@@ -97,7 +97,7 @@ func (a *App) kickstart(ctx context.Context, token string, client netip.Addr) ([
 		return nil, err
 	}
 	a.peers.learn(client, m.MAC)
-	ks, p, err := RenderKickstart(ctx, a.store, m, chosen, a.site(ctx))
+	ks, p, warnings, err := RenderKickstart(ctx, a.store, m, chosen, a.site(ctx))
 	var invalid *InvalidError
 	if errors.As(err, &invalid) {
 		a.machines.record(ctx, m.MAC, "kickstart-invalid", err.Error(), "")
@@ -111,6 +111,9 @@ func (a *App) kickstart(ctx context.Context, token string, client netip.Addr) ([
 	how := ""
 	if chosen != "" {
 		how = " chosen at the menu"
+	}
+	if len(warnings) > 0 {
+		a.machines.record(ctx, m.MAC, "kickstart-warnings", fmt.Sprintf("%d warning(s), anaconda goes on: %s", len(warnings), warnings), "")
 	}
 	a.machines.record(ctx, m.MAC, "kickstart", fmt.Sprintf("profile %s%s, %d bytes to %s", p.Name, how, len(ks), client), store.StateInstalling)
 	return ks, nil
@@ -155,7 +158,7 @@ func (a *App) kickstartMachine(ctx context.Context, token string, client netip.A
 // site is the server's side of every kickstart.
 func (a *App) site(ctx context.Context) Site {
 	return Site{BaseURL: a.machines.baseURL, FTPBase: a.machines.ftpBase, PubDistro: a.machines.pub(ctx),
-		SnippetsDir: SnippetsDir(a.cfg.DataDir)}
+		SnippetsDir: SnippetsDir(a.cfg.DataDir), PasswordPolicy: a.cfg.PasswordPolicy}
 }
 
 // unknownToken refuses a token that is nobody's: a 404 that tells nothing,

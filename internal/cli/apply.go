@@ -36,7 +36,8 @@ type applyProfile struct {
 	KernelArgs   string            `yaml:"kernel-args"`
 	RepoProtocol string            `yaml:"repo-protocol"`
 	Vars         map[string]string `yaml:"vars"`
-	Plaintext    bool              `yaml:"allow-plaintext-rootpw"`
+	Passwords    string            `yaml:"password-policy"`        // warn, refuse; "" the server's
+	Plaintext    bool              `yaml:"allow-plaintext-rootpw"` // deprecated: password-policy warn
 }
 
 type applyMachine struct {
@@ -167,8 +168,12 @@ func toProfile(p applyProfile, template []byte) store.Profile {
 	if vars == nil {
 		vars = map[string]string{}
 	}
+	policy := p.Passwords
+	if policy == "" && p.Plaintext {
+		policy = "warn"
+	}
 	return store.Profile{Name: p.Name, Distro: p.Distro, Kickstart: string(template), KernelArgs: p.KernelArgs,
-		RepoProtocol: proto, Vars: vars, PlaintextRootpw: p.Plaintext}
+		RepoProtocol: proto, Vars: vars, PasswordPolicy: policy}
 }
 
 func (e *env) planProfiles(ctx context.Context, s store.Store, ps []applyProfile, dir string) ([]profileChange, error) {
@@ -211,9 +216,14 @@ func (e *env) planProfiles(ctx context.Context, s store.Store, ps []applyProfile
 		} else if err != nil {
 			return nil, err
 		}
-		if err := app.CheckProfile(ctx, s, p, app.SnippetsDir(e.dataDir)); err != nil {
+		if err := checkPasswordPolicy(p.PasswordPolicy); err != nil {
+			return nil, fmt.Errorf("profile %s: password-policy: %w", p.Name, err)
+		}
+		warnings, err := app.CheckProfile(ctx, s, p, e.site())
+		if err != nil {
 			return nil, err
 		}
+		e.printWarnings("profile "+p.Name, warnings)
 		old, err := s.Profile(ctx, p.Name)
 		c := profileChange{profile: p, change: change{what: "profile " + p.Name,
 			write: func(ctx context.Context, s store.Store) error { return s.PutProfile(ctx, p) }}}
@@ -271,7 +281,7 @@ func profileDiff(a, b store.Profile) string {
 	d.field("repo-protocol", a.RepoProtocol, b.RepoProtocol)
 	d.changed("kickstart template", a.Kickstart != b.Kickstart)
 	d.changed("vars", !maps.Equal(a.Vars, b.Vars))
-	d.field("allow-plaintext-rootpw", a.PlaintextRootpw, b.PlaintextRootpw)
+	d.field("password-policy", a.PasswordPolicy, b.PasswordPolicy)
 	return d.String()
 }
 

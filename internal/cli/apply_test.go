@@ -106,7 +106,7 @@ func TestApplyBadFileWritesNothing(t *testing.T) {
 		{"bad machine after good profile", applyYAML + "  - mac: 52:54:00\n    profile: web\n", "bad MAC"},
 		{"unknown profile", "machines:\n  - mac: 52:54:00:aa:00:09\n    profile: ghost\n", "neither in the file nor in the store"},
 		{"listed twice", applyYAML + "  - mac: 52:54:00:aa:00:01\n    profile: web\n", "listed twice"},
-		{"invalid kickstart", "profiles:\n  - name: p\n    distro: rocky9\n    vars: {autopart_type: zfs}\n", "problem"},
+		{"invalid kickstart", "profiles:\n  - name: p\n    distro: rocky9\n    vars: {autopart_type: zfs}\n", "error"},
 		{"ip reserved twice", "profiles:\n  - name: p\n    distro: rocky9\nmachines:\n  - {mac: 52:54:00:aa:00:05, profile: p, ip: 10.0.0.9}\n  - {mac: 52:54:00:aa:00:06, profile: p, ip: 10.0.0.9}\n", "reserved for 52:54:00:aa:00:05"},
 		{"bad gateway", "profiles:\n  - name: p\n    distro: rocky9\nmachines:\n  - mac: 52:54:00:aa:00:03\n    profile: p\n    network: {address: 10.0.0.5/24, gateway: 192.168.0.1}\n", "--gateway"},
 	} {

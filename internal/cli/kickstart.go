@@ -44,40 +44,69 @@ func (e *env) kickstartCmd() *cobra.Command {
 	render.Flags().StringVar(&serverIP, "server-ip", "", "server address for the URLs (default: the default route interface's)")
 	render.Flags().IntVar(&port, "http-port", 80, "server HTTP port for the URLs")
 	render.Flags().IntVar(&ftpPort, "ftp-port", 21, "server FTP port for ftp repo URLs (0: FTP off)")
-	var plaintext bool
+	var vopt validateOpts
 	validateCmd := &cobra.Command{
 		Use:   "validate FILE...",
-		Short: "Check kickstart files against anaconda's RHEL 9 syntax; every problem names its line",
-		Args:  cobra.MinimumNArgs(1),
+		Short: "Check kickstart files as anaconda parses them: errors (anaconda stops) and warnings (it goes on), each with its line",
+		Long: `Check kickstart files as anaconda parses them, for a release (--version rhel8, rhel9, rhel10
+or fedora). An error is what anaconda stops on; a warning is what it logs and goes on with
+(a deprecated option, a command given twice, a plaintext password). The exit status is 1 when
+a file has an error (with --strict, also a warning). A relative %include is read from the
+including file's directory.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			return e.kickstartValidate(args, plaintext)
+			return e.kickstartValidate(args, vopt)
 		},
 	}
-	validateCmd.Flags().BoolVar(&plaintext, "allow-plaintext-rootpw", false, "accept a plaintext rootpw (refused by default)")
+	validateCmd.Flags().StringVar(&vopt.version, "version", "rhel9", "syntax to check against: rhel8, rhel9, rhel10 or fedora")
+	validateCmd.Flags().BoolVar(&vopt.strict, "strict", false, "fail on warnings too")
+	validateCmd.Flags().StringVar(&vopt.passwords, "password-policy", "warn", "a plaintext password: warn, or refuse")
+	var plaintext bool
+	validateCmd.Flags().BoolVar(&plaintext, "allow-plaintext-rootpw", false, "no effect: plaintext passwords are warnings unless --password-policy refuse")
+	validateCmd.Flags().MarkDeprecated("allow-plaintext-rootpw", "plaintext passwords are warnings by default")
 	cmd.AddCommand(render, validateCmd)
 	return cmd
 }
 
+type validateOpts struct {
+	version, passwords string
+	strict             bool
+}
+
 // kickstartValidate checks each file; %include paths are read from the host.
-func (e *env) kickstartValidate(files []string, plaintext bool) error {
-	bad := 0
+func (e *env) kickstartValidate(files []string, o validateOpts) error {
+	v, err := validate.ParseVersion(o.version)
+	if err != nil {
+		return fmt.Errorf("--version: %w", err)
+	}
+	policy, err := validate.ParsePasswordPolicy(o.passwords)
+	if err != nil {
+		return fmt.Errorf("--password-policy: %w", err)
+	}
+	bad, warned := 0, 0
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return err
 		}
-		problems := validate.Check(string(b), validate.Options{AllowPlaintextRootpw: plaintext, Include: readInclude})
+		problems := validate.Check(string(b), validate.Options{Version: v, Passwords: policy, Include: readInclude, Path: f})
 		for _, p := range problems {
 			fmt.Fprintf(e.stdout, "%s: %s\n", f, p)
 		}
-		if len(problems) > 0 {
+		switch {
+		case validate.Errors(problems) != nil:
 			bad++
-		} else {
+		case problems != nil:
+			warned++
+		default:
 			fmt.Fprintf(e.stdout, "%s: ok\n", f)
 		}
 	}
-	if bad > 0 {
-		return fmt.Errorf("%d of %d kickstart files have problems (listed above)", bad, len(files))
+	switch {
+	case bad > 0:
+		return fmt.Errorf("%d of %d kickstart files have errors that anaconda stops on (listed above)", bad, len(files))
+	case warned > 0 && o.strict:
+		return fmt.Errorf("%d of %d kickstart files have warnings (listed above), and --strict fails on them", warned, len(files))
 	}
 	return nil
 }
@@ -113,8 +142,12 @@ func (e *env) kickstartRender(ctx context.Context, s store.Store, m store.Machin
 	if ftpPort != 0 {
 		ftpBase = app.FTPBase(ip, ftpPort)
 	}
-	ks, _, err := app.RenderKickstart(ctx, s, m, "", app.Site{BaseURL: app.BaseURL(ip, port), FTPBase: ftpBase,
-		SnippetsDir: app.SnippetsDir(e.dataDir)})
+	site := e.site()
+	site.BaseURL, site.FTPBase = app.BaseURL(ip, port), ftpBase
+	ks, _, warnings, err := app.RenderKickstart(ctx, s, m, "", site)
+	for _, w := range warnings {
+		fmt.Fprintf(e.stderr, "kickstart %s\n", w)
+	}
 	if ks != nil { // also when it has problems: the lines they name are here
 		if _, werr := e.stdout.Write(ks); werr != nil {
 			return werr

@@ -302,9 +302,11 @@ func (e *env) machineEdit(ctx context.Context, s store.Store, macText string, o 
 // checkKickstart renders m's kickstart as the server would (with a
 // placeholder address) and refuses one with template errors or problems.
 func (e *env) checkKickstart(ctx context.Context, s store.Store, m store.Machine) error {
-	if err := app.CheckMachine(ctx, s, m, app.SnippetsDir(e.dataDir)); err != nil {
+	warnings, err := app.CheckMachine(ctx, s, m, e.site())
+	if err != nil {
 		return fmt.Errorf("not written: %w", err)
 	}
+	e.printWarnings("machine "+m.MAC.String(), warnings)
 	return nil
 }
 
@@ -374,7 +376,9 @@ type machineJSON struct {
 	Created   time.Time         `json:"created"`
 	Updated   time.Time         `json:"updated"`
 	LastEvent *eventJSON        `json:"last_event,omitempty"`
-	Events    []eventJSON       `json:"events,omitempty"`
+	// Warnings are what anaconda would log about the machine's kickstart.
+	Warnings []string    `json:"warnings,omitempty"`
+	Events   []eventJSON `json:"events,omitempty"`
 }
 
 type eventJSON struct {
@@ -453,6 +457,16 @@ func (e *env) machineShow(ctx context.Context, s store.Store, macText, output st
 		return err
 	}
 	j := toJSON(m, evs)
+	if m.Registered() {
+		// What anaconda would warn about in the kickstart it gets now.
+		warnings, err := app.CheckMachine(ctx, s, m, e.site())
+		if err != nil {
+			j.Warnings = append(j.Warnings, "error: "+err.Error())
+		}
+		for _, w := range warnings {
+			j.Warnings = append(j.Warnings, w.String())
+		}
+	}
 	switch output {
 	case "json":
 		if j.Events == nil {
@@ -489,6 +503,12 @@ func (e *env) machineShow(ctx context.Context, s store.Store, macText, output st
 		fmt.Fprintln(e.stdout, "vars:")
 		for _, k := range keys {
 			fmt.Fprintf(e.stdout, "  %s=%s\n", k, m.Vars[k])
+		}
+	}
+	if len(j.Warnings) > 0 {
+		fmt.Fprintln(e.stdout, "kickstart warnings (anaconda goes on):")
+		for _, w := range j.Warnings {
+			fmt.Fprintf(e.stdout, "  %s\n", w)
 		}
 	}
 	fmt.Fprintln(e.stdout, "timeline:")

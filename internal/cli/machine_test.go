@@ -138,13 +138,42 @@ func TestKickstartValidate(t *testing.T) {
 		t.Errorf("a valid kickstart: %q", out)
 	}
 	out, errs, code := c.run("kickstart", "validate", good, bad)
-	if code == 0 || !strings.Contains(errs, "1 of 2 kickstart files have problems") {
+	if code == 0 || !strings.Contains(errs, "1 of 2 kickstart files have errors that anaconda stops on") {
 		t.Fatalf("a bad kickstart: exit %d, stderr %q", code, errs)
 	}
-	for _, want := range []string{"bad.ks: line 2: autopart conflicts with part on line 3", "bad.ks: line 4: rootpw", "bad.ks: line 5: %post has no %end"} {
+	for _, want := range []string{"bad.ks: line 2: autopart conflicts with part on line 3", "bad.ks: line 4: warning: rootpw", "bad.ks: line 5: %post has no %end"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("validate output lacks %q:\n%s", want, out)
 		}
+	}
+	// Warnings only: printed, exit 0; --strict fails on them; the password
+	// policy can make a plaintext password an error.
+	warned := filepath.Join(dir, "warned.ks")
+	os.WriteFile(warned, []byte("text\nautopart\nrootpw --plaintext secret\ntimezone Europe/Berlin --isUtc\n"), 0o644)
+	out = c.ok("kickstart", "validate", warned)
+	for _, want := range []string{"warned.ks: line 3: warning: rootpw password is plaintext", "warned.ks: line 4: warning: timezone --isUtc will be deprecated: write --utc"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, errs, code := c.run("kickstart", "validate", "--strict", warned); code != 1 || !strings.Contains(errs, "--strict fails on them") {
+		t.Errorf("--strict with warnings: exit %d, %q", code, errs)
+	}
+	if out, _, code := c.run("kickstart", "validate", "--password-policy", "refuse", warned); code != 1 || !strings.Contains(out, "line 3: rootpw password is plaintext, which the password policy refuses") {
+		t.Errorf("--password-policy refuse: exit %d, %q", code, out)
+	}
+	// The syntax follows the version: --isUtc is gone in RHEL 10.
+	if out, _, code := c.run("kickstart", "validate", "--version", "rhel10", warned); code != 1 || !strings.Contains(out, "timezone has no option --isUtc") {
+		t.Errorf("--version rhel10: exit %d, %q", code, out)
+	}
+	// A relative %include is read beside the file; a missing one is a warning.
+	os.MkdirAll(filepath.Join(dir, "parts"), 0o755)
+	os.WriteFile(filepath.Join(dir, "parts", "disk.ks"), []byte("autopart --typo\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "incl.ks"), []byte("text\n%include parts/disk.ks\n%include parts/missing.ks\n"), 0o644)
+	out, _, code = c.run("kickstart", "validate", filepath.Join(dir, "incl.ks"))
+	if code != 1 || !strings.Contains(out, "line 2: in "+filepath.Join(dir, "parts/disk.ks")+" line 1: autopart has no option --typo") ||
+		!strings.Contains(out, "line 3: warning: %include parts/missing.ks is not checked") {
+		t.Errorf("relative includes: exit %d\n%s", code, out)
 	}
 }
 
@@ -158,10 +187,12 @@ func TestProfileAndMachineKickstartsAreValidated(t *testing.T) {
 	c.fails("line 3: autopart conflicts with part on line 4", "profile", "add", "bad", "--distro", "rocky9", "--kickstart", bad)
 	plain := filepath.Join(t.TempDir(), "plain.ks")
 	os.WriteFile(plain, []byte("text\nurl --url={{ .RepoURL }}\nrootpw {{ var \"pw\" }}\nautopart\n"), 0o644)
-	c.fails("plaintext", "profile", "add", "plain", "--distro", "rocky9", "--kickstart", plain, "--var", "pw=secret")
-	c.ok("profile", "add", "plain", "--distro", "rocky9", "--kickstart", plain, "--var", "pw=secret", "--allow-plaintext-rootpw")
+	c.fails("which the password policy refuses", "profile", "add", "plain", "--distro", "rocky9", "--kickstart", plain, "--var", "pw=secret", "--password-policy", "refuse")
+	if out := c.ok("profile", "add", "plain", "--distro", "rocky9", "--kickstart", plain, "--var", "pw=secret"); !strings.Contains(out, "line 3: warning: rootpw password is plaintext") {
+		t.Errorf("profile add with a plaintext rootpw does not warn:\n%s", out)
+	}
 	out := c.ok("profile", "show", "plain")
-	for _, want := range []string{"distro:       rocky9", "rootpw:       plaintext allowed", "pw=secret", "rootpw {{ var \"pw\" }}"} {
+	for _, want := range []string{"distro:       rocky9", "kickstart warnings (anaconda goes on):", "line 3: warning: rootpw password is plaintext", "pw=secret", "rootpw {{ var \"pw\" }}"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("profile show lacks %q:\n%s", want, out)
 		}
@@ -171,6 +202,12 @@ func TestProfileAndMachineKickstartsAreValidated(t *testing.T) {
 		t.Errorf("profile show -o json: %v, %v", j, err)
 	}
 	c.fails("does not exist", "profile", "show", "nope")
+	// machine show lists its kickstart's warnings.
+	c.ok("machine", "add", "52:54:00:99:00:01", "--profile", "plain")
+	if out := c.ok("machine", "show", "52:54:00:99:00:01"); !strings.Contains(out, "kickstart warnings (anaconda goes on):\n  line 3: warning: rootpw password is plaintext") {
+		t.Errorf("machine show does not list its kickstart's warnings:\n%s", out)
+	}
+
 	// A machine variable that breaks its kickstart: the built-in template's
 	// disk goes into --only-use=, and a space there makes two arguments.
 	c.fails("not written", "machine", "add", "52:54:00:00:00:31", "--profile", "web", "--var", "disk=sda --bogus")

@@ -15,6 +15,7 @@ import (
 
 	"kickstand/internal/app"
 	"kickstand/internal/kickstart"
+	"kickstand/internal/kickstart/validate"
 	"kickstand/internal/store"
 )
 
@@ -41,7 +42,16 @@ func (e *env) profileCmd() *cobra.Command {
 	add.Flags().StringVar(&p.KernelArgs, "kernel-args", "", "extra kernel command line arguments")
 	add.Flags().StringVar(&p.RepoProtocol, "repo-protocol", store.RepoHTTP, "how the installer reaches the tree: http or ftp")
 	add.Flags().StringArrayVar(&vars, "var", nil, "template variable K=V for its machines (repeatable; a machine's own win)")
-	add.Flags().BoolVar(&p.PlaintextRootpw, "allow-plaintext-rootpw", false, "let its kickstart carry a plaintext rootpw (refused otherwise)")
+	add.Flags().StringVar(&p.PasswordPolicy, "password-policy", "",
+		"a plaintext password in its kickstart: warn, or refuse (default: the server's --password-policy, warn)")
+	var plaintext bool
+	add.Flags().BoolVar(&plaintext, "allow-plaintext-rootpw", false, "same as --password-policy warn")
+	add.Flags().MarkDeprecated("allow-plaintext-rootpw", "plaintext passwords are warnings by default; use --password-policy warn|refuse")
+	add.PreRun = func(*cobra.Command, []string) {
+		if plaintext && p.PasswordPolicy == "" {
+			p.PasswordPolicy = "warn"
+		}
+	}
 	add.MarkFlagRequired("distro")
 	var output string
 	show := &cobra.Command{
@@ -74,6 +84,9 @@ func (e *env) profileAdd(ctx context.Context, s store.Store, p store.Profile, ks
 	if p.RepoProtocol != store.RepoHTTP && p.RepoProtocol != store.RepoFTP {
 		return fmt.Errorf("--repo-protocol %q: want http or ftp", p.RepoProtocol)
 	}
+	if err := checkPasswordPolicy(p.PasswordPolicy); err != nil {
+		return fmt.Errorf("--password-policy: %w", err)
+	}
 	if ksFile != "" {
 		b, err := os.ReadFile(ksFile)
 		if err != nil {
@@ -88,7 +101,8 @@ func (e *env) profileAdd(ctx context.Context, s store.Store, p store.Profile, ks
 	if _, err := s.Distro(ctx, p.Distro); errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("distro %s does not exist: import it with kickstand distro import %s PATH", p.Distro, p.Distro)
 	}
-	if err := app.CheckProfile(ctx, s, p, app.SnippetsDir(e.dataDir)); err != nil {
+	warnings, err := app.CheckProfile(ctx, s, p, e.site())
+	if err != nil {
 		return err
 	}
 	if err := s.AddProfile(ctx, p); err != nil {
@@ -98,7 +112,29 @@ func (e *env) profileAdd(ctx context.Context, s store.Store, p store.Profile, ks
 		return err
 	}
 	fmt.Fprintf(e.stdout, "added profile %s (distro %s)\n", p.Name, p.Distro)
+	e.printWarnings("profile "+p.Name, warnings)
 	return nil
+}
+
+// checkPasswordPolicy accepts "" (the server's), warn and refuse.
+func checkPasswordPolicy(policy string) error {
+	if policy == "" {
+		return nil
+	}
+	_, err := validate.ParsePasswordPolicy(policy)
+	return err
+}
+
+// site is the server side of kickstarts as the CLI checks them.
+func (e *env) site() app.Site {
+	return app.Site{SnippetsDir: app.SnippetsDir(e.dataDir)}
+}
+
+// printWarnings lists what anaconda would warn about in what's kickstart.
+func (e *env) printWarnings(what string, warnings app.Warnings) {
+	for _, w := range warnings {
+		fmt.Fprintf(e.stdout, "%s: kickstart %s\n", what, w)
+	}
 }
 
 func (e *env) profileList(ctx context.Context, s store.Store, _ []string) error {
@@ -134,14 +170,17 @@ func (e *env) profileRemove(ctx context.Context, s store.Store, args []string) e
 
 // profileJSON is the documented JSON form of a profile.
 type profileJSON struct {
-	Name            string            `json:"name"`
-	Distro          string            `json:"distro"`
-	KernelArgs      string            `json:"kernel_args"`
-	RepoProtocol    string            `json:"repo_protocol"`
-	Vars            map[string]string `json:"vars"`
-	PlaintextRootpw bool              `json:"allow_plaintext_rootpw"`
-	Kickstart       string            `json:"kickstart"` // the template; "" is the built-in one
-	Created         time.Time         `json:"created"`
+	Name           string            `json:"name"`
+	Distro         string            `json:"distro"`
+	KernelArgs     string            `json:"kernel_args"`
+	RepoProtocol   string            `json:"repo_protocol"`
+	Vars           map[string]string `json:"vars"`
+	PasswordPolicy string            `json:"password_policy"` // "" is the server's
+	Kickstart      string            `json:"kickstart"`       // the template; "" is the built-in one
+	// Warnings are what anaconda would log about its kickstart, rendered
+	// for a sample machine.
+	Warnings []string  `json:"warnings"`
+	Created  time.Time `json:"created"`
 }
 
 func (e *env) profileShow(ctx context.Context, s store.Store, name, output string) error {
@@ -152,9 +191,18 @@ func (e *env) profileShow(ctx context.Context, s store.Store, name, output strin
 		return err
 	}
 	j := profileJSON{Name: p.Name, Distro: p.Distro, KernelArgs: p.KernelArgs, RepoProtocol: p.RepoProtocol,
-		Vars: p.Vars, PlaintextRootpw: p.PlaintextRootpw, Kickstart: p.Kickstart, Created: p.Created}
+		Vars: p.Vars, PasswordPolicy: p.PasswordPolicy, Kickstart: p.Kickstart, Created: p.Created, Warnings: []string{}}
 	if j.Vars == nil {
 		j.Vars = map[string]string{}
+	}
+	// Errors were refused when it was written; a snippet changed since
+	// shows here too.
+	warnings, err := app.CheckProfile(ctx, s, p, e.site())
+	if err != nil {
+		j.Warnings = append(j.Warnings, "error: "+err.Error())
+	}
+	for _, w := range warnings {
+		j.Warnings = append(j.Warnings, w.String())
 	}
 	switch output {
 	case "json":
@@ -164,8 +212,14 @@ func (e *env) profileShow(ctx context.Context, s store.Store, name, output strin
 		return fmt.Errorf("-o %q: want text or json", output)
 	}
 	fmt.Fprintf(e.stdout, "name:         %s\ndistro:       %s\nrepo:         %s\nkernel args:  %s\n", p.Name, p.Distro, p.RepoProtocol, orDash(p.KernelArgs))
-	if p.PlaintextRootpw {
-		fmt.Fprintln(e.stdout, "rootpw:       plaintext allowed")
+	if p.PasswordPolicy != "" {
+		fmt.Fprintf(e.stdout, "passwords:    %s plaintext ones\n", p.PasswordPolicy)
+	}
+	if len(j.Warnings) > 0 {
+		fmt.Fprintln(e.stdout, "kickstart warnings (anaconda goes on):")
+		for _, w := range j.Warnings {
+			fmt.Fprintf(e.stdout, "  %s\n", w)
+		}
 	}
 	if len(p.Vars) > 0 {
 		fmt.Fprintln(e.stdout, "vars:")

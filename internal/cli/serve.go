@@ -54,6 +54,8 @@ func (e *env) serveCmd() *cobra.Command {
 	f.BoolVar(&cfg.IPXE, "ipxe", false, "chain BIOS and UEFI x64 PXE firmware into iPXE (undionly.kpxe, snponly.efi), so kernel and initrd come over HTTP; no Secure Boot")
 	f.BoolVar(&cfg.KSSourceCheck, "ks-source-check", cfg.KSSourceCheck,
 		"serve a machine's boot config and kickstart only to its address (neighbour table, DHCP); =false when clients reach kickstand through NAT")
+	f.StringVar(&cfg.PasswordPolicy, "password-policy", cfg.PasswordPolicy,
+		"a plaintext password in a kickstart: warn (anaconda takes it), or refuse (serve only hashes); a profile's own policy wins")
 	f.DurationVar(&cfg.Retention, "event-retention", cfg.Retention, "prune timeline events older than this (0 keeps them all)")
 	f.BoolVar(&debug, "debug", false, "log every request")
 	return cmd

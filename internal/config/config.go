@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"kickstand/internal/ftp"
+	"kickstand/internal/kickstart/validate"
 	"kickstand/internal/tftp"
 )
 
@@ -45,6 +46,7 @@ type Config struct {
 	UEFIBoot         string        `yaml:"uefi-boot"`         // pxe or http: how UEFI firmware boots
 	IPXE             bool          `yaml:"ipxe"`              // chain BIOS and UEFI x64 PXE clients into iPXE
 	KSSourceCheck    bool          `yaml:"ks-source-check"`   // serve per-machine configs and kickstarts only to the machine's address
+	PasswordPolicy   string        `yaml:"password-policy"`   // warn or refuse: plaintext passwords in kickstarts
 	Retention        time.Duration `yaml:"event-retention"`   // events older are pruned; 0 keeps them
 }
 
@@ -60,7 +62,7 @@ func Default() Config {
 	}
 	return Config{DataDir: dir, DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu",
 		FTPPort: 21, FTPPassive: DefaultFTPPassive, UEFIBoot: "pxe", Retention: 90 * 24 * time.Hour,
-		KSSourceCheck: true, TFTPMaxTransfers: tftp.DefaultMaxTransfers, TFTPMaxPerClient: tftp.DefaultMaxTransfersPerClient}
+		KSSourceCheck: true, PasswordPolicy: "warn", TFTPMaxTransfers: tftp.DefaultMaxTransfers, TFTPMaxPerClient: tftp.DefaultMaxTransfersPerClient}
 }
 
 // Load reads a YAML file over c; unknown keys are errors.
@@ -93,6 +95,9 @@ func (c *Config) Validate() error {
 	case "pxe", "http":
 	default:
 		return fmt.Errorf("--uefi-boot %q: want pxe or http", c.UEFIBoot)
+	}
+	if _, err := validate.ParsePasswordPolicy(c.PasswordPolicy); err != nil {
+		return fmt.Errorf("--password-policy: %w", err)
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("--data-dir is empty")

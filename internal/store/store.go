@@ -62,10 +62,10 @@ type Profile struct {
 	KernelArgs   string
 	RepoProtocol string            // "http" or "ftp": how the installer reaches the tree
 	Vars         map[string]string // template variables; a machine's own win
-	// PlaintextRootpw lets the profile's kickstart carry a plaintext rootpw,
-	// which validation refuses otherwise.
-	PlaintextRootpw bool
-	Created         time.Time
+	// PasswordPolicy is what a plaintext password in its kickstart is:
+	// "warn", "refuse", or "" for the server's --password-policy.
+	PasswordPolicy string
+	Created        time.Time
 }
 
 // Repo protocols a profile can choose.

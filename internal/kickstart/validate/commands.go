@@ -6,11 +6,11 @@ import (
 	"strings"
 )
 
-// commands is anaconda's RHEL 9 command table (pykickstart's RHEL9 handler),
-// written from Red Hat's "Kickstart commands and options reference" for
-// RHEL 9 and pykickstart's documentation. Deprecated commands and options
-// are accepted, as anaconda only logs a warning for them.
-var commands = joinTables(generalCommands, storageCommands)
+// The command tables are anaconda's RHEL 9 commands (pykickstart's RHEL9
+// handler), written from Red Hat's "Kickstart commands and options
+// reference" for RHEL 9 and pykickstart's documentation; tableFor changes
+// them for the other versions. Deprecated commands and options are
+// accepted with a warning, as anaconda only logs them.
 
 // generalCommands are the commands that do not lay out disks.
 var generalCommands = map[string]*spec{
@@ -37,11 +37,11 @@ var generalCommands = map[string]*spec{
 			text("--port"), text("--trust"), text("--service"), text("--remove-service"),
 			flag("--ftp"), flag("--http"), flag("--smtp"), flag("--ssh"), flag("--use-system-defaults"),
 		},
-		rules: []rule{atMostOne("--enabled", "--disabled")},
+		rules: []rule{lastWins("--enabled", "--disabled")},
 	},
 	"firstboot": {
 		options: []option{flag("--enable", "--enabled"), flag("--disable", "--disabled"), flag("--reconfig")},
-		rules:   []rule{atMostOne("--enable", "--disable", "--reconfig")},
+		rules:   []rule{lastWins("--enable", "--disable")},
 	},
 	"graphical": {options: []option{flag("--non-interactive")}},
 	"group": {
@@ -82,7 +82,8 @@ var generalCommands = map[string]*spec{
 		rules:   []rule{need("--url")},
 	},
 	"logging": {
-		options: []option{text("--host"), number("--port"), oneOf("--level", "debug", "info", "warning", "error", "critical")},
+		options: []option{text("--host"), number("--port"),
+			deprecated(oneOf("--level", "debug", "info", "warning", "error", "critical"), "is deprecated and has no effect: remove it")},
 	},
 	"mediacheck": {},
 	"module": {
@@ -90,7 +91,7 @@ var generalCommands = map[string]*spec{
 		repeats: true,
 		rules:   []rule{need("--name")},
 	},
-	"network": {options: networkOptions, repeats: true, rules: []rule{atMostOne("--activate", "--no-activate")}},
+	"network": {options: networkOptions, repeats: true, rules: []rule{lastWins("--activate", "--no-activate")}},
 	"nfs": {
 		options: []option{text("--server"), text("--dir"), text("--opts")},
 		rules:   []rule{need("--server", "--dir")},
@@ -115,12 +116,12 @@ var generalCommands = map[string]*spec{
 	"repo": {
 		options: []option{
 			text("--name"), text("--baseurl"), text("--mirrorlist"), text("--metalink"),
-			number("--cost"), text("--excludepkgs"), text("--includepkgs"), boolean("--ignoregroups"),
+			number("--cost"), text("--excludepkgs"), text("--includepkgs"), deprecated(boolean("--ignoregroups"), "is deprecated and has no effect: remove it"),
 			text("--proxy"), flag("--noverifyssl"), flag("--install"),
 			text("--sslcacert"), text("--sslclientcert"), text("--sslclientkey"),
 		},
 		repeats: true,
-		rules:   []rule{need("--name"), exactlyOne("--baseurl", "--mirrorlist", "--metalink")},
+		rules:   []rule{need("--name"), atMostOne("--baseurl", "--mirrorlist", "--metalink")},
 	},
 	"rescue": {
 		options: []option{flag("--nomount"), flag("--romount")},
@@ -139,7 +140,7 @@ var generalCommands = map[string]*spec{
 	},
 	"selinux": {
 		options: []option{flag("--enforcing"), flag("--permissive"), flag("--disabled")},
-		rules:   []rule{atMostOne("--enforcing", "--permissive", "--disabled")},
+		rules:   []rule{lastWins("--enforcing", "--permissive", "--disabled")},
 	},
 	"services": {
 		options: []option{text("--enabled"), text("--disabled")},
@@ -157,7 +158,7 @@ var generalCommands = map[string]*spec{
 		options: []option{text("--username"), flag("--iscrypted"), flag("--plaintext"), flag("--lock"), flag("--sshkey")},
 		args:    argRange{1, 1, "one password, or a quoted key with --sshkey"},
 		repeats: true,
-		rules:   []rule{need("--username"), atMostOne("--iscrypted", "--plaintext")},
+		rules:   []rule{need("--username"), lastWins("--iscrypted", "--plaintext"), sshpwRule},
 	},
 	"syspurpose": {options: []option{text("--role"), text("--sla"), text("--usage"), text("--addon")}},
 	"text":       {options: []option{flag("--non-interactive")}},
@@ -167,9 +168,14 @@ var generalCommands = map[string]*spec{
 		rules:   []rule{exactlyOne("--ntp-server", "--ntp-pool", "--ntp-disable")},
 	},
 	"timezone": {
-		options: []option{flag("--utc", "--isUtc"), flag("--nontp"), text("--ntpservers")},
-		args:    argRange{0, 1, "one time zone, e.g. timezone Europe/Berlin --utc"},
-		rules:   []rule{timezoneRule},
+		options: []option{
+			flag("--utc"),
+			deprecated(flag("--isUtc"), "will be deprecated: write --utc"),
+			deprecated(flag("--nontp"), "will be deprecated: use timesource --ntp-disable"),
+			deprecated(text("--ntpservers"), "will be deprecated: use timesource --ntp-server"),
+		},
+		args:  argRange{0, 1, "one time zone, e.g. timezone Europe/Berlin --utc"},
+		rules: []rule{timezoneRule},
 	},
 	"updates": {args: argRange{0, 1, "one URL of an updates image"}},
 	"url": {
@@ -194,7 +200,7 @@ var generalCommands = map[string]*spec{
 	},
 	"zipl": {
 		options: []option{flag("--secure-boot"), flag("--no-secure-boot"), flag("--force-secure-boot")},
-		rules:   []rule{atMostOne("--secure-boot", "--no-secure-boot", "--force-secure-boot")},
+		rules:   []rule{lastWins("--secure-boot", "--no-secure-boot", "--force-secure-boot")},
 	},
 }
 
@@ -217,24 +223,19 @@ var networkOptions = []option{
 // removedCommands are commands anaconda rejects on RHEL 9, with what to do
 // instead; each message follows the command's name.
 var removedCommands = map[string]string{
-	"auth":                 "is not supported on RHEL 9, which has no authconfig: use authselect",
-	"authconfig":           "is not supported on RHEL 9, which has no authconfig: use authselect",
-	"autostep":             "was removed in RHEL 9: delete it",
-	"btrfs":                "is not supported on RHEL 9: use part or logvol with --fstype=xfs or ext4",
-	"device":               "was removed in RHEL 9: drivers load automatically; use driverdisk or the inst.dd boot option for extra ones",
-	"deviceprobe":          "was removed in RHEL 9: delete it",
-	"dmraid":               "was removed in RHEL 9: firmware RAID is found automatically; delete it",
-	"install":              "was removed in RHEL 9: delete it, an installation source (url, nfs, cdrom, harddrive, liveimg) is enough",
+	"device":               "was removed: drivers load automatically; use driverdisk or the inst.dd boot option for extra ones",
+	"deviceprobe":          "was removed: delete it",
+	"dmraid":               "was removed: firmware RAID is found automatically; delete it",
+	"install":              "was removed: delete it, an installation source (url, nfs, cdrom, harddrive, liveimg) is enough",
 	"interactive":          "was removed: delete it, and leave out a command to be asked for it",
 	"key":                  "was removed: delete it, and register with rhsm instead",
 	"langsupport":          "was removed: use lang --addsupport",
 	"lilo":                 "was removed: use bootloader",
 	"lilocheck":            "was removed: delete it",
-	"method":               "was removed in RHEL 9: use url, nfs, cdrom, harddrive or liveimg directly",
 	"monitor":              "was removed: delete it",
 	"mouse":                "was removed: delete it",
-	"multipath":            "was removed in RHEL 9: multipath devices are found automatically; delete it",
-	"pwpolicy":             "belongs in an %anaconda section and is deprecated in RHEL 9: delete it, or set the policy in the anaconda configuration",
+	"multipath":            "was removed: multipath devices are found automatically; delete it",
+	"pwpolicy":             "is not a command: set the password policy in an %anaconda section",
 	"unsupported_hardware": "was removed in RHEL 8: delete it",
 	"upgrade":              "was removed: kickstart only installs; upgrade with leapp instead",
 }
@@ -247,63 +248,76 @@ func joinTables(tables ...map[string]*spec) map[string]*spec {
 	return all
 }
 
-func commandNames() []string {
-	return slices.Sorted(maps.Keys(commands))
+func (t *table) commandNames() []string {
+	return slices.Sorted(maps.Keys(t.commands))
 }
 
-func keyboardRule(c *call, _ Options) []string {
+// deprecated makes o a warning.
+func deprecated(o option, warning string) option {
+	o.deprecated = warning
+	return o
+}
+
+func keyboardRule(c *call, _ Options) []finding {
 	if len(c.args) == 0 && !c.has("--vckeymap") && !c.has("--xlayouts") {
-		return []string{"keyboard needs --vckeymap or --xlayouts, e.g. keyboard --vckeymap=us --xlayouts=us"}
+		return errs("keyboard needs --vckeymap or --xlayouts, e.g. keyboard --vckeymap=us --xlayouts=us")
 	}
 	return nil
 }
 
-func timezoneRule(c *call, _ Options) []string {
+func timezoneRule(c *call, _ Options) []finding {
 	if len(c.args) == 0 && len(c.opts) == 0 {
-		return []string{"timezone needs a time zone, e.g. timezone Europe/Berlin --utc"}
+		return errs("timezone needs a time zone, e.g. timezone Europe/Berlin --utc")
 	}
 	return nil
 }
 
-// plaintextWhy says why a plaintext password is refused, and what to do.
-const plaintextWhy = "is plaintext in a file served over HTTP: give a hash from `openssl passwd -6` with --iscrypted"
-
-func rootpwRule(c *call, opt Options) []string {
-	var out []string
-	if c.has("--iscrypted") && c.has("--plaintext") {
-		out = append(out, "rootpw takes only one of --iscrypted or --plaintext: keep one")
+// plaintext is what a plaintext password is under the policy: a warning, or
+// an error that says how to hash it.
+func plaintext(what string, opt Options) finding {
+	if opt.Passwords == PasswordsRefuse {
+		return finding{Error, what + " is plaintext, which the password policy refuses: give a hash from `openssl passwd -6` with --iscrypted (or --password-policy warn)"}
 	}
+	return finding{Warning, what + " is plaintext: whoever can read the kickstart can read it; give a hash from `openssl passwd -6` with --iscrypted"}
+}
+
+func rootpwRule(c *call, opt Options) []finding {
+	out := lastWins("--iscrypted", "--plaintext")(c, opt)
 	switch {
 	case len(c.args) == 0 && !c.has("--lock"):
-		out = append(out, "rootpw needs a password hash (rootpw --iscrypted HASH) or --lock")
-	case len(c.args) > 0 && !c.has("--iscrypted") && !c.has("--lock") && !opt.AllowPlaintextRootpw:
-		out = append(out, "rootpw password "+plaintextWhy+", or use --lock")
+		out = append(out, errs("rootpw needs a password hash (rootpw --iscrypted HASH) or --lock")...)
+	case len(c.args) > 0 && !c.has("--iscrypted") && !c.has("--lock"):
+		out = append(out, plaintext("rootpw password", opt))
 	}
 	return out
 }
 
-func userPasswordRule(c *call, opt Options) []string {
-	var out []string
-	if c.has("--iscrypted") && c.has("--plaintext") {
-		out = append(out, "user takes only one of --iscrypted or --plaintext: keep one")
-	}
-	if c.has("--password") && !c.has("--iscrypted") && !opt.AllowPlaintextRootpw {
-		out = append(out, "user --password "+plaintextWhy)
+func userPasswordRule(c *call, opt Options) []finding {
+	out := lastWins("--iscrypted", "--plaintext")(c, opt)
+	if c.has("--password") && !c.has("--iscrypted") {
+		out = append(out, plaintext("user --password", opt))
 	}
 	return out
+}
+
+func sshpwRule(c *call, opt Options) []finding {
+	if len(c.args) > 0 && !c.has("--iscrypted") && !c.has("--sshkey") && !c.has("--lock") {
+		return []finding{plaintext("sshpw password", opt)}
+	}
+	return nil
 }
 
 // firstArgIn requires the first argument to be one of words.
 func firstArgIn(words ...string) rule {
-	return func(c *call, _ Options) []string {
+	return func(c *call, _ Options) []finding {
 		if len(c.args) == 0 {
 			if c.name == "realm" {
-				return []string{"realm needs join: write realm join DOMAIN"}
+				return errs("realm needs join: write realm join DOMAIN")
 			}
 			return nil // the argument count is reported already
 		}
 		if !slices.Contains(words, c.args[0]) {
-			return []string{c.name + " " + c.args[0] + " is not valid: use " + strings.Join(words, " or ")}
+			return errs(c.name + " " + c.args[0] + " is not valid: use " + strings.Join(words, " or "))
 		}
 		return nil
 	}

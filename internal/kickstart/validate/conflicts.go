@@ -3,23 +3,68 @@ package validate
 import (
 	"fmt"
 	"slices"
+	"strconv"
 )
 
-// exclusiveGroups are commands of which a kickstart may use only one.
+// exclusiveGroups are commands that set one thing: anaconda takes the last
+// one given (or, for installation sources, one of them).
 var exclusiveGroups = []struct {
 	members []string
 	todo    string
 }{
-	{[]string{"reboot", "poweroff", "halt", "shutdown"}, "keep one of reboot, poweroff, halt or shutdown"},
-	{[]string{"text", "graphical", "cmdline"}, "keep one of text, graphical or cmdline"},
-	{[]string{"url", "nfs", "cdrom", "harddrive", "liveimg", "ostreesetup", "ostreecontainer"}, "use one installation source"},
+	{[]string{"reboot", "poweroff", "halt", "shutdown"}, "anaconda does the last one; keep one of reboot, poweroff, halt or shutdown"},
+	{[]string{"text", "graphical", "cmdline"}, "anaconda uses the last one; keep one of text, graphical or cmdline"},
+	{[]string{"url", "nfs", "cdrom", "harddrive", "liveimg", "ostreesetup", "ostreecontainer", "bootc"},
+		"anaconda installs from only one; keep one installation source"},
 }
 
-// remember records c, reporting a second use of a command that may appear
-// once and a second member of an exclusive group.
+// duplicateKeys name what, for commands that may repeat, must differ
+// between two uses (pykickstart warns about the same mount point, device,
+// user... defined twice).
+var duplicateKeys = map[string]struct {
+	what string
+	key  func(c *call) (string, bool)
+}{
+	"part":      {"a partition with mount point", mountPointKey},
+	"partition": {"a partition with mount point", mountPointKey},
+	"network":   {"a network device named", func(c *call) (string, bool) { return c.last("--device"), true }},
+	"user":      {"a user named", optionKey("--name")},
+	"group":     {"a group named", optionKey("--name")},
+	"repo":      {"a repository named", optionKey("--name")},
+	"sshkey":    {"an ssh key of user", optionKey("--username")},
+	"sshpw":     {"an ssh password of user", optionKey("--username")},
+	"raid":      {"a RAID device", optionKey("--device")},
+	"volgroup":  {"a volume group named", func(c *call) (string, bool) { return first(c.args) }},
+	"logvol": {"a logical volume", func(c *call) (string, bool) {
+		if !c.has("--vgname") || !c.has("--name") {
+			return "", false
+		}
+		return c.last("--vgname") + "/" + c.last("--name"), true
+	}},
+}
+
+func first(words []string) (string, bool) {
+	if len(words) == 0 {
+		return "", false
+	}
+	return words[0], true
+}
+
+func mountPointKey(c *call) (string, bool) {
+	m, ok := first(c.args)
+	return m, ok && m != "swap"
+}
+
+func optionKey(name string) func(*call) (string, bool) {
+	return func(c *call) (string, bool) { return c.last(name), c.has(name) }
+}
+
+// remember records c, warning about a second use of a command that anaconda
+// takes once (the last one counts), a second member of an exclusive group,
+// and the same thing defined twice.
 func (k *checker) remember(c *call, s *spec) {
 	if first, ok := k.first[c.name]; ok && !s.repeats {
-		k.report(c.at, fmt.Sprintf("%s appears again (first on %s): keep one", c.name, first.at))
+		k.warn(c.at, fmt.Sprintf("%s appears again (first on %s): anaconda uses the last one; keep one", c.name, first.at))
 	}
 	for i, g := range exclusiveGroups {
 		if !slices.Contains(g.members, c.name) {
@@ -28,7 +73,20 @@ func (k *checker) remember(c *call, s *spec) {
 		if first, ok := k.group[i]; !ok {
 			k.group[i] = c
 		} else if first.name != c.name {
-			k.report(c.at, fmt.Sprintf("%s conflicts with %s on %s: %s", c.name, first.name, first.at, g.todo))
+			k.warn(c.at, fmt.Sprintf("%s conflicts with %s on %s: %s", c.name, first.name, first.at, g.todo))
+		}
+	}
+	if d, ok := duplicateKeys[c.name]; ok {
+		if key, ok := d.key(c); ok {
+			id := c.name + "\x00" + key
+			switch first, seen := k.defined[id]; {
+			case seen && key == "" && c.name == "network":
+				k.warn(c.at, fmt.Sprintf("network without --device appears again (first on %s): both set the device the installer booted from; merge them", first.at))
+			case seen:
+				k.warn(c.at, fmt.Sprintf("%s %s is defined again (first on %s)", d.what, strconv.Quote(key), first.at))
+			default:
+				k.defined[id] = c
+			}
 		}
 	}
 	if _, ok := k.first[c.name]; !ok {

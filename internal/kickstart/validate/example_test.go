@@ -19,8 +19,8 @@ echo done
 		fmt.Println(p)
 	}
 	// Output:
-	// line 3: autopart --type=btrfs is not supported on RHEL 9: use lvm, plain or thinp
+	// line 3: autopart --type=btrfs is not supported on RHEL: use lvm, plain or thinp
 	// line 3: autopart conflicts with part on line 4: use one partitioning method, autopart or part/logvol/volgroup/raid
-	// line 5: rootpw password is plaintext in a file served over HTTP: give a hash from `openssl passwd -6` with --iscrypted, or use --lock
+	// line 5: warning: rootpw password is plaintext: whoever can read the kickstart can read it; give a hash from `openssl passwd -6` with --iscrypted
 	// line 6: %post has no %end: add %end after its last line
 }

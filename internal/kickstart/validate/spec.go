@@ -26,8 +26,11 @@ type option struct {
 	kind    kind
 	choices []string
 	fold    bool              // choices compare case-insensitively, as anaconda does for them
-	refuse  map[string]string // values anaconda rejects on RHEL 9, with what to do instead
-	removed string            // non-empty: gone in RHEL 9; says what to do instead
+	refuse  map[string]string // values anaconda rejects, with what to do instead
+	removed string            // non-empty: removed in this version; says what to do instead
+	// deprecated, when set, is a warning: anaconda accepts the option and
+	// logs this (it may have no effect).
+	deprecated string
 }
 
 func flag(names ...string) option    { return option{names: names, kind: flagKind} }
@@ -40,9 +43,9 @@ func oneOf(name string, choices ...string) option {
 	return option{names: []string{name}, kind: choiceKind, choices: choices}
 }
 
-// gone is an option that RHEL 9 removed.
+// gone is an option that the version removed; todo says what to do instead.
 func gone(name, todo string) option {
-	return option{names: []string{name}, kind: flagKind, removed: "was removed in RHEL 9: " + todo}
+	return option{names: []string{name}, kind: flagKind, removed: todo}
 }
 
 // folded makes the choices of o case-insensitive.
@@ -91,7 +94,22 @@ func (o option) checkValue(value string) string {
 }
 
 // rule checks a whole parsed line and returns what is wrong with it.
-type rule func(c *call, opt Options) []string
+type rule func(c *call, opt Options) []finding
+
+// finding is one problem a rule sees in a line.
+type finding struct {
+	severity Severity
+	msg      string
+}
+
+// errs makes each message an error finding.
+func errs(msgs ...string) []finding {
+	var out []finding
+	for _, m := range msgs {
+		out = append(out, finding{Error, m})
+	}
+	return out
+}
 
 // spec describes a command or a section header.
 type spec struct {
@@ -109,6 +127,36 @@ func (s *spec) option(name string) *option {
 		}
 	}
 	return nil
+}
+
+// match finds the option name means as Python's argparse does, which
+// anaconda's parser is: the option of that exact name, else the one option
+// name that starts with it (--disable for --disabled). Several such names
+// make it ambiguous, even aliases of one option (as in the Python 3.9 of
+// RHEL 9's anaconda): they are returned, and no option.
+func (s *spec) match(name string) (o *option, spelled string, ambiguous []string) {
+	if o := s.option(name); o != nil {
+		return o, name, nil
+	}
+	if len(name) <= 2 {
+		return nil, "", nil
+	}
+	var found *option
+	for i := range s.options {
+		if s.options[i].removed != "" {
+			continue
+		}
+		for _, n := range s.options[i].names {
+			if strings.HasPrefix(n, name) {
+				ambiguous = append(ambiguous, n)
+				found, spelled = &s.options[i], n
+			}
+		}
+	}
+	if len(ambiguous) > 1 {
+		return nil, "", ambiguous
+	}
+	return found, spelled, nil
 }
 
 func (s *spec) optionNames() []string {
@@ -158,17 +206,37 @@ type call struct {
 
 func (c *call) has(name string) bool { _, ok := c.opts[name]; return ok }
 
+// last is the value of the option's last use ("" if none): anaconda's.
+func (c *call) last(name string) string {
+	if v := c.opts[name]; len(v) > 0 {
+		return v[len(v)-1]
+	}
+	return ""
+}
+
 var negativeNumber = regexp.MustCompile(`^-\d+$|^-\d*\.\d+$`)
 
-// isOption reports whether word is parsed as an option. Like Python's
-// argparse, a negative number is a value, not an option.
-func isOption(word string) bool {
-	return len(word) > 1 && word[0] == '-' && !negativeNumber.MatchString(word)
+// isOption reports whether word is parsed as an option of s, as Python's
+// argparse decides it: a name of s (exactly, before an "=", or by its
+// beginning) is one; otherwise a negative number is a value, and so is a
+// word with a space in it (--mkfsoptions "-m bigtime=0"); any other word
+// starting with "-" is an option, unknown.
+func (s *spec) isOption(word string) bool {
+	if len(word) < 2 || word[0] != '-' {
+		return false
+	}
+	name, _, _ := strings.Cut(word, "=")
+	if o, _, ambiguous := s.match(name); o != nil || ambiguous != nil {
+		return true
+	}
+	return !negativeNumber.MatchString(word) && !strings.ContainsAny(word, " \t")
 }
 
 // parse reads the options and arguments of a command or section header,
 // reporting those that anaconda would refuse. Options are accepted as
-// --opt=value and as --opt value, as anaconda's argparse-based parser does.
+// --opt=value and as --opt value, and by any unambiguous beginning of their
+// name, as anaconda's argparse-based parser does; given twice, the last
+// counts.
 func (k *checker) parse(at place, name string, s *spec, words []string) *call {
 	c := &call{name: name, at: at, opts: map[string][]string{}}
 	if s.freeform {
@@ -181,31 +249,37 @@ func (k *checker) parse(at place, name string, s *spec, words []string) *call {
 			c.args = append(c.args, words[i+1:]...)
 			break
 		}
-		if !isOption(word) {
+		if !s.isOption(word) {
 			c.args = append(c.args, word)
 			continue
 		}
 		optName, value, attached := strings.Cut(word, "=")
-		o := s.option(optName)
+		o, spelled, ambiguous := s.match(optName)
 		switch {
+		case ambiguous != nil:
+			k.report(at, fmt.Sprintf("%s %s is ambiguous: it could be %s; write the option in full", name, optName, orList(ambiguous)))
+			continue
 		case o == nil:
 			k.report(at, unknownOption(name, optName, s))
 			continue
 		case o.removed != "":
-			k.report(at, fmt.Sprintf("%s %s %s", name, optName, o.removed))
+			k.report(at, fmt.Sprintf("%s %s was removed in %s: %s", name, optName, k.version().title(), o.removed))
 			continue
 		case o.kind == flagKind && attached:
 			k.report(at, fmt.Sprintf("%s %s takes no value: write %s alone", name, optName, optName))
 		case o.kind == flagKind:
 			value = ""
-		case !attached && (i+1 == len(words) || isOption(words[i+1])) && o.kind == maybeKind:
+		case !attached && (i+1 == len(words) || s.isOption(words[i+1])) && o.kind == maybeKind:
 			value = ""
-		case !attached && (i+1 == len(words) || isOption(words[i+1])):
+		case !attached && (i+1 == len(words) || s.isOption(words[i+1])):
 			k.report(at, fmt.Sprintf("%s %s needs a value: write %s=VALUE", name, optName, optName))
 			continue
 		case !attached:
 			i++
 			value = words[i]
+		}
+		if o.deprecated != "" {
+			k.warn(at, fmt.Sprintf("%s %s %s", name, spelled, o.deprecated))
 		}
 		if o.kind != flagKind {
 			if why := o.checkValue(value); why != "" {
@@ -227,11 +301,11 @@ func unknownOption(command, name string, s *spec) string {
 
 // need requires every one of names.
 func need(names ...string) rule {
-	return func(c *call, _ Options) []string {
-		var out []string
+	return func(c *call, _ Options) []finding {
+		var out []finding
 		for _, n := range names {
 			if !c.has(n) {
-				out = append(out, fmt.Sprintf("%s needs %s", c.name, n))
+				out = append(out, errs(fmt.Sprintf("%s needs %s", c.name, n))...)
 			}
 		}
 		return out
@@ -240,7 +314,7 @@ func need(names ...string) rule {
 
 // exactlyOne requires one, and only one, of names.
 func exactlyOne(names ...string) rule {
-	return func(c *call, opt Options) []string {
+	return func(c *call, opt Options) []finding {
 		if out := atLeastOne(names...)(c, opt); out != nil {
 			return out
 		}
@@ -249,19 +323,31 @@ func exactlyOne(names ...string) rule {
 }
 
 func atLeastOne(names ...string) rule {
-	return func(c *call, _ Options) []string {
+	return func(c *call, _ Options) []finding {
 		if len(given(c, names)) == 0 {
-			return []string{fmt.Sprintf("%s needs %s", c.name, orList(names))}
+			return errs(fmt.Sprintf("%s needs %s", c.name, orList(names)))
 		}
 		return nil
 	}
 }
 
 func atMostOne(names ...string) rule {
-	return func(c *call, _ Options) []string {
+	return func(c *call, _ Options) []finding {
 		if got := given(c, names); len(got) > 1 {
-			return []string{fmt.Sprintf("%s takes only one of %s, got %s: keep one",
-				c.name, orList(names), strings.Join(got, " and "))}
+			return errs(fmt.Sprintf("%s takes only one of %s, got %s: keep one",
+				c.name, orList(names), strings.Join(got, " and ")))
+		}
+		return nil
+	}
+}
+
+// lastWins warns about more than one of names, which set one thing: anaconda
+// takes the last.
+func lastWins(names ...string) rule {
+	return func(c *call, _ Options) []finding {
+		if got := given(c, names); len(got) > 1 {
+			return []finding{{Warning, fmt.Sprintf("%s takes one of %s, got %s: anaconda uses the last; keep one",
+				c.name, orList(names), strings.Join(got, " and "))}}
 		}
 		return nil
 	}

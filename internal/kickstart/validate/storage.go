@@ -6,9 +6,10 @@ import (
 	"strings"
 )
 
-const btrfsWhy = "is not supported on RHEL 9: use xfs or ext4"
+const btrfsWhy = "is not supported on RHEL: use xfs or ext4"
 
-// fstype is --fstype as blivet on RHEL 9 knows it; btrfs is refused there.
+// fstype is --fstype as blivet on RHEL knows it; btrfs is refused there
+// (Fedora has it).
 var fstype = option{
 	names: []string{"--fstype"}, kind: choiceKind, fold: true,
 	choices: []string{
@@ -38,8 +39,15 @@ func withOptions(lists ...[]option) []option {
 	return all
 }
 
+// partFstype is --fstype as part knows it: also spelled --type.
+var partFstype = func() option {
+	o := fstype
+	o.names = []string{"--fstype", "--type"}
+	return o
+}()
+
 var partitionSpec = &spec{
-	options: withOptions(encryption, formatting, []option{
+	options: withOptions(encryption, []option{partFstype}, formatting[1:], []option{
 		number("--size"), number("--maxsize"), flag("--grow"), flag("--recommended"), flag("--hibernation"),
 		text("--ondisk", "--ondrive"), text("--onpart", "--usepart"), text("--onbiosdisk"),
 		flag("--asprimary"), flag("--resize"),
@@ -54,8 +62,8 @@ var partitionSpec = &spec{
 var storageCommands = map[string]*spec{
 	"autopart": {
 		options: withOptions(encryption, []option{
-			oneOf("--type", "lvm", "plain", "partition", "thinp").folded().refusing("btrfs", "is not supported on RHEL 9: use lvm, plain or thinp"),
-			fstype, flag("--nolvm"), flag("--nohome"), flag("--noboot"), flag("--noswap"), flag("--hibernation"),
+			oneOf("--type", "lvm", "plain", "partition", "thinp").folded().refusing("btrfs", "is not supported on RHEL: use lvm, plain or thinp"),
+			fstype, flag("--nolvm"), flag("--nohome"), flag("--noboot"), flag("--noswap"),
 		}),
 	},
 	"bootloader": {
@@ -72,7 +80,7 @@ var storageCommands = map[string]*spec{
 			flag("--all"), flag("--linux"), flag("--none"), text("--list"),
 			text("--drives"), flag("--initlabel"), text("--disklabel"), flag("--cdl"),
 		},
-		rules: []rule{atMostOne("--all", "--linux", "--none", "--list")},
+		rules: []rule{lastWins("--all", "--linux", "--none", "--list")},
 	},
 	"logvol": {
 		options: withOptions(encryption, formatting, []option{
@@ -123,32 +131,33 @@ var raidLevels = []string{
 	"0", "1", "4", "5", "6", "10", "stripe", "mirror", "linear",
 }
 
-func raidLevelRule(c *call, _ Options) []string {
+func raidLevelRule(c *call, _ Options) []finding {
 	if !c.has("--level") && !c.has("--useexisting") && !c.has("--noformat") {
-		return []string{"raid needs --level, e.g. --level=RAID1"}
+		return errs("raid needs --level, e.g. --level=RAID1")
 	}
 	return nil
 }
 
 // mountPointRule checks the mount point of part, logvol and raid.
-func mountPointRule(c *call, _ Options) []string {
+func mountPointRule(c *call, opt Options) []finding {
 	if len(c.args) == 0 {
 		return nil // the argument count is reported already
 	}
 	mnt := c.args[0]
 	switch {
+	case strings.HasPrefix(mnt, "btrfs.") && opt.Version != Fedora:
+		return errs(c.name + " " + mnt + ": btrfs " + btrfsWhy)
 	case strings.HasPrefix(mnt, "btrfs."):
-		return []string{c.name + " " + mnt + ": btrfs " + btrfsWhy}
 	case strings.HasPrefix(mnt, "/") && !strings.ContainsAny(mnt, " \t"):
 	case slices.Contains([]string{"swap", "none", "biosboot", "prepboot", "appleboot"}, mnt):
 	case strings.HasPrefix(mnt, "pv.") || strings.HasPrefix(mnt, "raid."):
 	default:
-		return []string{c.name + " mount point " + strconv.Quote(mnt) + " is not valid: use an absolute path such as /home, swap, biosboot, pv.NAME or raid.NAME"}
+		return errs(c.name + " mount point " + strconv.Quote(mnt) + " is not valid: use an absolute path such as /home, swap, biosboot, pv.NAME or raid.NAME")
 	}
 	return nil
 }
 
-func mountRule(c *call, _ Options) []string {
+func mountRule(c *call, _ Options) []finding {
 	var out []string
 	if len(c.args) == 2 && !strings.EqualFold(c.args[1], "none") && !strings.HasPrefix(c.args[1], "/") {
 		out = append(out, "mount mount point "+strconv.Quote(c.args[1])+" is not valid: use an absolute path such as /data, or none")
@@ -156,5 +165,5 @@ func mountRule(c *call, _ Options) []string {
 	if c.has("--mkfsoptions") && !c.has("--reformat") {
 		out = append(out, "mount --mkfsoptions needs --reformat: add --reformat=FSTYPE")
 	}
-	return out
+	return errs(out...)
 }

@@ -1,9 +1,15 @@
 // Package validate checks rendered kickstart files against the syntax that
-// anaconda accepts on RHEL 9 (pykickstart's RHEL9 handler), so that a broken
-// kickstart is caught when it is rendered rather than minutes into an
-// install on a machine at the far end of a network boot.
+// anaconda accepts (pykickstart's handler for the release: RHEL 8, 9, 10 or
+// Fedora), so that a kickstart anaconda would stop on is caught when it is
+// rendered rather than minutes into an install on a machine at the far end
+// of a network boot.
 //
-// It checks syntax only: commands, their options and arguments, sections and
+// A problem is an error when anaconda stops on it (an unknown command or
+// option, a bad value, a missing %end, autopart with part) and a warning
+// when anaconda logs it and goes on (a deprecated option, a command given
+// twice, a plaintext password). Only errors make a kickstart unusable.
+//
+// It checks syntax: commands, their options and arguments, sections and
 // %include. A command that is missing is never a problem, because anaconda
 // asks for it or has a default.
 package validate
@@ -24,37 +30,113 @@ const maxIncludeDepth = 8
 // fan out cannot make it take exponential time.
 const maxIncludes = 100
 
-// Problem is one error in a kickstart, with its 1-based line number.
-type Problem struct {
-	Line    int
-	Message string
+// Severity says whether anaconda stops on a problem.
+type Severity int
+
+// The severities.
+const (
+	// Error is what anaconda stops on: the kickstart cannot be used.
+	Error Severity = iota
+	// Warning is what anaconda logs and goes on with.
+	Warning
+)
+
+func (s Severity) String() string {
+	if s == Warning {
+		return "warning"
+	}
+	return "error"
 }
 
-// String formats p as "line N: message".
+// Problem is one error or warning in a kickstart, with its 1-based line
+// number.
+type Problem struct {
+	Line     int
+	Severity Severity
+	Message  string
+}
+
+// String formats p as "line N: message", "line N: warning: message" for a
+// warning.
 func (p Problem) String() string {
+	if p.Severity == Warning {
+		return fmt.Sprintf("line %d: warning: %s", p.Line, p.Message)
+	}
 	return fmt.Sprintf("line %d: %s", p.Line, p.Message)
+}
+
+// Errors returns the problems that are errors.
+func Errors(problems []Problem) []Problem { return bySeverity(problems, Error) }
+
+// Warnings returns the problems that are warnings.
+func Warnings(problems []Problem) []Problem { return bySeverity(problems, Warning) }
+
+func bySeverity(problems []Problem, s Severity) []Problem {
+	var out []Problem
+	for _, p := range problems {
+		if p.Severity == s {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// PasswordPolicy says what a plaintext password in a kickstart is.
+type PasswordPolicy int
+
+// The policies for plaintext passwords.
+const (
+	// PasswordsWarn makes a plaintext password a warning (anaconda takes it).
+	PasswordsWarn PasswordPolicy = iota
+	// PasswordsRefuse makes it an error: the site wants only hashes.
+	PasswordsRefuse
+)
+
+// ParsePasswordPolicy returns the policy named s: warn or refuse.
+func ParsePasswordPolicy(s string) (PasswordPolicy, error) {
+	switch s {
+	case "warn", "":
+		return PasswordsWarn, nil
+	case "refuse":
+		return PasswordsRefuse, nil
+	}
+	return PasswordsWarn, fmt.Errorf("unknown password policy %q: want warn or refuse", s)
+}
+
+func (p PasswordPolicy) String() string {
+	if p == PasswordsRefuse {
+		return "refuse"
+	}
+	return "warn"
 }
 
 // Options change what is accepted.
 type Options struct {
-	// AllowPlaintextRootpw accepts `rootpw` without --iscrypted/--lock (refused by default: a plaintext root password in a file served over HTTP).
-	// It also accepts `user --password` without --iscrypted, for the same reason.
-	AllowPlaintextRootpw bool
-	// Include resolves %include and %ksappend paths (and URLs) to the text
-	// they name, which is checked too; an error is a problem, except for a
-	// path under /tmp/ or /run/, which %pre writes at install time. nil:
-	// includes are neither followed nor refused (anaconda fetches URLs, and
-	// only the installer knows its files).
+	// Version is the syntax to check against (zero: RHEL9).
+	Version Version
+	// Passwords is what a plaintext rootpw, user or sshpw password is (zero:
+	// a warning).
+	Passwords PasswordPolicy
+	// Include reads %include and %ksappend files (and URLs) by path, which
+	// are checked too. A relative path is resolved first against the
+	// directory of the file that includes it (see Path). A file it cannot
+	// read is a warning: %pre may write it, or the installer may reach it.
+	// nil: includes are neither followed nor reported.
 	Include func(path string) (string, error)
+	// Path is where the text was read from, for resolving relative
+	// includes ("": the working directory).
+	Path string
 }
 
 // Check returns every problem in text (nil when none), in line order.
 func Check(text string, opt Options) []Problem {
 	k := &checker{
-		opt:    opt,
-		frames: []frame{{}},
-		first:  map[string]*call{},
-		group:  map[int]*call{},
+		opt:     opt,
+		table:   tableFor(opt.Version),
+		frames:  []frame{{path: opt.Path}},
+		first:   map[string]*call{},
+		group:   map[int]*call{},
+		defined: map[string]*call{},
 	}
 	k.read(text)
 	if k.section != nil {
@@ -107,6 +189,7 @@ type openSection struct {
 
 type checker struct {
 	opt      Options
+	table    *table
 	problems []Problem
 	frames   []frame
 	section  *openSection
@@ -114,10 +197,19 @@ type checker struct {
 	calls    []*call          // every command, in the order read
 	first    map[string]*call // first use of each command
 	group    map[int]*call    // first member seen of each exclusiveGroups entry
+	defined  map[string]*call // first definition of each duplicateKeys key
 }
 
+func (k *checker) version() Version { return k.table.version }
+
+// report adds an error.
 func (k *checker) report(at place, msg string) {
-	k.problems = append(k.problems, Problem{Line: at.top, Message: at.prefix() + msg})
+	k.problems = append(k.problems, Problem{Line: at.top, Severity: Error, Message: at.prefix() + msg})
+}
+
+// warn adds a warning.
+func (k *checker) warn(at place, msg string) {
+	k.problems = append(k.problems, Problem{Line: at.top, Severity: Warning, Message: at.prefix() + msg})
 }
 
 // here is the place of the line being read.
@@ -208,7 +300,7 @@ func (k *checker) sectionLine(at place, line string) {
 			return
 		}
 		k.include(at, words)
-	case sections[first] != nil:
+	case k.table.sections[first] != nil:
 		k.report(at, fmt.Sprintf("%s starts inside %s opened on %s: end %s with %%end first",
 			first, k.section.name, k.section.at, k.section.name))
 		k.section = nil
@@ -225,15 +317,18 @@ func (k *checker) sectionLine(at place, line string) {
 func (k *checker) open(at place, words []string) {
 	name := words[0]
 	k.section = &openSection{name: name, at: at}
-	spec := sections[name]
+	spec := k.table.sections[name]
 	if spec == nil {
 		msg := "unknown section " + name
-		if hint := closest(name, sectionNames()); hint != "" {
+		if hint := closest(name, k.table.sectionNames()); hint != "" {
 			k.report(at, msg+": did you mean "+hint+"?")
 			return
 		}
-		k.report(at, msg+": use %packages, %pre, %pre-install, %post, %onerror, %addon or %anaconda")
+		k.report(at, msg+": use %packages, %pre, %pre-install, %post, %onerror, %certificate, %addon or %anaconda")
 		return
+	}
+	if why, ok := k.table.sectionDeprecated[name]; ok {
+		k.warn(at, name+" "+why)
 	}
 	c := k.parse(at, name, spec, words[1:])
 	k.apply(c, spec)
@@ -251,48 +346,67 @@ func (k *checker) include(at place, words []string) {
 		k.report(at, fmt.Sprintf("%s %s is nested more than %d deep: flatten the includes", keyword, file, maxIncludeDepth))
 		return
 	}
+	target := k.resolve(file)
 	for _, f := range k.frames[1:] {
-		if f.path == file {
+		if f.path == target {
 			k.report(at, fmt.Sprintf("%s %s includes itself through a loop: remove it", keyword, file))
 			return
 		}
 	}
-	clean := path.Clean(file)
-	atInstall := strings.HasPrefix(clean, "/tmp/") || strings.HasPrefix(clean, "/run/")
-	// anaconda fetches URLs itself, and without a resolver there is no way
-	// to know which paths the installer will have: these are not checked,
-	// and not refused.
+	// Without a resolver there is no way to know what the installer will
+	// have (anaconda fetches URLs; %pre writes files): not checked.
 	if k.opt.Include == nil {
 		return
+	}
+	clean := path.Clean(file)
+	if strings.HasPrefix(clean, "/tmp/") || strings.HasPrefix(clean, "/run/") {
+		return // written by %pre at install time
 	}
 	if k.included == maxIncludes {
 		k.report(at, fmt.Sprintf("%s %s is one include too many (the limit is %d): flatten the includes", keyword, file, maxIncludes))
 		return
 	}
 	k.included++
-	text, err := k.opt.Include(file)
+	text, err := k.opt.Include(target)
 	if err != nil {
-		if !atInstall {
-			k.report(at, fmt.Sprintf("%s %s: %v: make the file available, or inline its content", keyword, file, err))
-		}
+		k.warn(at, fmt.Sprintf("%s %s is not checked: %v; the installer must be able to read it", keyword, file, err))
 		return
 	}
-	k.frames = append(k.frames, frame{path: file})
+	k.frames = append(k.frames, frame{path: target})
 	k.read(text)
 	k.frames = k.frames[:len(k.frames)-1]
+}
+
+// resolve returns the path of an included file: a relative path is read
+// from the directory of the file that includes it, as anaconda does; URLs
+// and absolute paths are as written.
+func (k *checker) resolve(file string) string {
+	if strings.Contains(file, "://") || path.IsAbs(file) {
+		return file
+	}
+	from := k.frames[len(k.frames)-1].path
+	if from == "" || strings.Contains(from, "://") {
+		return file
+	}
+	return path.Join(path.Dir(from), file)
 }
 
 // command checks one command line and remembers it for the checks that
 // span commands.
 func (k *checker) command(at place, words []string) {
 	name := words[0]
-	if why, ok := removedCommands[name]; ok {
+	if why, ok := k.table.removed[name]; ok {
 		k.report(at, name+" "+why)
 		return
 	}
-	spec := commands[name]
+	if why, ok := k.table.deprecated[name]; ok {
+		// anaconda ignores the line, whatever its options.
+		k.warn(at, fmt.Sprintf("%s %s", name, why))
+		return
+	}
+	spec := k.table.commands[name]
 	if spec == nil {
-		k.report(at, unknownCommand(name))
+		k.report(at, k.unknownCommand(name))
 		return
 	}
 	c := k.parse(at, name, spec, words[1:])
@@ -306,13 +420,17 @@ func (k *checker) apply(c *call, spec *spec) {
 		k.report(c.at, msg)
 	}
 	for _, r := range spec.rules {
-		for _, msg := range r(c, k.opt) {
-			k.report(c.at, msg)
+		for _, f := range r(c, k.opt) {
+			if f.severity == Warning {
+				k.warn(c.at, f.msg)
+			} else {
+				k.report(c.at, f.msg)
+			}
 		}
 	}
 }
 
-func unknownCommand(name string) string {
+func (k *checker) unknownCommand(name string) string {
 	msg := "unknown command " + name
 	switch {
 	case strings.HasPrefix(name, "--"):
@@ -320,8 +438,8 @@ func unknownCommand(name string) string {
 	case strings.HasPrefix(name, "@") || strings.HasPrefix(name, "-"):
 		return msg + ": package and group lines belong between %packages and %end"
 	}
-	if hint := closest(name, commandNames()); hint != "" {
+	if hint := closest(name, k.table.commandNames()); hint != "" {
 		return msg + ": did you mean " + hint + "?"
 	}
-	return msg + ": check the spelling against the RHEL 9 kickstart reference, or move a package name between %packages and %end"
+	return msg + " in " + k.version().title() + ": check the spelling against its kickstart reference, or move a package name between %packages and %end"
 }

@@ -110,10 +110,10 @@ func (d *DB) writeProfile(ctx context.Context, p store.Profile, replace bool) er
 	if replace {
 		q += ` ON CONFLICT(name) DO UPDATE SET distro=excluded.distro, kickstart=excluded.kickstart,
 			kernel_args=excluded.kernel_args, repo_protocol=excluded.repo_protocol, vars=excluded.vars,
-			plaintext_rootpw=excluded.plaintext_rootpw`
+			password_policy=excluded.password_policy`
 	}
 	_, err = d.db.ExecContext(ctx, q, p.Name, p.Distro, p.Kickstart, p.KernelArgs, unix(p.Created), p.RepoProtocol,
-		string(vars), p.PlaintextRootpw)
+		string(vars), p.PasswordPolicy)
 	switch {
 	case isUnique(err):
 		return fmt.Errorf("profile %q: %w", p.Name, store.ErrExists)
@@ -130,13 +130,13 @@ func nonNil(m map[string]string) map[string]string {
 	return m
 }
 
-const profileCols = `name, distro, kickstart, kernel_args, created, repo_protocol, vars, plaintext_rootpw`
+const profileCols = `name, distro, kickstart, kernel_args, created, repo_protocol, vars, password_policy`
 
 func scanProfile(row interface{ Scan(...any) error }) (store.Profile, error) {
 	var p store.Profile
 	var created int64
 	var vars string
-	err := row.Scan(&p.Name, &p.Distro, &p.Kickstart, &p.KernelArgs, &created, &p.RepoProtocol, &vars, &p.PlaintextRootpw)
+	err := row.Scan(&p.Name, &p.Distro, &p.Kickstart, &p.KernelArgs, &created, &p.RepoProtocol, &vars, &p.PasswordPolicy)
 	if err != nil {
 		return p, err
 	}

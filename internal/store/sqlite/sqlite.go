@@ -112,6 +112,9 @@ var migrations = []string{
 	CREATE INDEX machines_ip ON machines(ip) WHERE ip <> '';
 	CREATE INDEX machines_discovered ON machines(seen) WHERE profile IS NULL;
 	DELETE FROM events WHERE mac NOT IN (SELECT mac FROM machines);`,
+	// 5: a profile's password policy replaces its plaintext-rootpw switch.
+	`ALTER TABLE profiles ADD COLUMN password_policy TEXT NOT NULL DEFAULT '';
+	UPDATE profiles SET password_policy = 'warn' WHERE plaintext_rootpw = 1;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -88,13 +88,13 @@ func testProfiles(t *testing.T, s store.Store) {
 	wantErr(t, s.AddProfile(ctx, store.Profile{Name: "p", Distro: "missing"}), store.ErrNotFound)
 	must(t, s.AddDistro(ctx, distro("rocky9")))
 	p := store.Profile{Name: "web", Distro: "rocky9", Kickstart: "text\n", KernelArgs: "console=ttyS0", RepoProtocol: store.RepoFTP,
-		Vars: map[string]string{"disk": "sda"}, PlaintextRootpw: true}
+		Vars: map[string]string{"disk": "sda"}, PasswordPolicy: "refuse"}
 	must(t, s.AddProfile(ctx, p))
 	wantErr(t, s.AddProfile(ctx, p), store.ErrExists)
 	got, err := s.Profile(ctx, "web")
 	must(t, err)
 	if got.Kickstart != p.Kickstart || got.KernelArgs != p.KernelArgs || got.Distro != "rocky9" || got.RepoProtocol != store.RepoFTP ||
-		got.Vars["disk"] != "sda" || !got.PlaintextRootpw {
+		got.Vars["disk"] != "sda" || got.PasswordPolicy != "refuse" {
 		t.Fatalf("Profile = %+v, want %+v", got, p)
 	}
 	// PutProfile replaces every field but the creation time, and creates.
@@ -103,7 +103,7 @@ func testProfiles(t *testing.T, s store.Store) {
 	got2, err := s.Profile(ctx, "web")
 	must(t, err)
 	if got2.Distro != "alma9" || got2.KernelArgs != "quiet" || got2.Kickstart != "" || len(got2.Vars) != 0 ||
-		got2.PlaintextRootpw || got2.RepoProtocol != store.RepoHTTP || !got2.Created.Equal(got.Created) {
+		got2.PasswordPolicy != "" || got2.RepoProtocol != store.RepoHTTP || !got2.Created.Equal(got.Created) {
 		t.Fatalf("after PutProfile: %+v", got2)
 	}
 	wantErr(t, s.PutProfile(ctx, store.Profile{Name: "web", Distro: "missing"}), store.ErrNotFound)
