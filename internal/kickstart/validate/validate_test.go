@@ -308,7 +308,16 @@ func TestProjectTemplate(t *testing.T) {
 		t.Fatalf("no golden kickstarts in ../testdata (%v)", err)
 	}
 	for _, path := range paths {
-		t.Run(filepath.Base(path), func(t *testing.T) { expectValid(t, path) })
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			expectValid(t, path)
+			// The built-in template serves every release kickstand knows.
+			text, _ := os.ReadFile(path)
+			for _, v := range Versions {
+				if got := Check(string(text), Options{Version: v}); got != nil {
+					t.Errorf("%s on %s:\n%s", path, v, listProblems(got))
+				}
+			}
+		})
 	}
 }
 
