@@ -125,6 +125,7 @@ func (a *App) reportProfiles(ctx context.Context) {
 // serve opens every socket first, so that a port in use fails the start
 // with a clear message, then runs the servers.
 func (a *App) serve(ctx context.Context) error {
+	defer a.firewallAtStart(ctx)()
 	var lc net.ListenConfig
 	tftpConn, err := lc.ListenPacket(ctx, "udp4", fmt.Sprintf(":%d", a.cfg.TFTPPort))
 	if err != nil {

@@ -56,6 +56,8 @@ func (e *env) serveCmd() *cobra.Command {
 		"serve a machine's boot config and kickstart only to its address (neighbour table, DHCP); =false when clients reach kickstand through NAT")
 	f.StringVar(&cfg.PasswordPolicy, "password-policy", cfg.PasswordPolicy,
 		"a plaintext password in a kickstart: warn (anaconda takes it), or refuse (serve only hashes); a profile's own policy wins")
+	f.BoolVar(&cfg.OpenFirewall, "open-firewall", false,
+		"open the blocked ports in the host's firewall (firewalld runtime rules, nftables or iptables rules tagged kickstand) while serving; removed on exit")
 	f.DurationVar(&cfg.Retention, "event-retention", cfg.Retention, "prune timeline events older than this (0 keeps them all)")
 	f.BoolVar(&debug, "debug", false, "log every request")
 	return cmd

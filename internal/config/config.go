@@ -47,6 +47,7 @@ type Config struct {
 	IPXE             bool          `yaml:"ipxe"`              // chain BIOS and UEFI x64 PXE clients into iPXE
 	KSSourceCheck    bool          `yaml:"ks-source-check"`   // serve per-machine configs and kickstarts only to the machine's address
 	PasswordPolicy   string        `yaml:"password-policy"`   // warn or refuse: plaintext passwords in kickstarts
+	OpenFirewall     bool          `yaml:"open-firewall"`     // open the ports in the host's firewall while serving
 	Retention        time.Duration `yaml:"event-retention"`   // events older are pruned; 0 keeps them
 }
 
