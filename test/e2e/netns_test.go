@@ -133,8 +133,8 @@ type lan struct {
 	ns       *netns
 	bridge   string
 	tap      string
-	serverIP string // the bridge's address
-	prefix   string // the /24, e.g. "10.213.7"
+	serverIP string            // the bridge's address
+	prefix   string            // the /24, e.g. "10.213.7"
 	machines map[string]*netns // hosts standing in for machines, by MAC (see asMachine)
 }
 
