@@ -91,7 +91,8 @@ func (e *env) kickstartValidate(files []string, o validateOpts) error {
 		}
 		problems := validate.Check(string(b), validate.Options{Version: v, Passwords: policy, Include: readInclude, Path: f})
 		for _, p := range problems {
-			fmt.Fprintf(e.stdout, "%s: %s\n", f, p)
+			// FILE:LINE: error|warning: MESSAGE, as compilers write it.
+			fmt.Fprintf(e.stdout, "%s:%d: %s: %s\n", f, p.Line, p.Severity, p.Message)
 		}
 		switch {
 		case validate.Errors(problems) != nil:

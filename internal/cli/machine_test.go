@@ -141,7 +141,7 @@ func TestKickstartValidate(t *testing.T) {
 	if code == 0 || !strings.Contains(errs, "1 of 2 kickstart files have errors that anaconda stops on") {
 		t.Fatalf("a bad kickstart: exit %d, stderr %q", code, errs)
 	}
-	for _, want := range []string{"bad.ks: line 2: autopart conflicts with part on line 3", "bad.ks: line 4: warning: rootpw", "bad.ks: line 5: %post has no %end"} {
+	for _, want := range []string{"bad.ks:2: error: autopart conflicts with part on line 3", "bad.ks:4: warning: rootpw", "bad.ks:5: error: %post has no %end"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("validate output lacks %q:\n%s", want, out)
 		}
@@ -151,7 +151,7 @@ func TestKickstartValidate(t *testing.T) {
 	warned := filepath.Join(dir, "warned.ks")
 	os.WriteFile(warned, []byte("text\nautopart\nrootpw --plaintext secret\ntimezone Europe/Berlin --isUtc\n"), 0o644)
 	out = c.ok("kickstart", "validate", warned)
-	for _, want := range []string{"warned.ks: line 3: warning: rootpw password is plaintext", "warned.ks: line 4: warning: timezone --isUtc will be deprecated: write --utc"} {
+	for _, want := range []string{"warned.ks:3: warning: rootpw password is plaintext", "warned.ks:4: warning: timezone --isUtc will be deprecated: write --utc"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("validate output lacks %q:\n%s", want, out)
 		}
@@ -159,7 +159,7 @@ func TestKickstartValidate(t *testing.T) {
 	if _, errs, code := c.run("kickstart", "validate", "--strict", warned); code != 1 || !strings.Contains(errs, "--strict fails on them") {
 		t.Errorf("--strict with warnings: exit %d, %q", code, errs)
 	}
-	if out, _, code := c.run("kickstart", "validate", "--password-policy", "refuse", warned); code != 1 || !strings.Contains(out, "line 3: rootpw password is plaintext, which the password policy refuses") {
+	if out, _, code := c.run("kickstart", "validate", "--password-policy", "refuse", warned); code != 1 || !strings.Contains(out, "warned.ks:3: error: rootpw password is plaintext, which the password policy refuses") {
 		t.Errorf("--password-policy refuse: exit %d, %q", code, out)
 	}
 	// The syntax follows the version: --isUtc is gone in RHEL 10.
@@ -171,8 +171,8 @@ func TestKickstartValidate(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "parts", "disk.ks"), []byte("autopart --typo\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "incl.ks"), []byte("text\n%include parts/disk.ks\n%include parts/missing.ks\n"), 0o644)
 	out, _, code = c.run("kickstart", "validate", filepath.Join(dir, "incl.ks"))
-	if code != 1 || !strings.Contains(out, "line 2: in "+filepath.Join(dir, "parts/disk.ks")+" line 1: autopart has no option --typo") ||
-		!strings.Contains(out, "line 3: warning: %include parts/missing.ks is not checked") {
+	if code != 1 || !strings.Contains(out, "incl.ks:2: error: in "+filepath.Join(dir, "parts/disk.ks")+" line 1: autopart has no option --typo") ||
+		!strings.Contains(out, "incl.ks:3: warning: %include parts/missing.ks is not checked") {
 		t.Errorf("relative includes: exit %d\n%s", code, out)
 	}
 }

@@ -31,6 +31,9 @@ type option struct {
 	// deprecated, when set, is a warning: anaconda accepts the option and
 	// logs this (it may have no effect).
 	deprecated string
+	// open choices: a value not among them is a warning, not an error
+	// (the list is what kickstand knows, not all the installer knows).
+	open bool
 }
 
 func flag(names ...string) option    { return option{names: names, kind: flagKind} }
@@ -283,7 +286,12 @@ func (k *checker) parse(at place, name string, s *spec, words []string) *call {
 		}
 		if o.kind != flagKind {
 			if why := o.checkValue(value); why != "" {
-				k.report(at, fmt.Sprintf("%s %s=%s %s", name, optName, value, why))
+				msg := fmt.Sprintf("%s %s=%s %s", name, optName, value, why)
+				if o.open && o.refuse[value] == "" {
+					k.warn(at, msg+": anaconda stops if its storage library does not know it either")
+				} else {
+					k.report(at, msg)
+				}
 			}
 		}
 		c.opts[o.names[0]] = append(c.opts[o.names[0]], value)

@@ -8,13 +8,19 @@ import (
 
 const btrfsWhy = "is not supported on RHEL: use xfs or ext4"
 
-// fstype is --fstype as blivet on RHEL knows it; btrfs is refused there
-// (Fedora has it).
+// fstype is --fstype as blivet on RHEL knows it, by type or by name; btrfs
+// is refused there (Fedora has it). pykickstart takes any value: one blivet
+// does not know stops the install when storage is set up, so an unknown one
+// is a warning (the list may lag blivet's).
 var fstype = option{
-	names: []string{"--fstype"}, kind: choiceKind, fold: true,
+	names: []string{"--fstype"}, kind: choiceKind, fold: true, open: true,
 	choices: []string{
 		"xfs", "ext4", "ext3", "ext2", "vfat", "swap", "efi", "biosboot", "prepboot",
-		"appleboot", "macefi", "hfs+", "lvmpv", "mdmember", "ntfs", "iso9660", "tmpfs",
+		"appleboot", "macefi", "hfs", "hfs+", "lvmpv", "mdmember", "ntfs", "iso9660", "tmpfs",
+		"gfs2", "jfs", "reiserfs", "luks", "stratis",
+		// blivet's display names, which it takes too.
+		"ppc prep boot", "bios boot", "efi system partition", "apple bootstrap", "linux hfs+ esp",
+		"physical volume (lvm)", "software raid",
 	},
 }.refusing("btrfs", btrfsWhy)
 

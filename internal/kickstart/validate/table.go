@@ -185,6 +185,7 @@ func patchRHEL8(t *table) {
 	t.changeOption("--ignoregroups", func(o *option) { o.deprecated = "" }, "repo")
 	t.dropOption("--allow-ssh", "rootpw")
 	delete(t.sectionDeprecated, "%traceback")
+	delete(t.sections, "%certificate") // pykickstart parses it, RHEL 8's anaconda does not
 	for _, o := range []string{"--isUtc", "--nontp", "--ntpservers"} {
 		t.deprecateOption(o, "", "timezone")
 	}
@@ -213,6 +214,7 @@ func patchLater(t *table) {
 	t.removeOption("--ignoregroups", "remove it", "repo")
 	t.dropOption("--instLangs", "%packages")
 	t.dropOption("--excludeWeakdeps", "%packages")
+	delete(t.sections, "%anaconda") // gone from anaconda since Fedora 38 and RHEL 10
 }
 
 // patchRHEL10 adds what only RHEL 10 has.
@@ -234,7 +236,7 @@ func patchFedora(t *table) {
 	delete(t.commands, "syspurpose")
 	t.deprecate("nvdimm", "is deprecated and has no effect: remove it")
 	t.add("btrfs", &spec{
-		options: []option{flag("--data"), flag("--metadata"), text("--label"), flag("--noformat"), flag("--useexisting"),
+		options: []option{text("--data"), text("--metadata"), text("--label"), flag("--noformat"), flag("--useexisting"),
 			flag("--subvol"), text("--name"), text("--mkfsoptions")},
 		args:    argRange{1, -1, "a mount point and its members"},
 		repeats: true,

@@ -324,7 +324,7 @@ func (k *checker) open(at place, words []string) {
 			k.report(at, msg+": did you mean "+hint+"?")
 			return
 		}
-		k.report(at, msg+": use %packages, %pre, %pre-install, %post, %onerror, %certificate, %addon or %anaconda")
+		k.report(at, msg+" in "+k.version().title()+": use "+orList(k.table.sectionNames()))
 		return
 	}
 	if why, ok := k.table.sectionDeprecated[name]; ok {

@@ -103,7 +103,7 @@ var badKickstarts = []struct {
 	{"stray %end", ks("text", "%end"), []want{{2, "%end without an open section"}}},
 	{"nested section", ks("%pre", "echo one", "%post", "echo two", "%end"), []want{{3, "%post starts inside %pre opened on line 1: end %pre with %end first"}}},
 	{"unknown section", ks("%poste", "echo", "%end"), []want{{1, "unknown section %poste: did you mean %post?"}}},
-	{"unknown section without hint", ks("%scripts", "%end"), []want{{1, "unknown section %scripts: use %packages"}}},
+	{"unknown section without hint", ks("%scripts", "%end"), []want{{1, "unknown section %scripts in RHEL 9: use %addon, %anaconda, %certificate"}}},
 	{"script option typo", ks("%post --nochroots", "%end"), []want{{1, "%post has no option --nochroots: did you mean --nochroot?"}}},
 	{"nochroot on pre", ks("%pre --nochroot", "%end"), []want{{1, "%pre has no option --nochroot: remove it"}}},
 	{"onerror log needs value", ks("%onerror --log", "%end"), []want{{1, "%onerror --log needs a value"}}},
