@@ -36,7 +36,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&e.dataDir, "data-dir", config.Default().DataDir, "directory of kickstand's database (env KICKSTAND_DATA_DIR)")
-	root.AddCommand(e.serveCmd(), e.distroCmd(), e.profileCmd(), e.machineCmd(), e.kickstartCmd(), e.applyCmd())
+	root.AddCommand(e.serveCmd(), e.distroCmd(), e.profileCmd(), e.machineCmd(), e.kickstartCmd(), e.applyCmd(), e.doctorCmd())
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
