@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -43,6 +44,12 @@ func TestFirewallDropsTFTP(t *testing.T) {
 				t.Errorf("the warning does not say how to open the port:\n%s", log)
 			}
 			warned.daemon.stop()
+			// doctor fails on it, with the same command.
+			out, err := u.l.ns.command(context.Background(), u.cli.bin, "doctor", "--data-dir", u.cli.dataDir,
+				"--interface", u.l.bridge, "--http-port", httpPort, "--dhcp", "full", "--dhcp-wait", "0").CombinedOutput()
+			if err == nil || !regexp.MustCompile(`(?m)^FAIL  firewall: `+regexp.QuoteMeta(tc.wantWarning)+`.*open it: `).Match(out) {
+				t.Errorf("kickstand doctor with %s dropping TFTP: %v\n%s", tc.name, err, out)
+			}
 
 			// With it: the machine installs through the same rule set.
 			server := startServe(t, u.l, u.cli, nil, append(u.fullDHCP(), "--open-firewall")...)
