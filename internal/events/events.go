@@ -7,6 +7,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -76,6 +77,64 @@ func (b *Bus) Run(ctx context.Context, fn func(Event)) {
 					return
 				}
 			}
+		}
+	}
+}
+
+// Feed hands every event it is sent to each of its subscribers (the live
+// views: the API's event stream, the dashboard). A subscriber that does not
+// keep up loses events rather than slowing the sender; they are counted.
+type Feed struct {
+	mu   sync.Mutex
+	subs map[*Subscription]struct{}
+}
+
+// Subscription is one subscriber's events.
+type Subscription struct {
+	// C holds the events sent since Subscribe; Close closes it.
+	C       <-chan Event
+	ch      chan Event
+	feed    *Feed
+	once    sync.Once
+	dropped atomic.Int64
+}
+
+// Subscribe returns a subscription to the events sent from now on, holding
+// up to buffer of them.
+func (f *Feed) Subscribe(buffer int) *Subscription {
+	ch := make(chan Event, max(buffer, 1))
+	s := &Subscription{C: ch, ch: ch, feed: f}
+	f.mu.Lock()
+	if f.subs == nil {
+		f.subs = map[*Subscription]struct{}{}
+	}
+	f.subs[s] = struct{}{}
+	f.mu.Unlock()
+	return s
+}
+
+// Close ends the subscription and closes C.
+func (s *Subscription) Close() {
+	s.once.Do(func() {
+		s.feed.mu.Lock()
+		delete(s.feed.subs, s)
+		s.feed.mu.Unlock()
+		close(s.ch)
+	})
+}
+
+// Dropped returns how many events this subscriber had no room for.
+func (s *Subscription) Dropped() int64 { return s.dropped.Load() }
+
+// Send gives e to every subscriber that has room for it.
+func (f *Feed) Send(e Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for s := range f.subs {
+		select {
+		case s.ch <- e:
+		default:
+			s.dropped.Add(1)
 		}
 	}
 }

@@ -48,3 +48,30 @@ func TestRunDeliversLive(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A feed gives every subscriber every event, and drops (counting) what a
+// slow subscriber has no room for; an ended subscription gets nothing.
+func TestFeed(t *testing.T) {
+	var f Feed
+	a := f.Subscribe(10)
+	b := f.Subscribe(1)
+	for i := range 3 {
+		f.Send(Event{Kind: "k", Detail: string(rune('0' + i))})
+	}
+	if len(a.C) != 3 || len(b.C) != 1 || a.Dropped() != 0 || b.Dropped() != 2 {
+		t.Fatalf("a holds %d (dropped %d), b %d (dropped %d); want 3 (0), 1 (2)", len(a.C), a.Dropped(), len(b.C), b.Dropped())
+	}
+	b.Close()
+	b.Close()
+	f.Send(Event{Kind: "after"})
+	if len(a.C) != 4 {
+		t.Fatalf("a holds %d, want 4", len(a.C))
+	}
+	if _, open := <-b.C; !open {
+		t.Fatal("b lost its buffered event")
+	}
+	if _, open := <-b.C; open {
+		t.Fatal("a closed subscription still receives")
+	}
+	a.Close()
+}
