@@ -145,6 +145,17 @@ type Event struct {
 	Detail string
 }
 
+// APIToken is a REST API token: its public ID, and a hash of its secret
+// (the secret itself is shown once, at creation, and never stored).
+type APIToken struct {
+	ID       string
+	Name     string
+	Hash     string // hex SHA-256 of the secret part
+	ReadOnly bool   // may read everything and change nothing
+	Created  time.Time
+	LastUsed time.Time // zero: never
+}
+
 // Store is the persistence every backend provides. All methods are safe for
 // concurrent use, also from several processes sharing one data directory.
 type Store interface {
@@ -192,6 +203,15 @@ type Store interface {
 	// TrimEvents deletes all but the newest keep events of every machine
 	// and returns how many went.
 	TrimEvents(ctx context.Context, keep int) (int64, error)
+
+	// AddAPIToken records a REST API token (ErrExists if its name or ID is
+	// taken); APIToken returns one by ID, APITokens all by name;
+	// RemoveAPIToken deletes one by name; UsedAPIToken notes its last use.
+	AddAPIToken(ctx context.Context, t APIToken) error
+	APIToken(ctx context.Context, id string) (APIToken, error)
+	APITokens(ctx context.Context) ([]APIToken, error)
+	RemoveAPIToken(ctx context.Context, name string) error
+	UsedAPIToken(ctx context.Context, id string, at time.Time) error
 
 	Leases(ctx context.Context) ([]Lease, error)
 	PutLease(ctx context.Context, l Lease) error

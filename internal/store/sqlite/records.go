@@ -447,6 +447,60 @@ func scanEvent(row interface{ Scan(...any) error }) (store.Event, error) {
 	return e, err
 }
 
+// AddAPIToken records t.
+func (d *DB) AddAPIToken(ctx context.Context, t store.APIToken) error {
+	if t.ID == "" || t.Name == "" || t.Hash == "" {
+		return fmt.Errorf("api token needs an ID, a name and a hash")
+	}
+	if t.Created.IsZero() {
+		t.Created = now()
+	}
+	_, err := d.db.ExecContext(ctx, `INSERT INTO api_tokens (id, name, hash, read_only, created) VALUES (?,?,?,?,?)`,
+		t.ID, t.Name, t.Hash, t.ReadOnly, unix(t.Created))
+	if isUnique(err) {
+		return fmt.Errorf("api token %q: %w", t.Name, store.ErrExists)
+	}
+	return err
+}
+
+const tokenCols = `id, name, hash, read_only, created, last_used`
+
+func scanToken(row interface{ Scan(...any) error }) (store.APIToken, error) {
+	var t store.APIToken
+	var created, used int64
+	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &t.ReadOnly, &created, &used); err != nil {
+		return t, err
+	}
+	t.Created = fromUnix(created)
+	if used != 0 {
+		t.LastUsed = fromUnix(used)
+	}
+	return t, nil
+}
+
+// APIToken returns the token with that ID.
+func (d *DB) APIToken(ctx context.Context, id string) (store.APIToken, error) {
+	t, err := scanToken(d.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE id = ?`, id))
+	return t, notFound(err, "api token")
+}
+
+// APITokens returns every token by name.
+func (d *DB) APITokens(ctx context.Context) ([]store.APIToken, error) {
+	return queryAll(ctx, d.db, scanToken, `SELECT `+tokenCols+` FROM api_tokens ORDER BY name`)
+}
+
+// RemoveAPIToken deletes the token called name.
+func (d *DB) RemoveAPIToken(ctx context.Context, name string) error {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM api_tokens WHERE name = ?`, name)
+	return affected(res, err, fmt.Sprintf("api token %q", name))
+}
+
+// UsedAPIToken notes that the token was used at.
+func (d *DB) UsedAPIToken(ctx context.Context, id string, at time.Time) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE api_tokens SET last_used = ? WHERE id = ?`, unix(at), id)
+	return err
+}
+
 // Leases returns every lease.
 func (d *DB) Leases(ctx context.Context) ([]store.Lease, error) {
 	return queryAll(ctx, d.db, scanLease, `SELECT mac, ip, expires, hostname FROM leases ORDER BY ip`)

@@ -115,6 +115,10 @@ var migrations = []string{
 	// 5: a profile's password policy replaces its plaintext-rootpw switch.
 	`ALTER TABLE profiles ADD COLUMN password_policy TEXT NOT NULL DEFAULT '';
 	UPDATE profiles SET password_policy = 'warn' WHERE plaintext_rootpw = 1;`,
+	// 6: REST API tokens.
+	`CREATE TABLE api_tokens (
+		id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, hash TEXT NOT NULL,
+		read_only INTEGER NOT NULL, created INTEGER NOT NULL, last_used INTEGER NOT NULL DEFAULT 0);`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tokens", testTokens},
 		{"DiscoveredAreBounded", testDiscover},
 		{"Leases", testLeases},
+		{"APITokens", testAPITokens},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -352,4 +353,28 @@ func testLeases(t *testing.T, s store.Store) {
 	if len(ls) != 0 {
 		t.Fatalf("Leases after remove = %+v", ls)
 	}
+}
+
+func testAPITokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.AddAPIToken(ctx, store.APIToken{ID: "a1", Name: "ci", Hash: "h1"}))
+	must(t, s.AddAPIToken(ctx, store.APIToken{ID: "b2", Name: "dash", Hash: "h2", ReadOnly: true}))
+	wantErr(t, s.AddAPIToken(ctx, store.APIToken{ID: "c3", Name: "ci", Hash: "h3"}), store.ErrExists)
+	wantErr(t, s.AddAPIToken(ctx, store.APIToken{ID: "a1", Name: "other", Hash: "h3"}), store.ErrExists)
+	got, err := s.APIToken(ctx, "b2")
+	must(t, err)
+	if got.Name != "dash" || got.Hash != "h2" || !got.ReadOnly || got.Created.IsZero() || !got.LastUsed.IsZero() {
+		t.Fatalf("APIToken = %+v", got)
+	}
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	must(t, s.UsedAPIToken(ctx, "b2", at))
+	all, err := s.APITokens(ctx)
+	must(t, err)
+	if len(all) != 2 || all[0].Name != "ci" || !all[1].LastUsed.Equal(at) {
+		t.Fatalf("APITokens = %+v", all)
+	}
+	must(t, s.RemoveAPIToken(ctx, "ci"))
+	wantErr(t, s.RemoveAPIToken(ctx, "ci"), store.ErrNotFound)
+	_, err = s.APIToken(ctx, "a1")
+	wantErr(t, err, store.ErrNotFound)
 }
