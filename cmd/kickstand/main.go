@@ -7,12 +7,13 @@ import (
 	"os/signal"
 	"syscall"
 
+	"kickstand/internal/app"
 	"kickstand/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := cli.Env{Serve: app.Run}.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net"
@@ -18,12 +19,15 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"kickstand/internal/api"
 	"kickstand/internal/boot"
 	"kickstand/internal/bootfs"
 	"kickstand/internal/config"
 	"kickstand/internal/dhcp"
 	"kickstand/internal/events"
 	"kickstand/internal/httpd"
+	"kickstand/internal/inventory"
+	"kickstand/internal/netif"
 	"kickstand/internal/store"
 	"kickstand/internal/store/sqlite"
 	"kickstand/internal/tftp"
@@ -34,10 +38,11 @@ type App struct {
 	cfg      config.Config
 	log      *slog.Logger
 	store    store.Store
-	net      Network
+	net      netif.Network
 	machines *machines
 	tree     *bootfs.Tree
 	bus      *events.Bus
+	feed     *events.Feed // the live views' copy of every recorded event
 	peers    *neighbours
 	defaults []string // distros named by --iso; the first is served at pub/
 	grubs    grubDialects
@@ -63,7 +68,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 		return nil, err
 	}
 	maps.Copy(loaders, bootfs.FindIPXE(cfg.BootloaderDir))
-	network, err := ResolveNetwork(cfg.Interface, cfg.ServerIP)
+	network, err := netif.Resolve(cfg.Interface, cfg.ServerIP)
 	if err != nil {
 		return nil, err
 	}
@@ -75,22 +80,28 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, store: db, net: network, bus: events.New(0), peers: newNeighbours()}
-	if a.defaults, err = EnsureISOs(ctx, db, cfg.ISOs, progressWriter()); err != nil {
+	a := &App{cfg: cfg, log: log, store: db, net: network, bus: events.New(0), feed: &events.Feed{}, peers: newNeighbours()}
+	if a.defaults, err = inventory.EnsureISOs(ctx, db, cfg.ISOs, progressWriter()); err != nil {
 		db.Close()
 		return nil, err
 	}
-	a.machines = &machines{store: db, unknown: unknown, baseURL: BaseURL(network.ServerIP, cfg.HTTPPort),
+	a.machines = &machines{store: db, unknown: unknown, baseURL: netif.BaseURL(network.ServerIP, cfg.HTTPPort),
 		pubDistro: a.defaultDistro, grub: a.grubDialect, source: a.sourceOf, log: log,
-		discoveries: newRateLimit(discoverRate, discoverBurst), wireEvents: rateLimits{rate: eventRate, burst: eventBurst, maxKeys: 8192}}
+		discoveries: newRateLimit(discoverRate, discoverBurst), wireEvents: rateLimits{rate: eventRate, burst: eventBurst, maxKeys: 8192},
+		feed: a.feed}
 	if cfg.FTPPort != 0 {
-		a.machines.ftpBase = FTPBase(network.ServerIP, cfg.FTPPort)
+		a.machines.ftpBase = netif.FTPBase(network.ServerIP, cfg.FTPPort)
 	}
 	a.tree = &bootfs.Tree{Loaders: loaders, Distro: a.distroSource, Distros: a.distroNames,
 		Default: a.defaultDistro, Generate: a.generate}
 	a.reportSources(ctx)
 	a.reportProfiles(ctx)
 	return a, nil
+}
+
+// noFiles is the file tree of the API's own listener: none.
+func noFiles(context.Context, string, netip.Addr) (httpd.File, error) {
+	return nil, fs.ErrNotExist
 }
 
 // tftpBlockSize is the largest TFTP block granted: --tftp-max-blksize, or
@@ -115,8 +126,8 @@ func (a *App) reportProfiles(ctx context.Context) {
 		return
 	}
 	for _, p := range ps {
-		var invalid *InvalidError
-		if _, err := CheckProfile(ctx, a.store, p, a.site(ctx)); errors.As(err, &invalid) {
+		var invalid *inventory.InvalidError
+		if _, err := inventory.CheckProfile(ctx, a.store, p, a.site(ctx)); errors.As(err, &invalid) {
 			a.log.Warn("profile's kickstart would not be served: fix it, or set its --password-policy", "profile", p.Name, "err", err)
 		}
 	}
@@ -172,8 +183,21 @@ func (a *App) serve(ctx context.Context) error {
 	}
 	tftpSrv := &tftp.Server{Handler: a.openTFTP, OnTransfer: a.onTFTP, Logger: a.log.With("server", "tftp"),
 		MaxTransfers: a.cfg.TFTPMaxTransfers, MaxTransfersPerClient: a.cfg.TFTPMaxPerClient, MaxBlockSize: a.tftpBlockSize()}
+	apiSrv := &api.Server{Inv: &inventory.Inventory{Store: a.store, Site: a.site(ctx)}, Feed: a.feed,
+		Logger: a.log.With("server", "api")}
 	httpSrv := &httpd.Server{Open: a.openHTTP, Kickstart: a.kickstart, PhoneHome: a.phoneHome,
 		OnFile: a.onHTTP, Logger: a.log.With("server", "http")}
+	if a.cfg.APIListen == "" {
+		httpSrv.API = apiSrv.Handler()
+	} else {
+		apiLn, err := lc.Listen(ctx, "tcp", a.cfg.APIListen)
+		if err != nil {
+			return portError("API", "--api-listen", err)
+		}
+		defer apiLn.Close()
+		apiHTTP := &httpd.Server{Open: noFiles, API: apiSrv.Handler(), Logger: a.log.With("server", "api")}
+		runs = append(runs, func(ctx context.Context) error { return apiHTTP.Serve(ctx, apiLn) })
+	}
 	runs = append(runs,
 		func(ctx context.Context) error { return tftpSrv.Serve(ctx, tftpConn) },
 		func(ctx context.Context) error { return httpSrv.Serve(ctx, httpLn) },

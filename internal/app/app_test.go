@@ -20,6 +20,8 @@ import (
 
 	"kickstand/internal/bootfs"
 	"kickstand/internal/config"
+	"kickstand/internal/inventory"
+	"kickstand/internal/netif"
 	"kickstand/internal/store"
 	"kickstand/internal/store/sqlite"
 )
@@ -82,7 +84,7 @@ func TestServeLoopback(t *testing.T) {
 	}
 	must(db.AddDistro(ctx, store.Distro{Name: "rocky9", Source: tree, Kernel: "images/pxeboot/vmlinuz", Initrd: "images/pxeboot/initrd.img"}))
 	must(db.AddProfile(ctx, store.Profile{Name: "web", Distro: "rocky9"}))
-	must(db.PutMachine(ctx, store.Machine{MAC: mac, Profile: "web", State: store.StateNew, Token: NewToken()}))
+	must(db.PutMachine(ctx, store.Machine{MAC: mac, Profile: "web", State: store.StateNew, Token: inventory.NewToken()}))
 	defer db.Close()
 
 	cfg := config.Default()
@@ -105,7 +107,7 @@ func TestServeLoopback(t *testing.T) {
 			t.Error("Run did not return after cancel")
 		}
 	}()
-	base := BaseURL(mustAddr("127.0.0.1"), cfg.HTTPPort)
+	base := netif.BaseURL(mustAddr("127.0.0.1"), cfg.HTTPPort)
 	waitHTTP(t, base+"/healthz")
 
 	tftpURL := func(name string) string { return "tftp://127.0.0.1:" + itoa(cfg.TFTPPort) + "/" + name }
@@ -236,11 +238,11 @@ func TestPortInUseSaysWhatToDo(t *testing.T) {
 // The TFTP block fits one frame of the interface.
 func TestTFTPBlockSizeFitsMTU(t *testing.T) {
 	for mtu, want := range map[int]int{1500: 1468, 9000: 8968, 1400: 1368, 0: 0} {
-		if got := (Network{MTU: mtu}).TFTPBlockSize(); got != want {
+		if got := (netif.Network{MTU: mtu}).TFTPBlockSize(); got != want {
 			t.Errorf("MTU %d: block %d, want %d", mtu, got, want)
 		}
 	}
-	a := &App{net: Network{MTU: 1400}}
+	a := &App{net: netif.Network{MTU: 1400}}
 	if got := a.tftpBlockSize(); got != 1368 {
 		t.Errorf("default: %d, want 1368 (the MTU's)", got)
 	}
@@ -248,7 +250,7 @@ func TestTFTPBlockSizeFitsMTU(t *testing.T) {
 	if got := a.tftpBlockSize(); got != 512 {
 		t.Errorf("--tftp-max-blksize 512: %d", got)
 	}
-	n, err := ResolveNetwork("lo", "")
+	n, err := netif.Resolve("lo", "")
 	if err != nil || n.MTU != 65536 {
 		t.Errorf("loopback: MTU %d, %v; want 65536", n.MTU, err)
 	}

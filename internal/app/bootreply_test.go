@@ -17,6 +17,7 @@ import (
 	"kickstand/internal/boot"
 	"kickstand/internal/bootfs"
 	"kickstand/internal/dhcp"
+	"kickstand/internal/netif"
 	"kickstand/internal/store"
 	"kickstand/internal/store/sqlite"
 )
@@ -29,7 +30,7 @@ func TestBootReplyByFirmware(t *testing.T) {
 	}
 	defer db.Close()
 	log := slog.New(slog.DiscardHandler)
-	a := &App{log: log, store: db, net: Network{ServerIP: netip.MustParseAddr("10.0.0.1")},
+	a := &App{log: log, store: db, net: netif.Network{ServerIP: netip.MustParseAddr("10.0.0.1")},
 		tree: &bootfs.Tree{Loaders: map[string]string{"snponly.efi": "/x/snponly.efi"}}}
 	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1", log: log}
 	mac, _ := store.ParseMAC("52:54:00:00:00:07")
@@ -128,7 +129,7 @@ func TestUEFIShimInFullMode(t *testing.T) {
 	db.AddProfile(ctx, store.Profile{Name: "web", Distro: "rocky9"})
 	db.PutMachine(ctx, store.Machine{MAC: mac, Profile: "web", State: store.StateNew, Token: "t"})
 	log := slog.New(slog.DiscardHandler)
-	a := &App{log: log, store: db, peers: newNeighbours(), net: Network{ServerIP: netip.MustParseAddr("10.0.0.1")}}
+	a := &App{log: log, store: db, peers: newNeighbours(), net: netif.Network{ServerIP: netip.MustParseAddr("10.0.0.1")}}
 	a.cfg.DHCP = "full"
 	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1", log: log}
 	a.tree = &bootfs.Tree{Loaders: map[string]string{"snponly.efi": "/x"}, Distro: a.distroSource, Default: a.defaultDistro, Generate: a.generate}

@@ -6,21 +6,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/netip"
 	"os"
 
 	"kickstand/internal/bootfs"
 	"kickstand/internal/ftp"
+	"kickstand/internal/inventory"
 	"kickstand/internal/store"
 )
-
-// FTPBase is the FTP address clients use to reach kickstand.
-func FTPBase(ip netip.Addr, port int) string {
-	if port == 21 {
-		return "ftp://" + ip.String()
-	}
-	return fmt.Sprintf("ftp://%s:%d", ip, port)
-}
 
 // progressWriter is where the one-time ISO checksum shows its progress: the
 // terminal, if there is one.
@@ -72,7 +64,7 @@ func (a *App) reportSources(ctx context.Context) {
 		return
 	}
 	for _, d := range ds {
-		if status := CheckSource(d); status != "ok" {
+		if status := inventory.CheckSource(d); status != "ok" {
 			a.log.Warn("distro not served: its source "+status+" since import; re-import it",
 				"distro", d.Name, "source", d.Source)
 		}

@@ -8,12 +8,13 @@ import (
 	"kickstand/internal/dhcp"
 	"kickstand/internal/firewall"
 	"kickstand/internal/ftp"
+	"kickstand/internal/netif"
 )
 
 // FirewallTarget is what a server with cfg serves on n, for the firewall
 // check: DHCP (a broadcast from clients without an address) and the PXE
 // boot server port, TFTP, HTTP, FTP and its passive range.
-func FirewallTarget(cfg config.Config, n Network) firewall.Target {
+func FirewallTarget(cfg config.Config, n netif.Network) firewall.Target {
 	t := firewall.Target{Interface: n.Interface, ServerIP: n.ServerIP}
 	if cfg.DHCP != "off" {
 		t.Ports = append(t.Ports,

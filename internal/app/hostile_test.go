@@ -19,6 +19,7 @@ import (
 	"kickstand/internal/bootfs"
 	"kickstand/internal/events"
 	"kickstand/internal/httpd"
+	"kickstand/internal/netif"
 	"kickstand/internal/store"
 	"kickstand/internal/store/sqlite"
 )
@@ -53,7 +54,7 @@ func newLANApp(t *testing.T, unknown boot.Unknown) *lanApp {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	l := &lanApp{db: db, arp: map[netip.Addr]net.HardwareAddr{}, logs: logs}
 	l.App = &App{log: log, store: db, bus: events.New(0), peers: newNeighbours(),
-		net: Network{ServerIP: netip.MustParseAddr("10.0.0.1")}}
+		net: netif.Network{ServerIP: netip.MustParseAddr("10.0.0.1")}}
 	l.cfg.KSSourceCheck = true
 	l.peers.arpFn = func() map[netip.Addr]net.HardwareAddr { return l.arp }
 	l.machines = &machines{store: db, unknown: unknown, baseURL: "http://10.0.0.1", source: l.sourceOf, log: log,

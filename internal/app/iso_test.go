@@ -15,6 +15,8 @@ import (
 
 	"kickstand/internal/bootfs"
 	"kickstand/internal/config"
+	"kickstand/internal/inventory"
+	"kickstand/internal/netif"
 	"kickstand/internal/store"
 	"kickstand/internal/store/sqlite"
 )
@@ -81,7 +83,7 @@ func TestServeISO(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	base := BaseURL(mustAddr("127.0.0.1"), cfg.HTTPPort)
+	base := netif.BaseURL(mustAddr("127.0.0.1"), cfg.HTTPPort)
 	waitHTTP(t, base+"/healthz")
 
 	want := sha256.Sum256(stage2)
@@ -125,7 +127,7 @@ func TestServeISO(t *testing.T) {
 	if code := curlStatus(t, base+"/distros/rocky-9.6-x86_64/images/install.img"); code == "200" {
 		t.Fatal("a changed ISO was still served")
 	}
-	if CheckSource(d) != "changed" {
-		t.Fatalf("CheckSource of a touched ISO = %q, want changed", CheckSource(d))
+	if inventory.CheckSource(d) != "changed" {
+		t.Fatalf("CheckSource of a touched ISO = %q, want changed", inventory.CheckSource(d))
 	}
 }

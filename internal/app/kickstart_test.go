@@ -13,6 +13,7 @@ import (
 	"kickstand/internal/boot"
 	"kickstand/internal/events"
 	"kickstand/internal/httpd"
+	"kickstand/internal/inventory"
 	"kickstand/internal/store"
 	"kickstand/internal/store/sqlite"
 )
@@ -42,7 +43,7 @@ func TestRenderKickstartVariablesAndNetwork(t *testing.T) {
 			DNS: []netip.Addr{netip.MustParseAddr("10.1.2.2")}}}
 	snippets := t.TempDir()
 	os.WriteFile(filepath.Join(snippets, "partitioning.ks"), []byte("ignoredisk --only-use={{ var \"disk\" }}\nautopart --type=plain\n"), 0o644)
-	ks, _, _, err := RenderKickstart(ctx, db, m, "", Site{BaseURL: "http://10.0.0.1", SnippetsDir: snippets})
+	ks, _, _, err := inventory.RenderKickstart(ctx, db, m, "", inventory.Site{BaseURL: "http://10.0.0.1", SnippetsDir: snippets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func TestRenderKickstartVariablesAndNetwork(t *testing.T) {
 	}
 }
 
-// A kickstart anaconda would refuse is not served: an *InvalidError naming
+// A kickstart anaconda would refuse is not served: an *inventory.InvalidError naming
 // the line, a kickstart-invalid event, and a 500 rather than a broken install.
 func TestInvalidKickstartIsNotServed(t *testing.T) {
 	ctx := context.Background()
@@ -73,36 +74,36 @@ func TestInvalidKickstartIsNotServed(t *testing.T) {
 	m, _ := db.Machine(ctx, mac)
 
 	// Only errors refuse; the plaintext rootpw is a warning.
-	_, _, warnings, err := RenderKickstart(ctx, db, m, "", Site{BaseURL: "http://10.0.0.1"})
-	var invalid *InvalidError
+	_, _, warnings, err := inventory.RenderKickstart(ctx, db, m, "", inventory.Site{BaseURL: "http://10.0.0.1"})
+	var invalid *inventory.InvalidError
 	if !errors.As(err, &invalid) || len(invalid.Problems) != 1 || invalid.Problems[0].Line != 4 {
 		t.Fatalf("err = %v; want autopart with part (line 4)", err)
 	}
 	if len(warnings) != 1 || warnings[0].Line != 3 {
 		t.Fatalf("warnings = %v; want the plaintext rootpw (line 3)", warnings)
 	}
-	if _, err := CheckProfile(ctx, db, store.Profile{Name: "new", Distro: "rocky9", Kickstart: bad}, Site{}); !errors.As(err, &invalid) {
+	if _, err := inventory.CheckProfile(ctx, db, store.Profile{Name: "new", Distro: "rocky9", Kickstart: bad}, inventory.Site{}); !errors.As(err, &invalid) {
 		t.Errorf("CheckProfile of a bad template: %v", err)
 	}
 	// A variable only its machines will set: checked when they are added.
-	if _, err := CheckProfile(ctx, db, store.Profile{Name: "roles", Distro: "rocky9", Kickstart: "text\n# {{ var \"role\" }}\n"}, Site{}); err != nil {
+	if _, err := inventory.CheckProfile(ctx, db, store.Profile{Name: "roles", Distro: "rocky9", Kickstart: "text\n# {{ var \"role\" }}\n"}, inventory.Site{}); err != nil {
 		t.Errorf("a profile whose template needs a machine variable: %v", err)
 	}
 	// The password policy: a warning by default, an error that says how
 	// to hash where the profile or the server refuses plaintext.
 	ok := store.Profile{Name: "plain", Distro: "rocky9", Kickstart: plain}
-	if w, err := CheckProfile(ctx, db, ok, Site{}); err != nil || len(w) != 1 {
+	if w, err := inventory.CheckProfile(ctx, db, ok, inventory.Site{}); err != nil || len(w) != 1 {
 		t.Errorf("a plaintext rootpw by default: %v, %v; want one warning", w, err)
 	}
-	if _, err := CheckProfile(ctx, db, ok, Site{PasswordPolicy: "refuse"}); !errors.As(err, &invalid) || !strings.Contains(err.Error(), "openssl passwd -6") {
+	if _, err := inventory.CheckProfile(ctx, db, ok, inventory.Site{PasswordPolicy: "refuse"}); !errors.As(err, &invalid) || !strings.Contains(err.Error(), "openssl passwd -6") {
 		t.Errorf("a plaintext rootpw with --password-policy refuse: %v", err)
 	}
 	strict, _ := db.Profile(ctx, "strict")
-	if _, err := CheckProfile(ctx, db, strict, Site{PasswordPolicy: "warn"}); !errors.As(err, &invalid) {
+	if _, err := inventory.CheckProfile(ctx, db, strict, inventory.Site{PasswordPolicy: "warn"}); !errors.As(err, &invalid) {
 		t.Errorf("a profile that refuses plaintext, on a server that warns: %v", err)
 	}
 	ok.PasswordPolicy = "warn"
-	if _, err := CheckProfile(ctx, db, ok, Site{PasswordPolicy: "refuse"}); err != nil {
+	if _, err := inventory.CheckProfile(ctx, db, ok, inventory.Site{PasswordPolicy: "refuse"}); err != nil {
 		t.Errorf("a profile that allows plaintext, on a server that refuses: %v", err)
 	}
 

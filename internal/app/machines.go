@@ -2,27 +2,19 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"kickstand/internal/boot"
+	"kickstand/internal/events"
+	"kickstand/internal/inventory"
 	"kickstand/internal/store"
 )
-
-// NewToken returns a random, URL-safe machine token.
-func NewToken() string {
-	b := make([]byte, 20)
-	rand.Read(b) // crypto/rand.Read never fails on Linux
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
-}
 
 // Bounds of the machines seen on the wire but never registered.
 const (
@@ -66,6 +58,8 @@ type machines struct {
 	wireEvents rateLimits
 	// unrecorded counts events dropped because their MAC is no machine.
 	unrecorded atomic.Int64
+	// feed, if set, gets every event recorded, for the live views.
+	feed *events.Feed
 }
 
 // pub returns the distro at pub/, or "" (also when pubDistro is unset).
@@ -89,7 +83,7 @@ func (m *machines) discover(ctx context.Context, mac net.HardwareAddr, t time.Ti
 			"rate", discoverRate, "mac", mac.String())
 		return false
 	}
-	added, err := m.store.Discover(ctx, store.Machine{MAC: mac, State: store.StateNew, Token: NewToken(), Seen: t}, DiscoveredMax)
+	added, err := m.store.Discover(ctx, store.Machine{MAC: mac, State: store.StateNew, Token: inventory.NewToken(), Seen: t}, DiscoveredMax)
 	if err != nil {
 		m.quiet.log(m.log, slog.LevelError, "store-discover", "record discovered machine", "mac", mac.String(), "err", err)
 		return false
@@ -219,7 +213,13 @@ func (m *machines) recordErr(ctx context.Context, mac net.HardwareAddr, kind, de
 func (m *machines) recordAt(ctx context.Context, ev store.Event, step store.State) error {
 	mac, kind := ev.MAC, ev.Kind
 	before, _ := m.store.Machine(ctx, mac) // only for the log line
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
 	after, err := m.store.Record(ctx, ev, step)
+	if err == nil && m.feed != nil {
+		m.feed.Send(events.Event{Time: ev.Time, MAC: mac, Kind: kind, Detail: ev.Detail, Step: string(after)})
+	}
 	if err == nil && after != before.State && after != "" {
 		level := slog.LevelInfo
 		if !before.Registered() { // a discovered machine: anything on the LAN makes these

@@ -12,6 +12,7 @@ import (
 	"kickstand/internal/boot"
 	"kickstand/internal/bootfs"
 	"kickstand/internal/dhcp"
+	"kickstand/internal/netif"
 	"kickstand/internal/store"
 	"kickstand/internal/store/sqlite"
 )
@@ -44,7 +45,7 @@ func BenchmarkOfferPath(b *testing.B) {
 				}
 			}
 			log := slog.New(slog.DiscardHandler)
-			a := &App{log: log, store: db, net: Network{ServerIP: netip.MustParseAddr("10.0.0.1")},
+			a := &App{log: log, store: db, net: netif.Network{ServerIP: netip.MustParseAddr("10.0.0.1")},
 				tree: &bootfs.Tree{Loaders: map[string]string{}}}
 			a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1", log: log}
 			client := net.HardwareAddr{0x52, 0x54, 2, 0, 0, 0} // machine 0: registered

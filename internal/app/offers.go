@@ -1,6 +1,7 @@
 package app
 
 import (
+	"kickstand/internal/inventory"
 	"net"
 	"net/netip"
 	"sync"
@@ -59,7 +60,7 @@ func (o *offers) mint(mac net.HardwareAddr, client netip.Addr, profiles []string
 	out := make(map[string]string, len(profiles))
 	var tokens []string
 	for _, p := range profiles {
-		t := NewToken()
+		t := inventory.NewToken()
 		if o.token != nil {
 			t = o.token()
 		}

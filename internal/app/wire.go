@@ -15,6 +15,7 @@ import (
 	"kickstand/internal/events"
 	"kickstand/internal/ftp"
 	"kickstand/internal/httpd"
+	"kickstand/internal/inventory"
 	"kickstand/internal/store"
 	"kickstand/internal/tftp"
 )
@@ -97,8 +98,8 @@ func (a *App) kickstart(ctx context.Context, token string, client netip.Addr) ([
 		return nil, err
 	}
 	a.peers.learn(client, m.MAC)
-	ks, p, warnings, err := RenderKickstart(ctx, a.store, m, chosen, a.site(ctx))
-	var invalid *InvalidError
+	ks, p, warnings, err := inventory.RenderKickstart(ctx, a.store, m, chosen, a.site(ctx))
+	var invalid *inventory.InvalidError
 	if errors.As(err, &invalid) {
 		a.machines.record(ctx, m.MAC, "kickstart-invalid", err.Error(), "")
 		a.log.Error("kickstart not served: anaconda would refuse it", "mac", m.MAC.String(), "err", err)
@@ -148,7 +149,7 @@ func (a *App) kickstartMachine(ctx context.Context, token string, client netip.A
 	if err != nil {
 		return m, "", err
 	}
-	m.Token = NewToken()
+	m.Token = inventory.NewToken()
 	if err := a.store.SetToken(ctx, m.MAC, m.Token); err != nil {
 		return m, "", err
 	}
@@ -156,9 +157,9 @@ func (a *App) kickstartMachine(ctx context.Context, token string, client netip.A
 }
 
 // site is the server's side of every kickstart.
-func (a *App) site(ctx context.Context) Site {
-	return Site{BaseURL: a.machines.baseURL, FTPBase: a.machines.ftpBase, PubDistro: a.machines.pub(ctx),
-		SnippetsDir: SnippetsDir(a.cfg.DataDir), PasswordPolicy: a.cfg.PasswordPolicy}
+func (a *App) site(ctx context.Context) inventory.Site {
+	return inventory.Site{BaseURL: a.machines.baseURL, FTPBase: a.machines.ftpBase, PubDistro: a.machines.pub(ctx),
+		SnippetsDir: inventory.SnippetsDir(a.cfg.DataDir), PasswordPolicy: a.cfg.PasswordPolicy}
 }
 
 // unknownToken refuses a token that is nobody's: a 404 that tells nothing,
@@ -246,7 +247,7 @@ func (a *App) phoneHome(ctx context.Context, token string, r httpd.Report) error
 		return err
 	}
 	if st := store.State(r.State); st == store.StateInstalled || st == store.StateFailed {
-		return a.store.SetToken(ctx, m.MAC, NewToken())
+		return a.store.SetToken(ctx, m.MAC, inventory.NewToken())
 	}
 	return nil
 }

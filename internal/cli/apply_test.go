@@ -36,8 +36,9 @@ func writeApply(t *testing.T, yaml string) string {
 	return f
 }
 
-func TestApply(t *testing.T) {
-	c := newCLI(t)
+func TestApply(t *testing.T) { eachMode(t, testApply) }
+
+func testApply(t *testing.T, c *cliEnv) {
 	c.ok("distro", "import", "rocky9", c.tree)
 	f := writeApply(t, applyYAML)
 
@@ -97,18 +98,19 @@ func TestApply(t *testing.T) {
 }
 
 // A bad file writes nothing at all, and says what is wrong.
-func TestApplyBadFileWritesNothing(t *testing.T) {
-	c := newCLI(t)
+func TestApplyBadFileWritesNothing(t *testing.T) { eachMode(t, testApplyBadFileWritesNothing) }
+
+func testApplyBadFileWritesNothing(t *testing.T, c *cliEnv) {
 	c.ok("distro", "import", "rocky9", c.tree)
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"unknown key", "profiles:\n  - name: web\n    distro: rocky9\n    colour: blue\n", "field colour not found"},
-		{"missing distro", "profiles:\n  - name: web\n    distro: nope\n", `distro "nope" does not exist`},
+		{"missing distro", "profiles:\n  - name: web\n    distro: nope\n", "distro nope does not exist"},
 		{"bad machine after good profile", applyYAML + "  - mac: 52:54:00\n    profile: web\n", "bad MAC"},
-		{"unknown profile", "machines:\n  - mac: 52:54:00:aa:00:09\n    profile: ghost\n", "neither in the file nor in the store"},
+		{"unknown profile", "machines:\n  - mac: 52:54:00:aa:00:09\n    profile: ghost\n", "profile ghost does not exist"},
 		{"listed twice", applyYAML + "  - mac: 52:54:00:aa:00:01\n    profile: web\n", "listed twice"},
 		{"invalid kickstart", "profiles:\n  - name: p\n    distro: rocky9\n    vars: {autopart_type: zfs}\n", "error"},
 		{"ip reserved twice", "profiles:\n  - name: p\n    distro: rocky9\nmachines:\n  - {mac: 52:54:00:aa:00:05, profile: p, ip: 10.0.0.9}\n  - {mac: 52:54:00:aa:00:06, profile: p, ip: 10.0.0.9}\n", "reserved for 52:54:00:aa:00:05"},
-		{"bad gateway", "profiles:\n  - name: p\n    distro: rocky9\nmachines:\n  - mac: 52:54:00:aa:00:03\n    profile: p\n    network: {address: 10.0.0.5/24, gateway: 192.168.0.1}\n", "--gateway"},
+		{"bad gateway", "profiles:\n  - name: p\n    distro: rocky9\nmachines:\n  - mac: 52:54:00:aa:00:03\n    profile: p\n    network: {address: 10.0.0.5/24, gateway: 192.168.0.1}\n", "gateway \"192.168.0.1\": want an address inside"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.fails(tc.want, "apply", "-f", writeApply(t, tc.yaml))

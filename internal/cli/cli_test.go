@@ -1,14 +1,20 @@
 package cli
 
 import (
+	"fmt"
+	"net/http/httptest"
 	"reflect"
+	"regexp"
 
 	"github.com/spf13/pflag"
 
 	"bytes"
 	"context"
 	"encoding/json"
+	"kickstand/internal/api"
 	"kickstand/internal/config"
+	"kickstand/internal/inventory"
+	"kickstand/internal/store/sqlite"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +25,9 @@ type cliEnv struct {
 	t    *testing.T
 	data string
 	tree string
+	// server and token, when set, run the inventory commands through a
+	// kickstand API on the same data directory.
+	server, token string
 }
 
 func newCLI(t *testing.T) *cliEnv {
@@ -32,10 +41,47 @@ func newCLI(t *testing.T) *cliEnv {
 	return &cliEnv{t: t, data: filepath.Join(dir, "data"), tree: tree}
 }
 
+// eachMode runs fn with the CLI on its data directory, and again with the
+// same commands through the REST API of a server on 127.0.0.1 (on a data
+// directory of its own): the CLI behaves and prints the same either way.
+func eachMode(t *testing.T, fn func(t *testing.T, c *cliEnv)) {
+	t.Run("local", func(t *testing.T) { fn(t, newCLI(t)) })
+	t.Run("api", func(t *testing.T) {
+		c := newCLI(t)
+		token := strings.TrimSpace(c.ok("token", "create", "test"))
+		db, err := sqlite.Open(t.Context(), c.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		inv := &inventory.Inventory{Store: db, Site: inventory.Site{SnippetsDir: inventory.SnippetsDir(c.data), BaseURL: "http://SERVER"}}
+		srv := httptest.NewServer((&api.Server{Inv: inv}).Handler())
+		t.Cleanup(srv.Close)
+		c.server, c.token = srv.URL, token
+		fn(t, c)
+	})
+}
+
+// remote reports whether args is an inventory command, which goes through
+// the API in the api mode.
+func remote(args []string) bool {
+	switch args[0] {
+	case "distro", "profile", "machine", "apply":
+		return true
+	case "kickstart":
+		return len(args) > 1 && args[1] == "render"
+	}
+	return false
+}
+
 // run runs kickstand with args and returns stdout, stderr and the exit code.
 func (c *cliEnv) run(args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
-	code := Run(context.Background(), append(args, "--data-dir", c.data), &out, &errb)
+	all := append(args, "--data-dir", c.data)
+	if c.server != "" && remote(args) {
+		all = append(all, "--server", c.server, "--token", c.token)
+	}
+	code := Run(context.Background(), all, &out, &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -65,8 +111,9 @@ func (c *cliEnv) setup() {
 	c.ok("machine", "add", "52:54:00:12:34:56", "--profile", "web", "--hostname", "node1", "--ip", "10.0.0.5", "--var", "timezone=Europe/Berlin")
 }
 
-func TestContractHappyPath(t *testing.T) {
-	c := newCLI(t)
+func TestContractHappyPath(t *testing.T) { eachMode(t, testContractHappyPath) }
+
+func testContractHappyPath(t *testing.T, c *cliEnv) {
 	c.setup()
 	if out := c.ok("distro", "list"); !strings.Contains(out, "rocky9") || !strings.Contains(out, "Rocky Linux") || !strings.Contains(out, "9.6") {
 		t.Fatalf("distro list:\n%s", out)
@@ -106,7 +153,10 @@ func TestContractHappyPath(t *testing.T) {
 }
 
 func TestBadInputIsOneLineAndWritesNothing(t *testing.T) {
-	c := newCLI(t)
+	eachMode(t, testBadInputIsOneLineAndWritesNothing)
+}
+
+func testBadInputIsOneLineAndWritesNothing(t *testing.T, c *cliEnv) {
 	c.setup()
 	c.fails("bad MAC", "machine", "add", "52:54:00", "--profile", "web")
 	c.fails("profile nope does not exist", "machine", "add", "52:54:00:00:00:01", "--profile", "nope")
@@ -143,7 +193,10 @@ func TestBadInputIsOneLineAndWritesNothing(t *testing.T) {
 }
 
 func TestCustomKickstartIsCopiedIntoTheStore(t *testing.T) {
-	c := newCLI(t)
+	eachMode(t, testCustomKickstartIsCopiedIntoTheStore)
+}
+
+func testCustomKickstartIsCopiedIntoTheStore(t *testing.T, c *cliEnv) {
 	c.ok("distro", "import", "rocky9", c.tree)
 	ks := filepath.Join(t.TempDir(), "my.ks")
 	os.WriteFile(ks, []byte("# mine for {{ .Hostname }}\nurl --url={{ .RepoURL }}\n"), 0o644)
@@ -178,4 +231,55 @@ func TestServeFlagsWinOverConfigFile(t *testing.T) {
 			t.Errorf("serve flag --%s has no config field with yaml:%q", f.Name, f.Name)
 		}
 	})
+}
+
+// The same commands print the same, locally and through the API (times
+// and ages aside).
+func TestSameOutputBothWays(t *testing.T) {
+	script := [][]string{
+		{"distro", "list"},
+		{"profile", "add", "db", "--distro", "rocky9", "--var", "disk=vda"},
+		{"profile", "list"},
+		{"profile", "show", "web"},
+		{"profile", "show", "web", "-o", "json"},
+		{"machine", "add", "52:54:00:00:00:02", "--profile", "db", "--address", "10.0.0.7/24"},
+		{"machine", "edit", "52:54:00:00:00:02", "--hostname", "db1", "--var", "k=v"},
+		{"machine", "edit", "52:54:00:00:00:02", "--gateway", "192.168.9.9"},
+		{"machine", "reinstall", "52:54:00:12:34:56"},
+		{"machine", "list"},
+		{"machine", "show", "52:54:00:00:00:02"},
+		{"machine", "show", "52:54:00:00:00:09"},
+		{"kickstart", "render", "52:54:00:00:00:02", "--server-ip", "10.0.0.1"},
+		{"kickstart", "render", "--profile", "web", "--server-ip", "10.0.0.1", "--http-port", "8080"},
+		{"profile", "remove", "web"},
+		{"machine", "remove", "52:54:00:00:00:02"},
+		{"profile", "remove", "db"},
+	}
+	// Times, ages, the test's directories and machines' random tokens differ.
+	clock := regexp.MustCompile(`\d\d:\d\d:\d\d(\.\d+)?|\d{4}-\d\d-\d\dT[0-9:.]+(Z|[+-]\d\d:\d\d)|\b\d+(\.\d+)?(ms|s|m)\b`)
+	dirs := regexp.MustCompile(`/tmp/TestSameOutputBothWays[a-z]+\d+`)
+	tokens := regexp.MustCompile(`/phone-home/[a-z0-9]+`)
+	spaces := regexp.MustCompile(`[ \t]+`) // columns as wide as their times
+	normal := func(s string) string {
+		s = tokens.ReplaceAllString(dirs.ReplaceAllString(clock.ReplaceAllString(s, "T"), "DIR"), "/phone-home/TOKEN")
+		return spaces.ReplaceAllString(s, " ")
+	}
+	outputs := map[string][]string{}
+	eachMode(t, func(t *testing.T, c *cliEnv) {
+		c.setup()
+		for _, args := range script {
+			out, errs, code := c.run(args...)
+			outputs[t.Name()] = append(outputs[t.Name()], fmt.Sprintf("$ %v\n%s%s(exit %d)\n", args, out, errs, code))
+		}
+	})
+	local, remote := outputs[t.Name()+"/local"], outputs[t.Name()+"/api"]
+	if len(local) != len(script) || len(remote) != len(script) {
+		t.Fatalf("%d and %d outputs, want %d each", len(local), len(remote), len(script))
+	}
+	for i := range script {
+		a, b := normal(local[i]), normal(remote[i])
+		if a != b {
+			t.Errorf("local and through the API differ:\n%s\n---\n%s", local[i], remote[i])
+		}
+	}
 }

@@ -12,10 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"kickstand/internal/app"
 	"kickstand/internal/config"
 	"kickstand/internal/doctor"
 	"kickstand/internal/firewall"
+	"kickstand/internal/inventory"
 	"kickstand/internal/store"
 	"kickstand/internal/store/sqlite"
 )
@@ -101,7 +101,7 @@ type doctorJSON struct {
 }
 
 func (e *env) doctorHost(ctx context.Context, cfg config.Config, wait time.Duration, output string) error {
-	d := &doctor.Doctor{Config: cfg, DHCPWait: wait, SourceStatus: app.CheckSource}
+	d := &doctor.Doctor{Config: cfg, DHCPWait: wait, SourceStatus: inventory.CheckSource}
 	d.Firewall = firewallChecks
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, sqlite.FileName)); err == nil {
 		// Only an existing store is opened: doctor creates nothing.
@@ -140,15 +140,15 @@ func (b brokenCatalog) Distros(context.Context) ([]store.Distro, error)   { retu
 func (b brokenCatalog) Profiles(context.Context) ([]store.Profile, error) { return nil, b.err }
 
 func (e *env) doctorMachine(ctx context.Context, s store.Store, macText, output string) error {
-	m, err := machineArg(ctx, s, macText, false)
+	mac, err := inventory.ParseMAC(macText)
 	if err != nil {
 		return err
 	}
-	evs, err := s.Events(ctx, m.MAC)
+	v, err := (&inventory.Inventory{Store: s}).Machine(ctx, mac)
 	if err != nil {
 		return err
 	}
-	d := doctor.Diagnose(m, evs, time.Now())
+	d := doctor.Diagnose(v.Machine, v.Events, time.Now())
 	if output == "json" {
 		return writeJSON(e, d)
 	}

@@ -4,46 +4,60 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
+	"io"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"kickstand/internal/app"
+	"kickstand/internal/inventory"
 	"kickstand/internal/kickstart/validate"
-	"kickstand/internal/store"
 )
 
 func (e *env) kickstartCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "kickstart", Short: "Work with kickstart files"}
-	var serverIP string
-	var port, ftpPort int
 	var profile string
+	var secrets bool
 	render := &cobra.Command{
 		Use:   "render MAC | --profile NAME",
-		Short: "Print the kickstart a machine gets, or a profile's for a sample machine",
+		Short: "Print the kickstart a machine gets, or a profile's for a sample machine (secrets masked)",
 		Args: func(_ *cobra.Command, args []string) error {
 			if (len(args) == 1) == (profile != "") {
 				return errors.New("give a MAC, or --profile NAME")
 			}
 			return nil
 		},
-		RunE: e.withStore(func(ctx context.Context, s store.Store, args []string) error {
-			if profile != "" {
-				return e.kickstartRender(ctx, s, app.SampleMachine(profile), serverIP, port, ftpPort)
+		RunE: e.withService(func(ctx context.Context, svc service, args []string) error {
+			mac := ""
+			if len(args) == 1 {
+				mac = args[0]
 			}
-			m, err := machineArg(ctx, s, args[0], true)
+			base, ftp, err := e.renderURLs()
 			if err != nil {
 				return err
 			}
-			return e.kickstartRender(ctx, s, m, serverIP, port, ftpPort)
+			ks, err := svc.Kickstart(ctx, mac, profile, inventory.RenderOptions{Secrets: secrets, BaseURL: base, FTPBase: ftp})
+			if err != nil {
+				return err
+			}
+			for _, w := range ks.Warnings {
+				fmt.Fprintf(e.stderr, "kickstart %s\n", w)
+			}
+			// Also when it has errors: the lines they name are here.
+			if _, err := io.WriteString(e.stdout, ks.Text); err != nil {
+				return err
+			}
+			if ks.Error != "" {
+				return errors.New(ks.Error)
+			}
+			return nil
 		}),
 	}
 	render.Flags().StringVar(&profile, "profile", "", "render this profile's kickstart for a sample machine")
-	render.Flags().StringVar(&serverIP, "server-ip", "", "server address for the URLs (default: the default route interface's)")
-	render.Flags().IntVar(&port, "http-port", 80, "server HTTP port for the URLs")
-	render.Flags().IntVar(&ftpPort, "ftp-port", 21, "server FTP port for ftp repo URLs (0: FTP off)")
+	render.Flags().StringVar(&e.site.serverIP, "server-ip", "", "server address for the URLs (default: the default route interface's; with --server, the server's)")
+	render.Flags().IntVar(&e.site.httpPort, "http-port", 80, "server HTTP port for the URLs")
+	render.Flags().IntVar(&e.site.ftpPort, "ftp-port", 21, "server FTP port for ftp repo URLs (0: FTP off)")
+	render.Flags().BoolVar(&secrets, "secrets", false, "show passwords and hashes instead of ********")
 	var vopt validateOpts
 	validateCmd := &cobra.Command{
 		Use:   "validate FILE...",
@@ -120,39 +134,4 @@ func readInclude(path string) (string, error) {
 	}
 	b, err := os.ReadFile(path)
 	return string(b), err
-}
-
-func (e *env) kickstartRender(ctx context.Context, s store.Store, m store.Machine, serverIP string, port, ftpPort int) error {
-	if _, err := s.Profile(ctx, m.Profile); errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("profile %s does not exist (see kickstand profile list)", m.Profile)
-	}
-	var ip netip.Addr
-	var err error
-	if serverIP != "" {
-		if ip, err = netip.ParseAddr(serverIP); err != nil {
-			return fmt.Errorf("--server-ip %q: %w", serverIP, err)
-		}
-	} else {
-		n, err := app.ResolveNetwork("", "")
-		if err != nil {
-			return fmt.Errorf("%w (or pass --server-ip)", err)
-		}
-		ip = n.ServerIP
-	}
-	ftpBase := ""
-	if ftpPort != 0 {
-		ftpBase = app.FTPBase(ip, ftpPort)
-	}
-	site := e.site()
-	site.BaseURL, site.FTPBase = app.BaseURL(ip, port), ftpBase
-	ks, _, warnings, err := app.RenderKickstart(ctx, s, m, "", site)
-	for _, w := range warnings {
-		fmt.Fprintf(e.stderr, "kickstart %s\n", w)
-	}
-	if ks != nil { // also when it has problems: the lines they name are here
-		if _, werr := e.stdout.Write(ks); werr != nil {
-			return werr
-		}
-	}
-	return err
 }

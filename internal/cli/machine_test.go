@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"kickstand/internal/store"
 	"kickstand/internal/store/sqlite"
@@ -23,8 +22,9 @@ func (c *cliEnv) showJSON(mac string) map[string]any {
 	return m
 }
 
-func TestMachineEdit(t *testing.T) {
-	c := newCLI(t)
+func TestMachineEdit(t *testing.T) { eachMode(t, testMachineEdit) }
+
+func testMachineEdit(t *testing.T, c *cliEnv) {
 	c.setup()
 	c.ok("profile", "add", "db", "--distro", "rocky9")
 	const mac = "52:54:00:12:34:56"
@@ -55,18 +55,19 @@ func TestMachineEdit(t *testing.T) {
 	c.fails("goes back to DHCP", "machine", "edit", mac, "--address", "", "--gateway", "10.0.0.1")
 	c.fails("profile nope does not exist", "machine", "edit", mac, "--profile", "nope")
 	c.fails("--gateway", "machine", "edit", mac, "--address", "10.0.0.5/24", "--gateway", "192.168.1.1")
-	c.fails("give --address too", "machine", "edit", mac, "--gateway", "10.0.0.1")
+	c.fails("--address: a gateway, DNS servers and a device set a static network: give its address too", "machine", "edit", mac, "--gateway", "10.0.0.1")
 	c.fails("--address", "machine", "edit", mac, "--address", "10.0.0.5")
 	c.fails("--uuid", "machine", "edit", mac, "--uuid", "nope")
-	c.fails("no such variable", "machine", "edit", mac, "--unset-var", "nope")
-	c.fails("not known", "machine", "edit", "52:54:00:00:00:99", "--hostname", "x")
+	c.fails("variable nope is not set: nothing to remove", "machine", "edit", mac, "--unset-var", "nope")
+	c.fails("is not registered", "machine", "edit", "52:54:00:00:00:99", "--hostname", "x")
 	if m := c.showJSON(mac); m["profile"] != "db" || m["network"] != nil {
 		t.Fatalf("failed edits changed the machine: %v", m)
 	}
 }
 
-func TestMachineReinstall(t *testing.T) {
-	c := newCLI(t)
+func TestMachineReinstall(t *testing.T) { eachMode(t, testMachineReinstall) }
+
+func testMachineReinstall(t *testing.T, c *cliEnv) {
 	c.setup()
 	const mac = "52:54:00:12:34:56"
 	db := c.open()
@@ -90,31 +91,6 @@ func TestMachineReinstall(t *testing.T) {
 		t.Error("the old token still finds the machine")
 	}
 	c.fails("not registered", "machine", "reinstall", "52:54:00:00:00:99")
-}
-
-// The timeline counts from each power-on: a firmware DHCP discover after
-// the install's end (or a registration, a reinstall) starts a new boot.
-func TestTimelineSincePowerOn(t *testing.T) {
-	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	ev := func(sec int, kind, detail string) store.Event {
-		return store.Event{Time: t0.Add(time.Duration(sec) * time.Second), Kind: kind, Detail: detail}
-	}
-	evs := []store.Event{
-		ev(0, "registered", "profile web"),
-		ev(30, "dhcp-discover", `vendor class "PXEClient:Arch:00000"`),
-		ev(35, "dhcp-discover", `vendor class "PXEClient:Arch:00000" (iPXE)`), // the same boot
-		ev(50, "kickstart", "profile web"),
-		ev(90, "phone-home", "installed"),
-		ev(120, "dhcp-discover", `vendor class "PXEClient:Arch:00000"`), // powered on again
-		ev(121, "boot-config", "installed: boot from local disk"),
-		ev(4000, "dhcp-discover", `vendor class "HTTPClient:Arch:00016"`), // an hour later
-	}
-	want := []time.Duration{0, 0, 5 * time.Second, 20 * time.Second, 60 * time.Second, 0, time.Second, 0}
-	for i := range evs {
-		if got := sincePowerOn(evs, i); got != want[i] {
-			t.Errorf("event %d (%s at +%v): since power-on %v, want %v", i, evs[i].Kind, evs[i].Time.Sub(t0), got, want[i])
-		}
-	}
 }
 
 // open opens the CLI's store directly, for what only the server does.
@@ -180,7 +156,10 @@ func TestKickstartValidate(t *testing.T) {
 // Profiles and machines whose kickstart anaconda would refuse are not
 // written; profile show prints what was.
 func TestProfileAndMachineKickstartsAreValidated(t *testing.T) {
-	c := newCLI(t)
+	eachMode(t, testProfileAndMachineKickstartsAreValidated)
+}
+
+func testProfileAndMachineKickstartsAreValidated(t *testing.T, c *cliEnv) {
 	c.setup()
 	bad := filepath.Join(t.TempDir(), "bad.ks")
 	os.WriteFile(bad, []byte("text\nurl --url={{ .RepoURL }}\nautopart\npart / --size=1\n"), 0o644)
@@ -217,8 +196,9 @@ func TestProfileAndMachineKickstartsAreValidated(t *testing.T) {
 	}
 }
 
-func TestKickstartRenderProfile(t *testing.T) {
-	c := newCLI(t)
+func TestKickstartRenderProfile(t *testing.T) { eachMode(t, testKickstartRenderProfile) }
+
+func testKickstartRenderProfile(t *testing.T, c *cliEnv) {
 	c.setup()
 	c.ok("profile", "add", "db", "--distro", "rocky9", "--var", "timezone=Asia/Tokyo")
 	ks := c.ok("kickstart", "render", "--profile", "db", "--server-ip", "10.0.0.1")

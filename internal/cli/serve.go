@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"kickstand/internal/app"
 	"kickstand/internal/config"
 )
 
@@ -28,7 +27,13 @@ func (e *env) serveCmd() *cobra.Command {
 			if cmd.Flags().Changed("data-dir") || configFile == "" {
 				final.DataDir = e.dataDir
 			}
-			return app.Run(cmd.Context(), final, newLogger(e.stderr, debug))
+			if err := final.Validate(); err != nil {
+				return err
+			}
+			if e.Serve == nil {
+				return errNoServe
+			}
+			return e.Serve(cmd.Context(), final, newLogger(e.stderr, debug))
 		},
 	}
 	f := cmd.Flags()
@@ -58,6 +63,7 @@ func (e *env) serveCmd() *cobra.Command {
 		"a plaintext password in a kickstart: warn (anaconda takes it), or refuse (serve only hashes); a profile's own policy wins")
 	f.BoolVar(&cfg.OpenFirewall, "open-firewall", false,
 		"open the blocked ports in the host's firewall (firewalld runtime rules, nftables or iptables rules tagged kickstand) while serving; removed on exit")
+	f.StringVar(&cfg.APIListen, "api-listen", "", "serve the REST API on this address (e.g. 127.0.0.1:8443) instead of the HTTP port")
 	f.DurationVar(&cfg.Retention, "event-retention", cfg.Retention, "prune timeline events older than this (0 keeps them all)")
 	f.BoolVar(&debug, "debug", false, "log every request")
 	return cmd

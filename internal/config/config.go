@@ -48,6 +48,7 @@ type Config struct {
 	KSSourceCheck    bool          `yaml:"ks-source-check"`   // serve per-machine configs and kickstarts only to the machine's address
 	PasswordPolicy   string        `yaml:"password-policy"`   // warn or refuse: plaintext passwords in kickstarts
 	OpenFirewall     bool          `yaml:"open-firewall"`     // open the ports in the host's firewall while serving
+	APIListen        string        `yaml:"api-listen"`        // ADDR for the REST API; "" serves it on the HTTP port
 	Retention        time.Duration `yaml:"event-retention"`   // events older are pruned; 0 keeps them
 }
 

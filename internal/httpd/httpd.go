@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"kickstand/internal/netlimit"
@@ -88,6 +89,8 @@ type Server struct {
 	PhoneHome func(ctx context.Context, token string, r Report) error
 	// OnFile is called after each file request.
 	OnFile func(Transfer)
+	// API, if set, serves every path under /api/.
+	API    http.Handler
 	Logger *slog.Logger // nil discards
 
 	// IdleTimeout is how long a keep-alive connection may wait for its next
@@ -123,7 +126,19 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /ks/{token}", s.serveKickstart)
 	mux.HandleFunc("POST /phone-home/{token}", s.servePhoneHome)
 	mux.HandleFunc("GET /{path...}", s.serveFile)
-	return mux
+	if s.API == nil {
+		return mux
+	}
+	// The API takes every method under /api/, which a method-less pattern
+	// beside "GET /{path...}" cannot say to ServeMux; so it is routed first.
+	api := s.API
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			api.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Serve serves HTTP on ln until ctx ends, then shuts down gracefully.

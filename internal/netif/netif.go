@@ -1,4 +1,6 @@
-package app
+// Package netif finds where kickstand serves: the interface (the default
+// route's unless named), its address and MTU, and the URLs clients use.
+package netif
 
 import (
 	"bufio"
@@ -9,8 +11,8 @@ import (
 	"strings"
 )
 
-// defaultRouteInterface returns the interface of the IPv4 default route.
-func defaultRouteInterface() (string, error) {
+// DefaultRouteInterface returns the interface of the IPv4 default route.
+func DefaultRouteInterface() (string, error) {
 	f, err := os.Open("/proc/net/route")
 	if err != nil {
 		return "", fmt.Errorf("find the default route: %w (pass --interface)", err)
@@ -68,12 +70,12 @@ func (n Network) TFTPBlockSize() int {
 	return n.MTU - 32
 }
 
-// ResolveNetwork finds the interface (the default route's unless named) and
+// Resolve finds the interface (the default route's unless named) and
 // its address.
-func ResolveNetwork(iface, serverIP string) (Network, error) {
+func Resolve(iface, serverIP string) (Network, error) {
 	var err error
 	if iface == "" {
-		if iface, err = defaultRouteInterface(); err != nil {
+		if iface, err = DefaultRouteInterface(); err != nil {
 			return Network{}, err
 		}
 	}
@@ -99,4 +101,12 @@ func BaseURL(ip netip.Addr, port int) string {
 		return "http://" + ip.String()
 	}
 	return fmt.Sprintf("http://%s:%d", ip, port)
+}
+
+// FTPBase is the FTP address clients use to reach kickstand.
+func FTPBase(ip netip.Addr, port int) string {
+	if port == 21 {
+		return "ftp://" + ip.String()
+	}
+	return fmt.Sprintf("ftp://%s:%d", ip, port)
 }

@@ -1,4 +1,4 @@
-package app
+package inventory
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"kickstand/internal/boot"
@@ -190,4 +191,42 @@ func templateNetwork(n store.Network) kickstart.Network {
 func netmask(p netip.Prefix) string {
 	m := net.CIDRMask(p.Bits(), p.Addr().BitLen())
 	return net.IP(m).String()
+}
+
+// secrets are the kickstart options whose values are secrets, and the
+// commands whose last word is one (rootpw HASH, sshpw PASSWORD).
+var (
+	secretOptions = regexp.MustCompile(`(--(?:password|passphrase|reverse-password|activation-key|wepkey|wpakey|md5pass)(?:=|[ \t]+))("[^"]*"|'[^']*'|[^ \t]+)`)
+	secretWord    = regexp.MustCompile(`(?m)^([ \t]*(?:rootpw|sshpw)\b[^\n]*[ \t])("[^"]*"|'[^']*'|[^ \t\n-][^ \t\n]*)([ \t]*)$`)
+)
+
+// Masked is a kickstart with its secrets (passwords, password hashes,
+// passphrases, activation keys) replaced by ********, for showing.
+func Masked(ks []byte) []byte {
+	out := secretOptions.ReplaceAll(ks, []byte("${1}********"))
+	return secretWord.ReplaceAll(out, []byte("${1}********${3}"))
+}
+
+// Strings are the warnings as lines: "line N: warning: ...".
+func (w Warnings) Strings() []string {
+	var out []string
+	for _, p := range w {
+		out = append(out, problemText(p))
+	}
+	return out
+}
+
+// problemText is a problem as a line; one that is not about a line of the
+// kickstart (it does not render) says "error:".
+func problemText(p validate.Problem) string {
+	if p.Line == 0 {
+		return p.Severity.String() + ": " + p.Message
+	}
+	return p.String()
+}
+
+// errorProblem is an error that stopped a kickstart from rendering, as a
+// problem to show beside its warnings.
+func errorProblem(err error) validate.Problem {
+	return validate.Problem{Severity: validate.Error, Message: err.Error()}
 }

@@ -1,4 +1,4 @@
-package app
+package inventory
 
 import (
 	"context"
@@ -16,6 +16,57 @@ import (
 	"kickstand/internal/store"
 )
 
+// DistroView is a distro and whether its media is still what was imported:
+// "ok", "missing" or "changed".
+type DistroView struct {
+	store.Distro
+	Status string
+}
+
+// Distros returns every distro with the status of its media.
+func (inv *Inventory) Distros(ctx context.Context) ([]DistroView, error) {
+	ds, err := inv.Store.Distros(ctx)
+	out := make([]DistroView, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, DistroView{d, CheckSource(d)})
+	}
+	return out, err
+}
+
+// Distro returns the distro called name.
+func (inv *Inventory) Distro(ctx context.Context, name string) (DistroView, error) {
+	d, err := inv.Store.Distro(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return DistroView{}, notFound("distro %s does not exist (see kickstand distro list)", name)
+	}
+	return DistroView{d, CheckSource(d)}, err
+}
+
+// RemoveDistro forgets a distro; its media is left alone.
+func (inv *Inventory) RemoveDistro(ctx context.Context, name string) error {
+	err := inv.Store.RemoveDistro(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("distro %s does not exist (see kickstand distro list)", name)
+	case errors.Is(err, store.ErrInUse):
+		return conflict("distro %s is used by a profile: remove its profiles first (kickstand profile list, kickstand profile remove NAME)", name)
+	}
+	return err
+}
+
+// ImportDistro registers the install tree at path (an ISO file or a
+// directory, on this host) as distro name; an empty name takes the media's
+// own (rocky-9.6-x86_64). Nothing reaches the store unless the whole
+// import succeeds.
+func (inv *Inventory) ImportDistro(ctx context.Context, name, path string) (store.Distro, error) {
+	if name != "" {
+		if err := CheckName("distro", name); err != nil {
+			return store.Distro{}, err
+		}
+	}
+	return Import(ctx, inv.Store, name, path, inv.Progress)
+}
+
 // Import registers the install tree at path (an ISO file or a directory) as
 // distro name; an empty name takes the media's own (rocky-9.6-x86_64).
 // Progress of the one-time ISO checksum goes to progress (nil for none).
@@ -23,11 +74,11 @@ import (
 func Import(ctx context.Context, s store.Store, name, path string, progress io.Writer) (store.Distro, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return store.Distro{}, err
+		return store.Distro{}, invalid("path", "distro import: %v", err)
 	}
 	st, err := os.Stat(abs)
 	if err != nil {
-		return store.Distro{}, fmt.Errorf("distro import: %w", err)
+		return store.Distro{}, &Error{Kind: Invalid, Field: "path", Msg: fmt.Sprintf("distro import: %v", err), Err: err}
 	}
 	var d store.Distro
 	if st.IsDir() {
@@ -36,16 +87,16 @@ func Import(ctx context.Context, s store.Store, name, path string, progress io.W
 		d, err = describeISO(ctx, abs, st, progress)
 	}
 	if err != nil {
-		return store.Distro{}, fmt.Errorf("distro import %s: %w", path, err)
+		return store.Distro{}, &Error{Kind: Invalid, Field: "path", Msg: fmt.Sprintf("distro import %s: %v", path, err), Err: err}
 	}
 	if name != "" {
 		d.Name = name
 	}
 	if d.Name == "" {
-		return store.Distro{}, fmt.Errorf("distro import %s: the media does not name itself: give a NAME", path)
+		return store.Distro{}, invalid("name", "distro import %s: the media does not name itself: give a NAME", path)
 	}
 	if err := s.AddDistro(ctx, d); errors.Is(err, store.ErrExists) {
-		return store.Distro{}, fmt.Errorf("distro %s already exists: choose another name or remove it with kickstand distro remove %s", d.Name, d.Name)
+		return store.Distro{}, conflict("distro %s already exists: choose another name or remove it with kickstand distro remove %s", d.Name, d.Name)
 	} else if err != nil {
 		return store.Distro{}, err
 	}

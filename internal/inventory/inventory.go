@@ -1,0 +1,92 @@
+// Package inventory is kickstand's distros, profiles and machines: every
+// create, update, delete, reinstall and import is checked and written here,
+// once. The command line, apply and the REST API all call it; none of them
+// validates on its own.
+package inventory
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"kickstand/internal/store"
+)
+
+// Inventory is the domain layer over a store.
+type Inventory struct {
+	Store store.Store
+	// Site is the server side of kickstarts: where snippets are, the
+	// password policy, and the URLs a rendered kickstart carries.
+	Site Site
+	// Progress, if set, receives the progress of an ISO's one-time checksum.
+	Progress io.Writer
+}
+
+// Kind is what sort of failure an Error is.
+type Kind int
+
+// The kinds of Error.
+const (
+	// Invalid is a value that cannot be used (HTTP 400).
+	Invalid Kind = iota
+	// NotFound is a name or MAC that names nothing (HTTP 404).
+	NotFound
+	// Conflict is a write that clashes with what exists (HTTP 409).
+	Conflict
+)
+
+// Error is a refused operation: what is wrong, which field of the request
+// it is about ("" for none), and what to do, in Msg.
+type Error struct {
+	Kind  Kind
+	Field string
+	Msg   string
+	Err   error // the underlying error, if any
+}
+
+func (e *Error) Error() string { return e.Msg }
+func (e *Error) Unwrap() error { return e.Err }
+
+func invalid(field, format string, args ...any) *Error {
+	return &Error{Kind: Invalid, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) *Error {
+	return &Error{Kind: NotFound, Msg: fmt.Sprintf(format, args...), Err: store.ErrNotFound}
+}
+
+func conflict(format string, args ...any) *Error {
+	return &Error{Kind: Conflict, Msg: fmt.Sprintf(format, args...)}
+}
+
+// inField makes err, if it is an Invalid *Error without a field, about
+// field; other errors are returned as they are.
+func inField(field string, err error) error {
+	var e *Error
+	if errors.As(err, &e) && e.Kind == Invalid && e.Field == "" {
+		e.Field = field
+	}
+	return err
+}
+
+// NewToken returns a random, URL-safe secret: a machine's kickstart and
+// phone-home token.
+func NewToken() string {
+	b := make([]byte, 20)
+	rand.Read(b) // crypto/rand.Read never fails on Linux
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// CheckName refuses names that would not be safe in URLs and file names.
+func CheckName(kind, name string) error {
+	if !nameRE.MatchString(name) {
+		return invalid("name", "%s name %q: use letters, digits, '.', '_' and '-' (at most 63, starting with a letter or digit)", kind, name)
+	}
+	return nil
+}
