@@ -288,52 +288,29 @@ func (a *App) dhcpServer() (*dhcp.Server, error) {
 	return srv, nil
 }
 
-// bootReply is the DHCP server's BootFunc: BIOS clients get lpxelinux.0
-// over TFTP; UEFI x64 clients running iPXE get their iPXE script over HTTP;
-// other UEFI x64 clients get the distro's shim (full mode) or iPXE.
+// bootReply is the DHCP server's BootFunc: boot.ChooseLoader decides the
+// boot program from the client's facts, the server's settings and what the
+// tree holds; the store says whether the machine is answered at all.
 func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply, bool) {
-	fw := boot.Classify(f.Arch, f.HasArch)
-	bootFile := boot.BootFile
+	c := boot.Client{Firmware: boot.Classify(f.Arch, f.HasArch), IPXE: f.IPXE, Script: boot.IPXEScriptName(f.MAC)}
+	p := boot.LoaderPolicy{FullDHCP: a.cfg.DHCP == "full", IPXE: a.cfg.IPXE, UEFIHTTPOnly: a.cfg.UEFIBoot == "http", BaseURL: a.machines.baseURL}
+	_, ipxeBIOS := a.tree.Loaders[boot.IPXEBIOS]
+	_, ipxeEFI := a.tree.Loaders[boot.IPXEEFI]
+	have := boot.Available{IPXEBIOS: ipxeBIOS, IPXEEFI: ipxeEFI}
+	if fw, ok := boot.ShimFirmware(c, p); ok {
+		have.Shim = a.hasShim(ctx, f.MAC, fw)
+	}
+	choice := boot.ChooseLoader(c, p, have)
 	switch {
-	case f.IPXE && (fw == boot.FirmwareEFIX64 || fw == boot.FirmwareBIOS && a.cfg.IPXE):
-		// iPXE asks again after it started: its script, over HTTP. BIOS
-		// iPXE (a NIC's ROM) gets pxelinux unless --ipxe says otherwise.
-		bootFile = a.machines.baseURL + "/" + boot.IPXEScriptName(f.MAC)
-	case fw == boot.FirmwareBIOS && a.cfg.IPXE:
-		if bootFile = boot.IPXEBIOS; !a.hasLoader(bootFile, f) {
-			return dhcp.BootReply{}, false
-		}
-	case fw == boot.FirmwareHTTPX64:
-		// UEFI HTTP Boot loads one image by URL: iPXE, which then asks for its script.
-		if !a.hasLoader(boot.IPXEEFI, f) {
-			return dhcp.BootReply{}, false
-		}
-		bootFile = a.machines.baseURL + "/" + boot.IPXEEFI
-	case fw == boot.FirmwareHTTPARM64:
-		// No iPXE for aarch64 here: the distro's shim, which loads its GRUB
-		// from beside it, by URL.
-		shim, ok := a.uefiShim(ctx, f.MAC, boot.FirmwareEFIARM64)
-		if !ok {
-			a.log.Warn("no boot answer for an aarch64 UEFI HTTP Boot client: its distro has no EFI/BOOT/BOOTAA64.EFI and grubaa64.efi (aarch64 media)",
-				"mac", f.MAC.String())
-			return dhcp.BootReply{}, false
-		}
-		bootFile = a.machines.baseURL + "/" + shim
-	case (fw == boot.FirmwareEFIX64 || fw == boot.FirmwareEFIARM64) && a.cfg.UEFIBoot == "http":
-		// Declined fast: an offer without a boot file (or none) makes the
-		// firmware ask again for a minute; a boot file TFTP does not have
-		// fails its PXE at once, and it moves on to HTTP Boot.
-		a.log.Debug("declining UEFI PXE: --uefi-boot http", "mac", f.MAC.String())
-		bootFile = boot.DeclineUEFIPXE
-	case fw == boot.FirmwareEFIX64 || fw == boot.FirmwareEFIARM64:
-		var ok bool
-		if bootFile, ok = a.uefiBootFile(ctx, f.MAC, fw); !ok {
-			return dhcp.BootReply{}, false
-		}
-	case fw != boot.FirmwareBIOS:
-		a.log.Info("no boot answer: this firmware is not served yet", "mac", f.MAC.String(), "firmware", fw.String(),
+	case choice.File == "" && choice.Missing != "":
+		a.log.Warn("no boot answer: "+choice.Missing, "mac", f.MAC.String(), "firmware", c.Firmware.String())
+		return dhcp.BootReply{}, false
+	case choice.File == "":
+		a.log.Info("no boot answer: this firmware is not served yet", "mac", f.MAC.String(), "firmware", c.Firmware.String(),
 			"arch", f.Arch, "ipxe", f.IPXE, "vendor-class", f.VendorClass)
 		return dhcp.BootReply{}, false
+	case choice.File == boot.DeclineUEFIPXE:
+		a.log.Debug("declining UEFI PXE: --uefi-boot http", "mac", f.MAC.String())
 	}
 	d, err := a.machines.decide(ctx, f.MAC)
 	if err != nil {
@@ -343,18 +320,7 @@ func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply
 	if d.Action == boot.ActionIgnore {
 		return dhcp.BootReply{Ignore: true}, true
 	}
-	return dhcp.BootReply{BootFile: bootFile, NextServer: a.net.ServerIP.AsSlice()}, true
-}
-
-// hasLoader reports whether the tree has the boot program name, and logs
-// what to install when it does not.
-func (a *App) hasLoader(name string, f dhcp.ClientFacts) bool {
-	if _, ok := a.tree.Loaders[name]; ok {
-		return true
-	}
-	a.log.Warn("no boot answer: "+name+" is missing; install the ipxe package (Debian) or ipxe-bootimgs-x86 (RHEL), or give --bootloader-dir",
-		"mac", f.MAC.String(), "arch", f.Arch)
-	return false
+	return dhcp.BootReply{BootFile: choice.File, NextServer: a.net.ServerIP.AsSlice()}, true
 }
 
 func (a *App) reservation(ctx context.Context, mac net.HardwareAddr) (netip.Addr, bool) {

@@ -14,6 +14,7 @@ import (
 	"kickstand/internal/bootfs"
 	"kickstand/internal/distro"
 	"kickstand/internal/store"
+	"kickstand/internal/treepath"
 )
 
 // generate makes the tree's per-client files: boot configs, and the shim and
@@ -27,11 +28,9 @@ func (a *App) generate(ctx context.Context, name string, client netip.Addr) ([]b
 	if err != nil || d == "" {
 		return nil, false, err
 	}
-	b, err := a.readTreeFile(ctx, efiPath(d, name), maxGRUBImage)
+	b, err := a.readTreeFile(ctx, treepath.EFI(d, name), maxGRUBImage)
 	return b, err == nil, err
 }
-
-func efiPath(d, name string) string { return "distros/" + d + "/EFI/BOOT/" + name }
 
 // distroFor is the distro a machine installs: its profile's, else (unknown
 // machines, menus) the default distro.
@@ -52,49 +51,22 @@ func (a *App) distroFor(ctx context.Context, mac net.HardwareAddr) (string, erro
 	return a.defaultDistro(ctx)
 }
 
-// hasShim reports whether the distro carries shim and GRUB for the firmware.
-func (a *App) hasShim(ctx context.Context, d string, fw boot.Firmware) bool {
+// hasShim reports whether the distro mac installs carries shim and GRUB
+// for the firmware.
+func (a *App) hasShim(ctx context.Context, mac net.HardwareAddr, fw boot.Firmware) bool {
 	shim, grub, ok := boot.EFILoaders(fw)
-	if !ok {
+	d, err := a.distroFor(ctx, mac)
+	if !ok || err != nil || d == "" {
 		return false
 	}
 	for _, name := range []string{shim, grub} {
-		f, err := a.tree.Open(ctx, efiPath(d, name), netip.Addr{})
+		f, err := a.tree.Open(ctx, treepath.EFI(d, name), netip.Addr{})
 		if err != nil {
 			return false
 		}
 		f.Close()
 	}
 	return true
-}
-
-// uefiBootFile chooses what a UEFI firmware (not iPXE) client boots: in
-// full mode the distro's signed shim, which loads the distro's GRUB, so that
-// Secure Boot machines install; in proxy mode (where GRUB would read the LAN
-// server's answer, not ours), with --ipxe, or without shim, iPXE (x64 only).
-func (a *App) uefiBootFile(ctx context.Context, mac net.HardwareAddr, fw boot.Firmware) (string, bool) {
-	if a.cfg.DHCP == "full" && !(a.cfg.IPXE && fw == boot.FirmwareEFIX64) {
-		if shim, ok := a.uefiShim(ctx, mac, fw); ok {
-			return shim, true
-		}
-	}
-	if _, ok := a.tree.Loaders[boot.IPXEEFI]; ok && fw == boot.FirmwareEFIX64 {
-		return boot.IPXEEFI, true
-	}
-	a.log.Warn("no boot answer for a UEFI client: no shim for it in its distro (or proxy mode) and no iPXE for it; for x64 install the ipxe package (Debian) or ipxe-bootimgs-x86 (RHEL)",
-		"mac", mac.String(), "firmware", fw.String())
-	return "", false
-}
-
-// uefiShim returns the shim file name for fw when the machine's distro has
-// shim and GRUB for it.
-func (a *App) uefiShim(ctx context.Context, mac net.HardwareAddr, fw boot.Firmware) (string, bool) {
-	d, err := a.distroFor(ctx, mac)
-	if err != nil || d == "" || !a.hasShim(ctx, d, fw) {
-		return "", false
-	}
-	shim, _, _ := boot.EFILoaders(fw)
-	return shim, true
 }
 
 // maxGRUBImage bounds what is read of a distro's shim or GRUB image
@@ -158,11 +130,11 @@ func (a *App) readGRUB(ctx context.Context, name string) (boot.GRUBDialect, erro
 	if d.Arch == "aarch64" {
 		grub = boot.GRUBARM64
 	}
-	image, err := a.readTreeFile(ctx, efiPath(name, grub), maxGRUBImage)
+	image, err := a.readTreeFile(ctx, treepath.EFI(name, grub), maxGRUBImage)
 	if err != nil {
 		return boot.GRUBDialect{}, err
 	}
-	cfg, err := a.readTreeFile(ctx, efiPath(name, "grub.cfg"), 1<<20)
+	cfg, err := a.readTreeFile(ctx, treepath.EFI(name, "grub.cfg"), 1<<20)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return boot.GRUBDialect{}, err
 	}

@@ -18,6 +18,7 @@ import (
 	"kickstand/internal/inventory"
 	"kickstand/internal/store"
 	"kickstand/internal/tftp"
+	"kickstand/internal/treepath"
 )
 
 // onDHCP publishes what the DHCP server did; a PXE client's DHCP is the
@@ -290,16 +291,15 @@ func (a *App) onStage2(mac net.HardwareAddr, client netip.Addr, proto, name stri
 		return
 	}
 	ctx := context.Background()
-	distro, rest, found := strings.Cut(strings.TrimPrefix(name, "/"), "/")
-	switch {
-	case distro == "pub":
-		distro = a.machines.pub(ctx)
-	case distro == "distros" && found:
-		distro, rest, found = strings.Cut(rest, "/")
-	default:
+	p, ok := treepath.Parse(name)
+	if !ok {
 		return
 	}
-	if d2, err := a.store.Distro(ctx, distro); !found || err != nil || d2.Stage2 == "" || d2.Stage2 != rest {
+	distro, rest := p.Distro, p.File
+	if p.Pub {
+		distro = a.machines.pub(ctx)
+	}
+	if d2, err := a.store.Distro(ctx, distro); err != nil || d2.Stage2 == "" || d2.Stage2 != rest {
 		return
 	}
 	end := time.Now()

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"kickstand/internal/store"
+	"kickstand/internal/treepath"
 )
 
 // Unknown is the policy for machines that are not registered.
@@ -219,22 +220,17 @@ func menu(in Input, reason string) Decision {
 	return d
 }
 
-// TreeURL is where a distro's tree is served over HTTP.
-func TreeURL(base, distro string) string {
-	return base + "/distros/" + distro + "/"
-}
-
 // RepoURL is the install tree's address as the installer should use it:
 // FTP when the profile asks for it and FTP is on, else HTTP. Over FTP the
 // distro served at pub/ is reached there, like the hand-built vsftpd setup.
 func RepoURL(httpBase, ftpBase, pubDistro string, p store.Profile, distro string) string {
 	if p.RepoProtocol != store.RepoFTP || ftpBase == "" {
-		return TreeURL(httpBase, distro)
+		return treepath.DistroURL(httpBase, distro)
 	}
 	if distro == pubDistro {
-		return ftpBase + "/pub/"
+		return treepath.PubURL(ftpBase)
 	}
-	return TreeURL(ftpBase, distro)
+	return treepath.DistroURL(ftpBase, distro)
 }
 
 // KickstartURL is the kickstart address for token: a machine's own, or a
@@ -246,7 +242,7 @@ func KickstartURL(base, token string) string {
 // install is tree t's install, fetching its kickstart with token ("" for
 // none: the installer then asks at the console).
 func install(in Input, t Tree, token string) Install {
-	tree := TreeURL(in.BaseURL, t.Distro.Name)
+	tree := treepath.DistroURL(in.BaseURL, t.Distro.Name)
 	args := []string{"inst.repo=" + RepoURL(in.BaseURL, in.FTPBase, in.PubDistro, t.Profile, t.Distro.Name)}
 	if token != "" {
 		args = append(args, "inst.ks="+KickstartURL(in.BaseURL, token))

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"kickstand/internal/distro"
+	"kickstand/internal/treepath"
 )
 
 // File is an open file of the tree. Files on disk are *os.File and files in
@@ -104,31 +105,20 @@ func (t *Tree) Open(ctx context.Context, name string, client netip.Addr) (File, 
 // splitDistro maps distros/NAME/rest and pub/rest to a distro and a path
 // inside it; rest is "." for the tree's root.
 func (t *Tree) splitDistro(ctx context.Context, name string) (distroName, rest string, ok bool) {
-	first, rest, _ := strings.Cut(name, "/")
-	if rest == "" {
-		rest = "."
+	p, ok := treepath.Parse(name)
+	switch {
+	case !ok:
+		return "", "", false
+	case !p.Pub:
+		return p.Distro, p.File, true
+	case t.Default == nil:
+		return "", "", false
 	}
-	switch first {
-	case "distros":
-		distroName, rest, _ = strings.Cut(rest, "/")
-		if distroName == "." || distroName == "" {
-			return "", "", false
-		}
-		if rest == "" {
-			rest = "."
-		}
-		return distroName, rest, true
-	case "pub":
-		if t.Default == nil {
-			return "", "", false
-		}
-		d, err := t.Default(ctx)
-		if err != nil || d == "" {
-			return "", "", false
-		}
-		return d, rest, true
+	d, err := t.Default(ctx)
+	if err != nil || d == "" {
+		return "", "", false
 	}
-	return "", "", false
+	return d, p.File, true
 }
 
 // source returns the distro's source after checking that its ISO is still

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"io/fs"
+	"kickstand/internal/treepath"
 	"os"
 	"slices"
 	"time"
@@ -22,12 +23,12 @@ func (v treeFS) Open(name string) (fs.File, error) {
 	ctx := context.Background()
 	switch name {
 	case ".":
-		entries := []string{"distros"}
+		entries := []string{treepath.Distros}
 		if d, _ := v.defaultName(ctx); d != "" {
-			entries = append(entries, "pub")
+			entries = append(entries, treepath.Pub)
 		}
 		return newVirtualDir(".", entries), nil
-	case "distros":
+	case treepath.Distros:
 		if v.t.Distros == nil {
 			return newVirtualDir(name, nil), nil
 		}

@@ -9,6 +9,7 @@ import (
 	"kickstand/internal/boot"
 	"kickstand/internal/store"
 	"kickstand/internal/tftp"
+	"kickstand/internal/treepath"
 )
 
 // specificCauses are the causes the attempt's own events show, whatever
@@ -145,7 +146,7 @@ const (
 // classify says what a file not found tells.
 func (t *trail) classify(name string) missingFile {
 	base, dir := path.Base(name), path.Dir(name)
-	inTree := strings.HasPrefix(name, "distros/") || strings.HasPrefix(name, "pub/")
+	inTree := treepath.InDistro(name)
 	rootFile := boot.IsEFILoader(base) || slices.Contains(firstStageLoaders, base) || strings.HasSuffix(base, ".c32") ||
 		base == boot.GRUBConfigName(t.m.MAC) || base == "grub.cfg"
 	switch {

@@ -14,6 +14,7 @@ import (
 	"kickstand/internal/boot"
 	"kickstand/internal/bootfs"
 	"kickstand/internal/store"
+	"kickstand/internal/treepath"
 )
 
 // lowFreeSpace is the free space under which the data directory warns.
@@ -220,9 +221,9 @@ func (d *Doctor) distroCheck(ctx context.Context, tree *bootfs.Tree, x store.Dis
 		shim, grub, mm = boot.ShimARM64, boot.GRUBARM64, boot.MokManagerARM64
 	}
 	switch {
-	case treeHas(ctx, tree, x.Name, "EFI/BOOT/"+shim) && treeHas(ctx, tree, x.Name, "EFI/BOOT/"+grub):
+	case treeHas(ctx, tree, x.Name, treepath.EFIFile(shim)) && treeHas(ctx, tree, x.Name, treepath.EFIFile(grub)):
 		text += "; UEFI: shim and GRUB in EFI/BOOT"
-		if !treeHas(ctx, tree, x.Name, "EFI/BOOT/"+mm) {
+		if !treeHas(ctx, tree, x.Name, treepath.EFIFile(mm)) {
 			text += " (no " + mm + ": shim cannot start MokManager when Secure Boot refuses GRUB)"
 		}
 	case d.Config.DHCP == "full":
@@ -234,7 +235,7 @@ func (d *Doctor) distroCheck(ctx context.Context, tree *bootfs.Tree, x store.Dis
 
 // treeHas reports whether the distro's tree has the file.
 func treeHas(ctx context.Context, tree *bootfs.Tree, distro, name string) bool {
-	f, err := tree.Open(ctx, "distros/"+distro+"/"+name, netip.Addr{})
+	f, err := tree.Open(ctx, treepath.Distro(distro, name), netip.Addr{})
 	if err != nil {
 		return false
 	}

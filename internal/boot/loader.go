@@ -1,0 +1,111 @@
+package boot
+
+// Client is what a DHCP request says about the program asking.
+type Client struct {
+	Firmware Firmware
+	// IPXE is set when the client is iPXE already (user class "iPXE"):
+	// it asks again after it started, for its script.
+	IPXE bool
+	// Script is the client's iPXE script name (IPXEScriptName of its MAC).
+	Script string
+}
+
+// LoaderPolicy is how the server is set up to answer.
+type LoaderPolicy struct {
+	// FullDHCP is set when kickstand is the DHCP server. Only then may a
+	// UEFI client get shim and GRUB: in proxy mode GRUB reads the LAN
+	// server's answer, which does not point at kickstand.
+	FullDHCP bool
+	// IPXE chains BIOS PXE into iPXE, and UEFI x64 into iPXE instead of shim
+	// (--ipxe).
+	IPXE bool
+	// UEFIHTTPOnly declines UEFI firmware PXE so that the firmware moves on
+	// to HTTP Boot (--uefi-boot http).
+	UEFIHTTPOnly bool
+	// BaseURL is the HTTP server's address, for loaders fetched by URL.
+	BaseURL string
+}
+
+// Available is what the served tree holds for this client.
+type Available struct {
+	IPXEBIOS bool // undionly.kpxe
+	IPXEEFI  bool // snponly.efi
+	// Shim is set when the client's distro has shim and GRUB for
+	// ShimFirmware(client); the caller looks for them only when asked.
+	Shim bool
+}
+
+// LoaderChoice is the boot file a client is told to load, or why it gets
+// none.
+type LoaderChoice struct {
+	File string // a name in the TFTP root, or a URL; "" for no answer
+	// Missing says what to install or change when File is "", for the log;
+	// "" when the client is one kickstand does not serve at all.
+	Missing string
+}
+
+// ShimFirmware returns the firmware whose shim and GRUB ChooseLoader would
+// give c if its distro has them, so that the caller looks only then.
+func ShimFirmware(c Client, p LoaderPolicy) (Firmware, bool) {
+	switch fw := c.Firmware; {
+	case fw == FirmwareHTTPARM64:
+		return FirmwareEFIARM64, true
+	case fw == FirmwareEFIX64 && c.IPXE, p.UEFIHTTPOnly, !p.FullDHCP:
+		return 0, false
+	case fw == FirmwareEFIX64 && !p.IPXE, fw == FirmwareEFIARM64:
+		return fw, true
+	}
+	return 0, false
+}
+
+// Advice on what is missing.
+const (
+	installIPXE  = "install the ipxe package (Debian) or ipxe-bootimgs-x86 (RHEL), or give --bootloader-dir"
+	noARM64Shim  = "its distro has no EFI/BOOT/BOOTAA64.EFI and grubaa64.efi (aarch64 media)"
+	noUEFIAnswer = "no shim for it in its distro (or proxy mode) and no iPXE for it; for x64 " + installIPXE
+)
+
+// ChooseLoader decides what boot program c gets: BIOS clients lpxelinux.0
+// over TFTP (iPXE with --ipxe); iPXE clients their script over HTTP; UEFI
+// firmware the distro's signed shim in full mode, so that Secure Boot
+// machines install, else iPXE (x64 only); UEFI HTTP Boot iPXE by URL (x64)
+// or the distro's shim by URL (aarch64).
+func ChooseLoader(c Client, p LoaderPolicy, have Available) LoaderChoice {
+	fw := c.Firmware
+	efi := fw == FirmwareEFIX64 || fw == FirmwareEFIARM64
+	switch {
+	case c.IPXE && (fw == FirmwareEFIX64 || fw == FirmwareBIOS && p.IPXE):
+		// BIOS iPXE (a NIC's ROM) gets pxelinux unless --ipxe says otherwise.
+		return LoaderChoice{File: p.BaseURL + "/" + c.Script}
+	case fw == FirmwareBIOS && p.IPXE:
+		return pick(IPXEBIOS, have.IPXEBIOS, IPXEBIOS+" is missing; "+installIPXE)
+	case fw == FirmwareBIOS:
+		return LoaderChoice{File: BootFile}
+	case fw == FirmwareHTTPX64:
+		// HTTP Boot loads one image by URL: iPXE, which then asks for its script.
+		return pick(p.BaseURL+"/"+IPXEEFI, have.IPXEEFI, IPXEEFI+" is missing; "+installIPXE)
+	case fw == FirmwareHTTPARM64:
+		// No iPXE for aarch64 here: the distro's shim, which loads GRUB
+		// from beside it, by URL.
+		return pick(p.BaseURL+"/"+ShimARM64, have.Shim, noARM64Shim)
+	case efi && p.UEFIHTTPOnly:
+		// Declined fast: an offer without a boot file makes the firmware ask
+		// again for a minute; a file TFTP does not have fails its PXE at
+		// once, and it moves on to HTTP Boot.
+		return LoaderChoice{File: DeclineUEFIPXE}
+	case efi:
+		if _, ok := ShimFirmware(c, p); ok && have.Shim {
+			shim, _, _ := EFILoaders(fw)
+			return LoaderChoice{File: shim}
+		}
+		return pick(IPXEEFI, have.IPXEEFI && fw == FirmwareEFIX64, noUEFIAnswer)
+	}
+	return LoaderChoice{}
+}
+
+func pick(file string, ok bool, missing string) LoaderChoice {
+	if !ok {
+		return LoaderChoice{Missing: missing}
+	}
+	return LoaderChoice{File: file}
+}

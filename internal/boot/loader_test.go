@@ -1,0 +1,71 @@
+package boot
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestChooseLoader(t *testing.T) {
+	const base, script = "http://10.0.0.1", "ipxe/01-52-54-00-00-00-07.ipxe"
+	full := LoaderPolicy{FullDHCP: true, BaseURL: base}
+	proxy := LoaderPolicy{BaseURL: base}
+	withIPXE := func(p LoaderPolicy) LoaderPolicy { p.IPXE = true; return p }
+	httpOnly := func(p LoaderPolicy) LoaderPolicy { p.UEFIHTTPOnly = true; return p }
+	all := Available{IPXEBIOS: true, IPXEEFI: true, Shim: true}
+	noShim := Available{IPXEBIOS: true, IPXEEFI: true}
+	shimOnly := Available{Shim: true}
+	client := func(fw Firmware, ipxe bool) Client { return Client{Firmware: fw, IPXE: ipxe, Script: script} }
+	tests := []struct {
+		name    string
+		client  Client
+		policy  LoaderPolicy
+		have    Available
+		want    string
+		missing string // part of the advice when want is ""
+	}{
+		{"BIOS PXE", client(FirmwareBIOS, false), full, all, BootFile, ""},
+		{"BIOS PXE, nothing else on the host", client(FirmwareBIOS, false), proxy, Available{}, BootFile, ""},
+		{"BIOS iPXE ROM gets pxelinux", client(FirmwareBIOS, true), full, all, BootFile, ""},
+		{"--ipxe BIOS PXE", client(FirmwareBIOS, false), withIPXE(full), all, IPXEBIOS, ""},
+		{"--ipxe BIOS PXE without undionly.kpxe", client(FirmwareBIOS, false), withIPXE(full), shimOnly, "", "undionly.kpxe is missing"},
+		{"--ipxe BIOS iPXE gets its script", client(FirmwareBIOS, true), withIPXE(proxy), Available{}, base + "/" + script, ""},
+		{"UEFI x64 iPXE gets its script", client(FirmwareEFIX64, true), full, all, base + "/" + script, ""},
+		{"UEFI x64 full mode: shim", client(FirmwareEFIX64, false), full, all, ShimX64, ""},
+		{"UEFI x64 full mode without shim: iPXE", client(FirmwareEFIX64, false), full, noShim, IPXEEFI, ""},
+		{"UEFI x64 proxy mode: iPXE, never shim", client(FirmwareEFIX64, false), proxy, all, IPXEEFI, ""},
+		{"UEFI x64 full mode --ipxe: iPXE", client(FirmwareEFIX64, false), withIPXE(full), all, IPXEEFI, ""},
+		{"UEFI x64 proxy mode without iPXE", client(FirmwareEFIX64, false), proxy, shimOnly, "", "no iPXE for it"},
+		{"UEFI x64 nothing on the host", client(FirmwareEFIX64, false), full, Available{}, "", "ipxe package"},
+		{"UEFI arm64 full mode: shim", client(FirmwareEFIARM64, false), full, all, ShimARM64, ""},
+		{"UEFI arm64 full mode --ipxe: still shim", client(FirmwareEFIARM64, false), withIPXE(full), all, ShimARM64, ""},
+		{"UEFI arm64 proxy mode: no iPXE for arm64", client(FirmwareEFIARM64, false), proxy, all, "", "no shim for it"},
+		{"UEFI arm64 iPXE with shim: shim", client(FirmwareEFIARM64, true), full, all, ShimARM64, ""},
+		{"UEFI arm64 iPXE without shim", client(FirmwareEFIARM64, true), full, noShim, "", "no shim"},
+		{"--uefi-boot http declines x64 PXE", client(FirmwareEFIX64, false), httpOnly(full), all, DeclineUEFIPXE, ""},
+		{"--uefi-boot http declines arm64 PXE", client(FirmwareEFIARM64, false), httpOnly(full), all, DeclineUEFIPXE, ""},
+		{"--uefi-boot http still answers iPXE", client(FirmwareEFIX64, true), httpOnly(full), all, base + "/" + script, ""},
+		{"HTTP Boot x64: iPXE by URL", client(FirmwareHTTPX64, false), httpOnly(proxy), all, base + "/" + IPXEEFI, ""},
+		{"HTTP Boot x64 without iPXE", client(FirmwareHTTPX64, false), full, shimOnly, "", "snponly.efi is missing"},
+		{"HTTP Boot arm64: shim by URL, also in proxy mode", client(FirmwareHTTPARM64, false), proxy, shimOnly, base + "/" + ShimARM64, ""},
+		{"HTTP Boot arm64 without aarch64 media", client(FirmwareHTTPARM64, false), full, noShim, "", "aarch64 media"},
+		{"32-bit UEFI: not served", client(FirmwareEFIIA32, false), full, all, "", ""},
+		{"unknown firmware: not served", client(FirmwareUnknown, false), full, all, "", ""},
+	}
+	for _, tt := range tests {
+		got := ChooseLoader(tt.client, tt.policy, tt.have)
+		if got.File != tt.want || tt.want != "" && got.Missing != "" {
+			t.Errorf("%s: %+v, want file %q", tt.name, got, tt.want)
+		}
+		if tt.want == "" && (tt.missing == "") != (got.Missing == "") || !strings.Contains(got.Missing, tt.missing) {
+			t.Errorf("%s: advice %q, want one with %q", tt.name, got.Missing, tt.missing)
+		}
+		// The caller looks for shim exactly when the choice can be it.
+		fw, asks := ShimFirmware(tt.client, tt.policy)
+		shim, _, _ := EFILoaders(fw)
+		withShim := ChooseLoader(tt.client, tt.policy, Available{IPXEBIOS: tt.have.IPXEBIOS, IPXEEFI: tt.have.IPXEEFI, Shim: true})
+		isShim := strings.HasSuffix(withShim.File, ShimX64) || strings.HasSuffix(withShim.File, ShimARM64)
+		if asks != isShim || asks && !strings.HasSuffix(withShim.File, shim) {
+			t.Errorf("%s: ShimFirmware = %v, %v but with shim available the choice is %q", tt.name, fw, asks, withShim.File)
+		}
+	}
+}
