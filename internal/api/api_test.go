@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -360,6 +362,56 @@ func TestEventStream(t *testing.T) {
 		var e StreamEvent
 		if err := json.Unmarshal([]byte(data), &e); err != nil || kind != "tftp" || e.MAC != mac.String() || e.Detail != "file "+string(rune('a'+i)) || e.State != "booting" {
 			t.Fatalf("event %d: %s %s (%v)", i, kind, data, err)
+		}
+	}
+}
+
+// The schemas in the OpenAPI document name exactly the JSON fields of the
+// types the API reads and writes.
+func TestOpenAPISchemasMatchTypes(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]any{
+		"Error": ErrorBody{}, "Distro": inventory.DistroJSON{}, "ProfileSpec": inventory.ProfileSpec{},
+		"ProfilePatch": inventory.ProfilePatch{}, "Profile": inventory.ProfileJSON{}, "Network": inventory.NetworkSpec{},
+		"EventFields": events.Fields{}, "MachineSpec": inventory.MachineSpec{}, "MachinePatch": inventory.MachinePatch{},
+		"Event": inventory.EventJSON{}, "Machine": inventory.MachineJSON{}, "Write": inventory.WriteJSON{},
+		"Kickstart": inventory.KickstartJSON{}, "Lease": inventory.LeaseJSON{}, "ApplyRequest": inventory.ApplyRequest{},
+		"Plan": inventory.Plan{}, "StreamEvent": StreamEvent{},
+	}
+	for name, schema := range doc.Components.Schemas {
+		v, ok := types[name]
+		if !ok {
+			t.Errorf("schema %s: no type known for it", name)
+			continue
+		}
+		var documented, fields []string
+		for p := range schema.Properties {
+			documented = append(documented, p)
+		}
+		for f := range reflect.TypeOf(v).Fields() {
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.IsExported() && tag != "-" {
+				fields = append(fields, cmp.Or(tag, f.Name))
+			}
+		}
+		slices.Sort(documented)
+		slices.Sort(fields)
+		if !slices.Equal(documented, fields) {
+			t.Errorf("schema %s has %v; its type %T has %v", name, documented, v, fields)
+		}
+	}
+	for name := range types {
+		if _, ok := doc.Components.Schemas[name]; !ok {
+			t.Errorf("no schema %s", name)
 		}
 	}
 }

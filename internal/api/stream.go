@@ -29,7 +29,9 @@ type StreamEvent struct {
 	IP     string    `json:"ip,omitempty"`
 	Kind   string    `json:"kind"`
 	Detail string    `json:"detail"`
-	State  string    `json:"state,omitempty"` // the machine's state after it
+	// Fields are the event's facts, typed (see the Event schema).
+	Fields events.Fields `json:"fields"`
+	State  string        `json:"state,omitempty"` // the machine's state after it
 }
 
 // stream sends every wire event as server-sent events until the client
@@ -92,7 +94,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeEvent(w http.ResponseWriter, e events.Event) error {
-	se := StreamEvent{Time: e.Time, Kind: e.Kind, Detail: e.Detail, State: e.Step}
+	se := StreamEvent{Time: e.Time, Kind: string(e.Kind), Detail: e.Detail, Fields: e.Fields, State: e.Step}
 	if len(e.MAC) > 0 {
 		se.MAC = e.MAC.String()
 	}
@@ -103,7 +105,7 @@ func writeEvent(w http.ResponseWriter, e events.Event) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", sseField(e.Kind), b)
+	_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", sseField(string(e.Kind)), b)
 	return err
 }
 

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +22,8 @@ import (
 
 	"kickstand/internal/bootfs"
 	"kickstand/internal/config"
+	"kickstand/internal/doctor"
+	"kickstand/internal/events"
 	"kickstand/internal/inventory"
 	"kickstand/internal/netif"
 	"kickstand/internal/store"
@@ -165,10 +169,29 @@ func TestServeLoopback(t *testing.T) {
 	must(err)
 	var kinds []string
 	for _, e := range evs {
-		kinds = append(kinds, e.Kind)
+		kinds = append(kinds, string(e.Kind))
 	}
 	if got := strings.Join(kinds, ","); !strings.Contains(got, "boot-config,kickstart,phone-home,boot-config") {
 		t.Fatalf("timeline = %s", got)
+	}
+	// Every event but a refusal says its facts as fields too, and the
+	// diagnosis reads the same from them as from the text of events
+	// recorded before fields.
+	stripped := slices.Clone(evs)
+	for i, e := range evs {
+		if _, refused := e.Kind.IsRefused(); !refused && e.Fields == (events.Fields{}) {
+			t.Errorf("%s event %q has no fields", e.Kind, e.Detail)
+		}
+		stripped[i].Fields = events.Fields{}
+	}
+	m, err := db.Machine(ctx, mac)
+	must(err)
+	now := evs[len(evs)-1].Time.Add(time.Minute)
+	var withFields, fromText bytes.Buffer
+	doctor.WriteDiagnosis(&withFields, doctor.Diagnose(m, evs, now), time.UTC)
+	doctor.WriteDiagnosis(&fromText, doctor.Diagnose(m, stripped, now), time.UTC)
+	if withFields.String() != fromText.String() {
+		t.Errorf("the diagnosis from fields:\n%s\ndiffers from the one from the text:\n%s", &withFields, &fromText)
 	}
 }
 

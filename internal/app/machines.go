@@ -164,7 +164,7 @@ func (m *machines) generate(ctx context.Context, name string, client netip.Addr)
 	}
 	if m.source != nil {
 		if err := m.source(ctx, mac, client); err != nil {
-			m.refuse(ctx, mac, client, "boot-config-refused", name+": "+err.Error())
+			m.refuse(ctx, mac, client, events.Refused(events.BootConfig), name+": "+err.Error())
 			return nil, false, nil
 		}
 	}
@@ -180,37 +180,34 @@ func (m *machines) generate(ctx context.Context, name string, client netip.Addr)
 	if kind.grub && m.grub != nil {
 		d.GRUB = m.grub(ctx, mac)
 	}
-	m.record(ctx, mac, "boot-config", fmt.Sprintf("%s: %s", name, d.Reason), "")
+	m.record(ctx, store.Event{MAC: mac, Kind: events.BootConfig, Detail: fmt.Sprintf("%s: %s", name, d.Reason),
+		Fields: events.Fields{File: name, Action: d.Action.String()}}, "")
 	return kind.render(d, "kickstand: "+mac.String()), true, nil
 }
 
 // refuse logs (quietly) and records on mac's timeline, if it has one, a
 // request refused for client.
-func (m *machines) refuse(ctx context.Context, mac net.HardwareAddr, client netip.Addr, kind, detail string) {
-	m.quiet.log(m.log, slog.LevelWarn, client.String()+" "+kind, "request refused", "kind", kind, "detail", detail,
+func (m *machines) refuse(ctx context.Context, mac net.HardwareAddr, client netip.Addr, kind events.Kind, detail string) {
+	m.quiet.log(m.log, slog.LevelWarn, client.String()+" "+string(kind), "request refused", "kind", kind, "detail", detail,
 		"client", client, "mac", mac.String())
-	m.record(ctx, mac, kind, detail, "")
+	m.record(ctx, store.Event{MAC: mac, Kind: kind, Detail: detail}, "")
 }
 
 // record appends an event to mac's timeline and advances its state toward
 // step (if not empty). Failures are logged: a lost event must not fail a
 // boot. A MAC that is no machine has no timeline: its event is dropped.
-func (m *machines) record(ctx context.Context, mac net.HardwareAddr, kind, detail string, step store.State) {
-	err := m.recordErr(ctx, mac, kind, detail, step)
+func (m *machines) record(ctx context.Context, ev store.Event, step store.State) {
+	err := m.recordErr(ctx, ev, step)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		m.unrecorded.Add(1)
 	case err != nil:
-		m.quiet.log(m.log, slog.LevelError, "store-record", "record event", "mac", mac.String(), "kind", kind, "err", err)
+		m.quiet.log(m.log, slog.LevelError, "store-record", "record event", "mac", ev.MAC.String(), "kind", ev.Kind, "err", err)
 	}
 }
 
-func (m *machines) recordErr(ctx context.Context, mac net.HardwareAddr, kind, detail string, step store.State) error {
-	return m.recordAt(ctx, store.Event{MAC: mac, Kind: kind, Detail: detail}, step)
-}
-
-// recordAt is recordErr for an event that already has its time (zero: now).
-func (m *machines) recordAt(ctx context.Context, ev store.Event, step store.State) error {
+// recordErr is record returning the error; ev.Time zero is now.
+func (m *machines) recordErr(ctx context.Context, ev store.Event, step store.State) error {
 	mac, kind := ev.MAC, ev.Kind
 	before, _ := m.store.Machine(ctx, mac) // only for the log line
 	if ev.Time.IsZero() {
@@ -218,7 +215,7 @@ func (m *machines) recordAt(ctx context.Context, ev store.Event, step store.Stat
 	}
 	after, err := m.store.Record(ctx, ev, step)
 	if err == nil && m.feed != nil {
-		m.feed.Send(events.Event{Time: ev.Time, MAC: mac, Kind: kind, Detail: ev.Detail, Step: string(after)})
+		m.feed.Send(events.Event{Time: ev.Time, MAC: mac, Kind: kind, Detail: ev.Detail, Fields: ev.Fields, Step: string(after)})
 	}
 	if err == nil && after != before.State && after != "" {
 		level := slog.LevelInfo

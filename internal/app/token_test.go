@@ -62,7 +62,7 @@ func TestKickstartTokens(t *testing.T) {
 		evs, _ := db.Events(ctx, mac)
 		n := 0
 		for _, e := range evs {
-			if strings.HasSuffix(e.Kind, "-refused") {
+			if strings.HasSuffix(string(e.Kind), "-refused") {
 				n++
 			}
 		}
@@ -138,7 +138,7 @@ func TestStage2Event(t *testing.T) {
 	cancel()
 	var got []string
 	var times []time.Time
-	a.bus.Run(cancelled, func(e events.Event) { got = append(got, e.Kind+" "+e.Detail); times = append(times, e.Time) })
+	a.bus.Run(cancelled, func(e events.Event) { got = append(got, string(e.Kind)+" "+e.Detail); times = append(times, e.Time) })
 	if len(got) != 4 || got[0] != "stage2 images/install.img download started over HTTP" ||
 		!strings.HasPrefix(got[1], "stage2 images/install.img fetched over HTTP (100 bytes in 1s)") || got[2] != got[0] {
 		t.Fatalf("stage2 events: %q, want started and fetched, for distros/rocky9/ and for pub/", got)

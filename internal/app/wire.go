@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"time"
@@ -25,11 +26,11 @@ import (
 // first sign that a machine is booting. An acknowledged address (a lease,
 // or the ciaddr of a proxy REQUEST) is learned as the client's.
 func (a *App) onDHCP(e dhcp.Event) {
-	if e.Kind == "dhcp-ack" || e.Kind == "proxy-ack" {
+	if e.Kind == events.DHCPAck || e.Kind == events.ProxyAck {
 		a.peers.learn(e.IP, e.MAC)
 	}
-	ev := events.Event{MAC: e.MAC, IP: e.IP, Kind: e.Kind, Detail: e.Detail}
-	if e.PXE {
+	ev := events.Event{MAC: e.MAC, IP: e.IP, Kind: e.Kind, Detail: e.Detail, Fields: e.Fields}
+	if e.Fields.PXE {
 		ev.Step, ev.Discover = string(store.StateBooting), true
 	}
 	a.bus.Publish(ev)
@@ -39,24 +40,27 @@ func (a *App) onTFTP(t tftp.Transfer) {
 	ip := addrOf(t.Client)
 	name := strings.TrimPrefix(t.Name, "/") // GRUB asks for /path, the rest for path
 	detail := fmt.Sprintf("%s %d bytes in %s", name, t.Bytes, t.Duration.Round(time.Millisecond))
+	f := transferFields(name, t.Bytes, t.Duration, t.Err)
 	switch {
 	case t.SizeProbe():
-		detail = name + ": size query (tsize), no data asked"
+		detail, f.SizeProbe, f.Error = name+": size query (tsize), no data asked", true, ""
 	case errors.Is(t.Err, fs.ErrNotExist):
 		// Boot programs probe for optional files (shim's revocation lists,
 		// GRUB's module lists): worth a line, not an error message.
-		detail = name + ": not found"
+		detail, f.NotFound, f.Error = name+": not found", true, ""
 	case t.Err != nil:
 		detail += ": " + t.Err.Error()
 	}
 	mac, _ := a.peers.lookup(ip)
-	a.bus.Publish(events.Event{MAC: mac, IP: ip, Kind: "tftp", Detail: detail, Step: string(store.StateBooting)})
+	a.bus.Publish(events.Event{MAC: mac, IP: ip, Kind: events.TFTP, Detail: detail, Fields: f, Step: string(store.StateBooting)})
 	a.onStage2(mac, ip, "TFTP", name, t.Bytes, t.Duration, t.Err == nil && !t.SizeProbe())
 }
 
 func (a *App) onHTTP(t httpd.Transfer) {
 	mac, _ := a.peers.lookup(t.Client)
-	a.bus.Publish(events.Event{MAC: mac, IP: t.Client, Kind: "http",
+	f := transferFields(t.Name, t.Bytes, t.Duration, nil)
+	f.Status, f.NotFound = t.Status, t.Status == http.StatusNotFound
+	a.bus.Publish(events.Event{MAC: mac, IP: t.Client, Kind: events.HTTP, Fields: f,
 		Detail: fmt.Sprintf("%s %d: %d bytes in %s", t.Name, t.Status, t.Bytes, t.Duration.Round(time.Millisecond))})
 	a.onStage2(mac, t.Client, "HTTP", t.Name, t.Bytes, t.Duration, t.Status == 200 && t.Bytes > 0)
 }
@@ -77,10 +81,10 @@ func (a *App) recordEvent(e events.Event) {
 		return
 	}
 	ctx := context.Background()
-	ev := store.Event{MAC: e.MAC, Time: e.Time, Kind: e.Kind, Detail: e.Detail}
-	err := a.machines.recordAt(ctx, ev, store.State(e.Step))
+	ev := store.Event{MAC: e.MAC, Time: e.Time, Kind: e.Kind, Detail: e.Detail, Fields: e.Fields}
+	err := a.machines.recordErr(ctx, ev, store.State(e.Step))
 	if errors.Is(err, store.ErrNotFound) && e.Discover && a.machines.discover(ctx, e.MAC, e.Time) {
-		err = a.machines.recordAt(ctx, ev, store.State(e.Step))
+		err = a.machines.recordErr(ctx, ev, store.State(e.Step))
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -102,12 +106,12 @@ func (a *App) kickstart(ctx context.Context, token string, client netip.Addr) ([
 	ks, p, warnings, err := inventory.RenderKickstart(ctx, a.store, m, chosen, a.site(ctx))
 	var invalid *inventory.InvalidError
 	if errors.As(err, &invalid) {
-		a.machines.record(ctx, m.MAC, "kickstart-invalid", err.Error(), "")
+		a.machines.record(ctx, store.Event{MAC: m.MAC, Kind: events.KickstartInvalid, Detail: err.Error()}, "")
 		a.log.Error("kickstart not served: anaconda would refuse it", "mac", m.MAC.String(), "err", err)
 		return nil, err
 	}
 	if err != nil {
-		a.machines.record(ctx, m.MAC, "kickstart-error", err.Error(), "")
+		a.machines.record(ctx, store.Event{MAC: m.MAC, Kind: events.KickstartError, Detail: err.Error()}, "")
 		return nil, err
 	}
 	how := ""
@@ -115,9 +119,11 @@ func (a *App) kickstart(ctx context.Context, token string, client netip.Addr) ([
 		how = " chosen at the menu"
 	}
 	if len(warnings) > 0 {
-		a.machines.record(ctx, m.MAC, "kickstart-warnings", fmt.Sprintf("%d warning(s), anaconda goes on: %s", len(warnings), warnings), "")
+		a.machines.record(ctx, store.Event{MAC: m.MAC, Kind: events.KickstartWarnings,
+			Detail: fmt.Sprintf("%d warning(s), anaconda goes on: %s", len(warnings), warnings)}, "")
 	}
-	a.machines.record(ctx, m.MAC, "kickstart", fmt.Sprintf("profile %s%s, %d bytes to %s", p.Name, how, len(ks), client), store.StateInstalling)
+	a.machines.record(ctx, store.Event{MAC: m.MAC, Kind: events.Kickstart, Fields: events.Fields{Bytes: int64(len(ks))},
+		Detail: fmt.Sprintf("profile %s%s, %d bytes to %s", p.Name, how, len(ks), client)}, store.StateInstalling)
 	return ks, nil
 }
 
@@ -128,10 +134,10 @@ func (a *App) kickstartMachine(ctx context.Context, token string, client netip.A
 	m, err := a.store.MachineByToken(ctx, token)
 	if err == nil {
 		if !m.Registered() {
-			a.machines.refuse(ctx, m.MAC, client, "kickstart-refused", "the token of a machine nobody registered installs nothing")
+			a.machines.refuse(ctx, m.MAC, client, events.Refused(events.Kickstart), "the token of a machine nobody registered installs nothing")
 			return m, "", httpd.ErrNotFound
 		}
-		return m, "", a.checkToken(ctx, "kickstart", m, client)
+		return m, "", a.checkToken(ctx, events.Kickstart, m, client)
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return m, "", err
@@ -165,25 +171,25 @@ func (a *App) site(ctx context.Context) inventory.Site {
 
 // unknownToken refuses a token that is nobody's: a 404 that tells nothing,
 // an event on the machine at that address (if it is one) and a quiet log.
-func (a *App) unknownToken(ctx context.Context, what string, client netip.Addr) {
-	a.machines.quiet.log(a.log, slog.LevelWarn, client.String()+" "+what+"-token", what+" refused: unknown token", "client", client)
+func (a *App) unknownToken(ctx context.Context, what events.Kind, client netip.Addr) {
+	a.machines.quiet.log(a.log, slog.LevelWarn, client.String()+" "+string(what)+"-token", string(what)+" refused: unknown token", "client", client)
 	if from, ok := a.peers.lookup(client); ok {
-		a.machines.record(ctx, from, what+"-refused", "unknown token from "+client.String(), "")
+		a.machines.record(ctx, store.Event{MAC: from, Kind: events.Refused(what), Detail: "unknown token from " + client.String()}, "")
 	}
 }
 
 // checkToken refuses (httpd.ErrNotFound, recorded) the kickstart of m to
 // an address that is not m's (see sourceOf).
-func (a *App) checkToken(ctx context.Context, what string, m store.Machine, client netip.Addr) error {
+func (a *App) checkToken(ctx context.Context, what events.Kind, m store.Machine, client netip.Addr) error {
 	err := a.sourceOf(ctx, m.MAC, client)
 	if err == nil {
 		return nil
 	}
 	var other *heldByOther
 	if errors.As(err, &other) {
-		a.machines.record(ctx, other.holder, what+"-refused", err.Error(), "")
+		a.machines.record(ctx, store.Event{MAC: other.holder, Kind: events.Refused(what), Detail: err.Error()}, "")
 	}
-	a.machines.refuse(ctx, m.MAC, client, what+"-refused", err.Error())
+	a.machines.refuse(ctx, m.MAC, client, events.Refused(what), err.Error())
 	return httpd.ErrNotFound
 }
 
@@ -234,7 +240,7 @@ func (a *App) registered(ctx context.Context, mac net.HardwareAddr) bool {
 func (a *App) phoneHome(ctx context.Context, token string, r httpd.Report) error {
 	m, err := a.store.MachineByToken(ctx, token)
 	if errors.Is(err, store.ErrNotFound) {
-		a.unknownToken(ctx, "phone-home", r.Client)
+		a.unknownToken(ctx, events.PhoneHome, r.Client)
 		return httpd.ErrNotFound
 	}
 	if err != nil {
@@ -244,7 +250,8 @@ func (a *App) phoneHome(ctx context.Context, token string, r httpd.Report) error
 	if r.Message != "" {
 		detail += ": " + r.Message
 	}
-	if err := a.machines.recordErr(ctx, m.MAC, "phone-home", detail, store.State(r.State)); err != nil {
+	ev := store.Event{MAC: m.MAC, Kind: events.PhoneHome, Detail: detail, Fields: events.Fields{State: r.State}}
+	if err := a.machines.recordErr(ctx, ev, store.State(r.State)); err != nil {
 		return err
 	}
 	if st := store.State(r.State); st == store.StateInstalled || st == store.StateFailed {
@@ -279,7 +286,8 @@ func (a *App) onFTP(t ftp.Transfer) {
 	if t.Err != nil {
 		detail += ": " + t.Err.Error()
 	}
-	a.bus.Publish(events.Event{MAC: mac, IP: t.Client, Kind: "ftp", Detail: detail})
+	a.bus.Publish(events.Event{MAC: mac, IP: t.Client, Kind: events.FTP, Detail: detail,
+		Fields: transferFields(t.Name, t.Bytes, t.Duration, t.Err)})
 	a.onStage2(mac, t.Client, "FTP", t.Name, t.Bytes, t.Duration, t.Err == nil)
 }
 
@@ -303,8 +311,20 @@ func (a *App) onStage2(mac net.HardwareAddr, client netip.Addr, proto, name stri
 		return
 	}
 	end := time.Now()
-	a.bus.Publish(events.Event{Time: end.Add(-d), MAC: mac, IP: client, Kind: "stage2",
+	a.bus.Publish(events.Event{Time: end.Add(-d), MAC: mac, IP: client, Kind: events.Stage2, Fields: events.Fields{File: rest},
 		Detail: fmt.Sprintf("%s download started over %s", rest, proto)})
-	a.bus.Publish(events.Event{Time: end, MAC: mac, IP: client, Kind: "stage2", Step: string(store.StateInstalling),
+	a.bus.Publish(events.Event{Time: end, MAC: mac, IP: client, Kind: events.Stage2, Step: string(store.StateInstalling),
+		Fields: transferFields(rest, n, d, nil),
 		Detail: fmt.Sprintf("%s fetched over %s (%d bytes in %s): the installer starts its second stage", rest, proto, n, d.Round(time.Millisecond))})
+}
+
+// transferFields are the fields of a file transfer: the file as asked for
+// (without a leading "/"), its size, its duration and, if it ended early,
+// why.
+func transferFields(name string, n int64, d time.Duration, err error) events.Fields {
+	f := events.Fields{File: strings.TrimPrefix(name, "/"), Bytes: n, Seconds: d.Round(time.Millisecond).Seconds()}
+	if err != nil {
+		f.Error = err.Error()
+	}
+	return f
 }

@@ -3,6 +3,7 @@ package dhcp
 import (
 	"bytes"
 	"context"
+	"kickstand/internal/events"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -39,7 +40,7 @@ func (s *Server) handleFull(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFac
 }
 
 func (s *Server) fullDiscover(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) *dhcpv4.DHCPv4 {
-	s.emit(f, Event{MAC: f.MAC, Kind: "dhcp-discover", Detail: discoverDetail(f)})
+	s.emit(f, nil, Event{MAC: f.MAC, Kind: events.DHCPDiscover, Detail: discoverDetail(f)})
 	requested, _ := ipv4Of(req.RequestedIPAddress())
 	ip, ok := s.chooseAddress(ctx, table, f.MAC, requested, log)
 	if !ok {
@@ -52,7 +53,7 @@ func (s *Server) fullDiscover(ctx context.Context, table *leaseTable, req *dhcpv
 	s.addAddressOptions(reply, true)
 	detail := s.addBootIfAny(ctx, reply, req, f, log)
 	log.Debug("dhcp: full: sending offer", "ip", ip)
-	s.emit(f, Event{MAC: f.MAC, Kind: "dhcp-offer", Detail: detail, IP: ip})
+	s.emit(f, reply, Event{MAC: f.MAC, Kind: events.DHCPOffer, Detail: detail, IP: ip})
 	return reply
 }
 
@@ -176,7 +177,7 @@ func (s *Server) fullRequest(ctx context.Context, table *leaseTable, req *dhcpv4
 	s.addAddressOptions(reply, true)
 	detail := s.addBootIfAny(ctx, reply, req, f, log)
 	log.Debug("dhcp: full: sending ack", "ip", ip, "expires", lease.Expires)
-	s.emit(f, Event{MAC: f.MAC, Kind: "dhcp-ack", Detail: detail, IP: ip})
+	s.emit(f, reply, Event{MAC: f.MAC, Kind: events.DHCPAck, Detail: detail, IP: ip})
 	return reply
 }
 
@@ -189,7 +190,7 @@ func (s *Server) nak(req *dhcpv4.DHCPv4, f ClientFacts, ip netip.Addr, log *slog
 		reply.SetBroadcast() // RFC 2131 4.3.2: the relay must broadcast the NAK
 	}
 	log.Debug("dhcp: full: sending nak", "ip", ip)
-	s.emit(f, Event{MAC: f.MAC, Kind: "dhcp-nak", Detail: "requested " + ip.String() + " not available", IP: ip})
+	s.emit(f, nil, Event{MAC: f.MAC, Kind: events.DHCPNak, Detail: "requested " + ip.String() + " not available", IP: ip})
 	return reply
 }
 
@@ -206,7 +207,7 @@ func (s *Server) fullDecline(ctx context.Context, table *leaseTable, req *dhcpv4
 	s.forgetStored(ctx, f.MAC, log)
 	log.Warn("dhcp: full: client declined its address, another host seems to use it; not handing it out for a while",
 		"ip", ip, "for", declineHold)
-	s.emit(f, Event{MAC: f.MAC, Kind: "dhcp-decline", Detail: "address in use by another host", IP: ip})
+	s.emit(f, nil, Event{MAC: f.MAC, Kind: events.DHCPDecline, Detail: "address in use by another host", IP: ip})
 }
 
 func (s *Server) fullRelease(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) {
@@ -221,7 +222,7 @@ func (s *Server) fullRelease(ctx context.Context, table *leaseTable, req *dhcpv4
 	}
 	s.forgetStored(ctx, f.MAC, log)
 	log.Debug("dhcp: full: lease released", "ip", ip)
-	s.emit(f, Event{MAC: f.MAC, Kind: "dhcp-release", IP: ip})
+	s.emit(f, nil, Event{MAC: f.MAC, Kind: events.DHCPRelease, IP: ip})
 }
 
 // fullInform answers a client that configured its address itself: the
@@ -237,7 +238,7 @@ func (s *Server) fullInform(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFac
 	s.addAddressOptions(reply, false)
 	detail := s.addBootIfAny(ctx, reply, req, f, log)
 	log.Debug("dhcp: full: answering inform", "ciaddr", ip)
-	s.emit(f, Event{MAC: f.MAC, Kind: "dhcp-ack", Detail: "inform; " + detail, IP: ip})
+	s.emit(f, reply, Event{MAC: f.MAC, Kind: events.DHCPAck, Detail: "inform; " + detail, IP: ip})
 	return reply
 }
 

@@ -72,24 +72,24 @@ func (m *memStore) get(mac net.HardwareAddr) (Lease, bool) {
 	return l, ok
 }
 
-// events records OnEvent calls.
-type events struct {
+// eventLog records OnEvent calls.
+type eventLog struct {
 	mu   sync.Mutex
 	list []Event
 }
 
-func (e *events) add(ev Event) {
+func (e *eventLog) add(ev Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.list = append(e.list, ev)
 }
 
-func (e *events) kinds() []string {
+func (e *eventLog) kinds() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var k []string
 	for _, ev := range e.list {
-		k = append(k, ev.Kind)
+		k = append(k, string(ev.Kind))
 	}
 	return k
 }
@@ -132,8 +132,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // proxyServer is a proxy-mode Server that boots every PXE client.
-func proxyServer(t *testing.T) (*Server, *events) {
-	ev := &events{}
+func proxyServer(t *testing.T) (*Server, *eventLog) {
+	ev := &eventLog{}
 	return &Server{
 		Mode:     ModeProxy,
 		ServerIP: serverIP,
@@ -145,8 +145,8 @@ func proxyServer(t *testing.T) (*Server, *events) {
 
 // fullServer is a full-mode Server on 192.168.10.0/24 with pool
 // .100-.110, a test clock and an in-memory store.
-func fullServer(t *testing.T, store *memStore) (*Server, *events, *fakeClock) {
-	ev := &events{}
+func fullServer(t *testing.T, store *memStore) (*Server, *eventLog, *fakeClock) {
+	ev := &eventLog{}
 	clock := &fakeClock{now: t0}
 	s := &Server{
 		Mode:      ModeFull,

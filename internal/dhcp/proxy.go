@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"context"
+	"kickstand/internal/events"
 	"log/slog"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -17,8 +18,8 @@ func (s *Server) handleProxy(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFa
 	}
 	switch f.MessageType {
 	case dhcpv4.MessageTypeDiscover:
-		s.emit(f, Event{MAC: f.MAC, Kind: "dhcp-discover", Detail: discoverDetail(f)})
-		return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeOffer, "proxy-offer", log)
+		s.emit(f, nil, Event{MAC: f.MAC, Kind: events.DHCPDiscover, Detail: discoverDetail(f)})
+		return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeOffer, events.ProxyOffer, log)
 	case dhcpv4.MessageTypeRequest:
 		// A REQUEST on port 67 is the client taking the real server's
 		// offer; it is ours only when it names us as the server, which
@@ -27,7 +28,7 @@ func (s *Server) handleProxy(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFa
 			log.Debug("dhcp: proxy: ignoring REQUEST meant for the network's DHCP server")
 			return nil
 		}
-		return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeAck, "proxy-ack", log)
+		return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeAck, events.ProxyAck, log)
 	}
 	log.Debug("dhcp: proxy: ignoring message type")
 	return nil
@@ -46,12 +47,12 @@ func (s *Server) bootServerAck(ctx context.Context, req *dhcpv4.DHCPv4, f Client
 		log.Debug("dhcp: boot server: ignoring message type other than REQUEST and INFORM")
 		return nil
 	}
-	return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeAck, "proxy-ack", log)
+	return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeAck, events.ProxyAck, log)
 }
 
 // proxyReply builds an address-less reply carrying only boot information,
 // or nil when the client gets none.
-func (s *Server) proxyReply(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, mt dhcpv4.MessageType, kind string, log *slog.Logger) *dhcpv4.DHCPv4 {
+func (s *Server) proxyReply(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, mt dhcpv4.MessageType, kind events.Kind, log *slog.Logger) *dhcpv4.DHCPv4 {
 	b, ok := s.bootFor(ctx, f, log)
 	if !ok || b.Ignore {
 		return nil
@@ -61,8 +62,8 @@ func (s *Server) proxyReply(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFac
 		reply.ClientIPAddr = ip4Slice(req.ClientIPAddr)
 	}
 	s.addBoot(reply, req, f, b, log)
-	log.Debug("dhcp: sending "+kind, "file", b.BootFile, "next_server", reply.ServerIPAddr)
+	log.Debug("dhcp: sending "+string(kind), "file", b.BootFile, "next_server", reply.ServerIPAddr)
 	ciaddr, _ := ipv4Of(req.ClientIPAddr)
-	s.emit(f, Event{MAC: f.MAC, Kind: kind, Detail: bootDetail(reply, f), IP: ciaddr})
+	s.emit(f, reply, Event{MAC: f.MAC, Kind: kind, Detail: bootDetail(reply, f), IP: ciaddr})
 	return reply
 }

@@ -3,6 +3,7 @@ package dhcp
 import (
 	"bytes"
 	"context"
+	"kickstand/internal/events"
 	"net"
 	"slices"
 	"strings"
@@ -120,6 +121,18 @@ func TestProxyOfferFields(t *testing.T) {
 		{"option 51", reply.Options.Has(dhcpv4.OptionIPAddressLeaseTime), false},
 		{"events", ev.kinds(), []string{"dhcp-discover", "proxy-offer"}},
 	}
+	// The events carry the client's facts and its answer as fields.
+	ev.mu.Lock()
+	for _, e := range ev.list {
+		f := e.Fields
+		if f.VendorClass != "PXEClient:Arch:00000:UNDI:002001" || !f.PXE || f.Arch == nil || *f.Arch != 0 {
+			t.Errorf("%s fields: %+v, want the client's vendor class, PXE, arch 0", e.Kind, f)
+		}
+		if e.Kind == events.ProxyOffer && (f.BootFile != "pxelinux.0" || f.NextServer != tftpIP.String()) {
+			t.Errorf("proxy-offer fields: %+v, want boot file pxelinux.0 from %s", f, tftpIP)
+		}
+	}
+	ev.mu.Unlock()
 	for _, c := range checks {
 		if !equal(c.got, c.want) {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)

@@ -13,11 +13,14 @@ package dhcp
 import (
 	"context"
 	"fmt"
+	"kickstand/internal/events"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
 // Mode selects how the server answers.
@@ -83,16 +86,16 @@ type ReservedForFunc func(ctx context.Context, ip netip.Addr) (net.HardwareAddr,
 // Event is something the server did, for the machine timeline.
 type Event struct {
 	MAC net.HardwareAddr
-	// Kind is one of "dhcp-discover", "dhcp-offer", "dhcp-ack",
-	// "dhcp-nak", "dhcp-release", "dhcp-decline", "proxy-offer" and
-	// "proxy-ack".
-	Kind   string
+	// Kind is one of the DHCP kinds: events.DHCPDiscover ...
+	// events.ProxyAck.
+	Kind   events.Kind
 	Detail string
+	// Fields are the client's facts (vendor class, arch, PXE) and, for
+	// offers and acks, what it was told to boot.
+	Fields events.Fields
 	// IP is the client's address: the one offered or acknowledged, or the
 	// ciaddr of a proxy REQUEST; zero when not known.
 	IP netip.Addr
-	// PXE is whether the client is a PXE or HTTP boot client (option 60).
-	PXE bool
 }
 
 // Server is a DHCPv4 server; its zero value (plus ServerIP) is a proxyDHCP
@@ -181,8 +184,17 @@ func (s *Server) pxePort() int {
 	return s.PXEPort
 }
 
-func (s *Server) emit(f ClientFacts, e Event) {
-	e.PXE = f.PXE
+// emit reports e, with the client's facts and what reply (nil for none)
+// told it to boot.
+func (s *Server) emit(f ClientFacts, reply *dhcpv4.DHCPv4, e Event) {
+	e.Fields.VendorClass, e.Fields.PXE = f.VendorClass, f.PXE
+	if f.HasArch {
+		arch := f.Arch
+		e.Fields.Arch = &arch
+	}
+	if reply != nil && reply.BootFileNameOption() != "" {
+		e.Fields.BootFile, e.Fields.NextServer = reply.BootFileNameOption(), reply.ServerIPAddr.String()
+	}
 	if s.OnEvent != nil {
 		s.OnEvent(e)
 	}

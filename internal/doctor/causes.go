@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"kickstand/internal/boot"
+	"kickstand/internal/events"
 	"kickstand/internal/store"
 	"kickstand/internal/tftp"
 	"kickstand/internal/treepath"
@@ -38,12 +39,12 @@ func (t *trail) explained() bool {
 // refusalCauses explain what kickstand refused the machine, and why.
 func (t *trail) refusalCauses() []Cause {
 	var cs []Cause
-	for _, kind := range []string{"boot-config" + refusedSuffix, kindKickstart + refusedSuffix, kindPhoneHome + refusedSuffix} {
+	for _, what := range []events.Kind{kindBootConfig, kindKickstart, kindPhoneHome} {
+		kind := events.Refused(what)
 		evs := t.where(func(e event) bool { return e.Kind == kind })
 		if len(evs) == 0 {
 			continue
 		}
-		what := strings.TrimSuffix(kind, refusedSuffix)
 		last := evs[len(evs)-1].reason
 		switch {
 		case strings.Contains(last, "held by"):
@@ -55,10 +56,10 @@ func (t *trail) refusalCauses() []Cause {
 		case strings.Contains(last, "nobody registered"):
 			cs = append(cs, cause("kickstand refused its kickstart: the URL carries the token of a machine nobody registered, and only registered machines install unattended",
 				"kickstand machine add "+t.m.MAC.String()+" --profile NAME, then boot it again", evs...))
-		case kind == kindPhoneHome+refusedSuffix:
+		case what == kindPhoneHome:
 			cs = append(cs, cause("kickstand refused the installer's reports: their token ended — the machine was reinstalled while it installed, or had reported its end already",
 				"let the install finish and look at the machine; to install again: kickstand machine reinstall "+t.m.MAC.String()+" and boot it", evs...))
-		case kind == kindKickstart+refusedSuffix:
+		case what == kindKickstart:
 			cs = append(cs, cause("kickstand refused the kickstart: its URL's token is no longer valid — the machine was reinstalled or reported its end after its boot config was served, or a menu entry's one-time URL was used already or is over 30 minutes old",
 				"boot it again: its next boot config carries the current URL", evs...))
 		default:

@@ -175,7 +175,7 @@ func ago(d time.Duration) string {
 	return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
 }
 
-func quote(e event) Evidence { return Evidence{Time: e.Time, Kind: e.Kind, Detail: e.Detail} }
+func quote(e event) Evidence { return Evidence{Time: e.Time, Kind: string(e.Kind), Detail: e.Detail} }
 
 // cause builds a Cause quoting up to maxQuoted of evs: the first ones and
 // the last.

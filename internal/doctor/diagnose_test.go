@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"kickstand/internal/events"
 	"kickstand/internal/store"
 )
 
@@ -27,7 +28,7 @@ var (
 
 // at is an event sec seconds after t0.
 func at(sec float64, kind, detail string) store.Event {
-	return store.Event{MAC: testMAC, Time: t0.Add(time.Duration(sec * float64(time.Second))), Kind: kind, Detail: detail}
+	return store.Event{MAC: testMAC, Time: t0.Add(time.Duration(sec * float64(time.Second))), Kind: events.Kind(kind), Detail: detail}
 }
 
 func machine(state store.State) store.Machine {
@@ -336,7 +337,7 @@ func TestDiagnoseQuotesEvents(t *testing.T) {
 	d := Diagnose(machine(store.StateBooting), events, t0.Add(time.Hour))
 	seen := map[Evidence]bool{}
 	for _, e := range events {
-		seen[Evidence{Time: e.Time, Kind: e.Kind, Detail: e.Detail}] = true
+		seen[Evidence{Time: e.Time, Kind: string(e.Kind), Detail: e.Detail}] = true
 	}
 	for _, c := range d.Causes {
 		for _, e := range c.Events {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"kickstand/internal/events"
 	"kickstand/internal/store"
 )
 
@@ -13,11 +14,11 @@ import (
 // detail written the way internal/app writes it reads back.
 func FuzzParseEvent(f *testing.F) {
 	for _, e := range join(biosToStage2, uefiShim) {
-		f.Add(e.Kind, e.Detail, "lpxelinux.0", int64(75072))
+		f.Add(string(e.Kind), e.Detail, "lpxelinux.0", int64(75072))
 	}
 	f.Add("tftp", `x 0 bytes in 15s: tftp: send "x": tftp: client stopped answering`, "x", int64(0))
 	f.Fuzz(func(t *testing.T, kind, detail, name string, n int64) {
-		parseEvent(store.Event{Kind: kind, Detail: detail})
+		parseEvent(store.Event{Kind: events.Kind(kind), Detail: detail})
 		if n < 0 || name == "" || strings.ContainsAny(name, "\n") || strings.HasPrefix(name, "/") || strings.HasSuffix(name, " ") {
 			return
 		}
@@ -54,7 +55,7 @@ func FuzzDiagnose(f *testing.F) {
 		d := Diagnose(m, evs, t0.Add(time.Duration(minutes)*time.Minute))
 		seen := map[Evidence]bool{}
 		for _, e := range evs {
-			seen[Evidence{Time: e.Time, Kind: e.Kind, Detail: e.Detail}] = true
+			seen[Evidence{Time: e.Time, Kind: string(e.Kind), Detail: e.Detail}] = true
 		}
 		for _, c := range d.Causes {
 			for _, e := range c.Events {

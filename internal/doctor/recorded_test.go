@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"kickstand/internal/events"
 	"kickstand/internal/store"
 )
 
@@ -53,7 +54,7 @@ func TestDiagnoseRecordedTimelines(t *testing.T) {
 			m := store.Machine{MAC: mac, Profile: r.Profile, State: store.State(r.State)}
 			var evs []store.Event
 			for _, e := range r.Events {
-				evs = append(evs, store.Event{MAC: mac, Time: e.Time, Kind: e.Kind, Detail: e.Detail})
+				evs = append(evs, store.Event{MAC: mac, Time: e.Time, Kind: events.Kind(e.Kind), Detail: e.Detail})
 			}
 			d := Diagnose(m, evs, evs[len(evs)-1].Time.Add(10*time.Minute))
 			if d.Outcome != want.outcome || len(d.Causes) == 0 || !strings.Contains(d.Causes[0].Text, want.cause) {

@@ -7,34 +7,35 @@ import (
 	"strings"
 	"time"
 
+	"kickstand/internal/events"
 	"kickstand/internal/store"
 )
 
-// The event kinds kickstand records (internal/dhcp, internal/app, the CLI).
+// The event kinds the diagnosis reads.
 const (
-	kindDiscover         = "dhcp-discover"
-	kindOffer            = "dhcp-offer"
-	kindAck              = "dhcp-ack"
-	kindProxyOffer       = "proxy-offer"
-	kindProxyAck         = "proxy-ack"
-	kindTFTP             = "tftp"
-	kindHTTP             = "http"
-	kindFTP              = "ftp"
-	kindBootConfig       = "boot-config"
-	kindKickstart        = "kickstart"
-	kindKickstartInvalid = "kickstart-invalid"
-	kindKickstartError   = "kickstart-error"
-	kindStage2           = "stage2"
-	kindPhoneHome        = "phone-home"
-	kindRegistered       = "registered"
-	kindEdited           = "edited"
-	kindReinstall        = "reinstall"
-	refusedSuffix        = "-refused" // boot-config-refused, kickstart-refused, phone-home-refused
+	kindDiscover         = events.DHCPDiscover
+	kindOffer            = events.DHCPOffer
+	kindAck              = events.DHCPAck
+	kindProxyOffer       = events.ProxyOffer
+	kindProxyAck         = events.ProxyAck
+	kindTFTP             = events.TFTP
+	kindHTTP             = events.HTTP
+	kindFTP              = events.FTP
+	kindBootConfig       = events.BootConfig
+	kindKickstart        = events.Kickstart
+	kindKickstartInvalid = events.KickstartInvalid
+	kindKickstartError   = events.KickstartError
+	kindStage2           = events.Stage2
+	kindPhoneHome        = events.PhoneHome
+	kindRegistered       = events.Registered
+	kindEdited           = events.Edited
+	kindReinstall        = events.Reinstall
 )
 
-// event is a timeline event with what its detail says. Events carry their
-// facts as text today; this file is the only place that reads that text,
-// so that typed event fields replace it here alone.
+// event is a timeline event with its facts: from its fields, and from its
+// detail text for what fields do not carry (a boot config's reason, an
+// installer's message) and for events recorded before events had fields
+// (store migration 7). This file is the only place that reads the text.
 type event struct {
 	store.Event
 
@@ -55,8 +56,10 @@ type event struct {
 	sizeProbe bool   // a TFTP tsize query: no data asked
 	errText   string // why a TFTP or FTP transfer ended early
 
-	// boot-config: the config served and why; *-refused: the detail
-	reason string
+	// boot-config: the config served and why, and what it tells the
+	// machine (install, local, menu; "" when recorded without fields);
+	// *-refused: the detail
+	reason, action string
 
 	// phone-home
 	state, message string
@@ -73,8 +76,41 @@ var (
 	httpRE     = regexp.MustCompile(`^(.+) (\d{3}): (\d+) bytes in (\S+)$`)
 )
 
-// parseEvent reads what an event's detail says about it.
+// parseEvent reads an event's facts: what its detail says, then its fields
+// where it has them.
 func parseEvent(ev store.Event) event {
+	e := parseDetail(ev)
+	if ev.Fields != (events.Fields{}) {
+		e.useFields(ev.Fields)
+	}
+	return e
+}
+
+// useFields takes an event's facts from its fields.
+func (e *event) useFields(f events.Fields) {
+	switch e.Kind {
+	case kindDiscover:
+		e.vendorClass = f.VendorClass
+	case kindOffer, kindAck, kindProxyOffer, kindProxyAck:
+		e.bootFile, e.nextServer = f.BootFile, f.NextServer
+	case kindTFTP, kindFTP, kindHTTP:
+		e.file, e.bytes, e.duration = f.File, f.Bytes, time.Duration(f.Seconds*float64(time.Second))
+		e.status, e.notFound, e.sizeProbe, e.errText = f.Status, f.NotFound, f.SizeProbe, f.Error
+	case kindBootConfig:
+		e.file, e.action = f.File, f.Action
+	case kindPhoneHome:
+		e.state = f.State
+	case kindStage2:
+		e.file, e.fetched = f.File, f.Bytes > 0
+	}
+	e.arch = -1
+	if f.Arch != nil {
+		e.arch = int(*f.Arch)
+	}
+}
+
+// parseDetail reads what an event's detail says about it.
+func parseDetail(ev store.Event) event {
 	e := event{Event: ev, arch: -1}
 	d := ev.Detail
 	switch ev.Kind {
@@ -197,19 +233,33 @@ func (e event) ended() bool {
 
 // localBoot reports whether a boot config sent the machine to its disk.
 func (e event) localBoot() bool {
+	if e.action != "" {
+		return e.Kind == kindBootConfig && e.action == "local"
+	}
 	return e.Kind == kindBootConfig && strings.Contains(e.reason, "boot from local disk") && !strings.Contains(e.reason, "menu")
 }
 
 // menu reports whether a boot config was a menu.
-func (e event) menu() bool { return e.Kind == kindBootConfig && strings.Contains(e.reason, "menu") }
+func (e event) menu() bool {
+	if e.action != "" {
+		return e.Kind == kindBootConfig && e.action == "menu"
+	}
+	return e.Kind == kindBootConfig && strings.Contains(e.reason, "menu")
+}
 
 // install reports whether a boot config installs.
 func (e event) install() bool {
+	if e.action != "" {
+		return e.Kind == kindBootConfig && e.action == "install"
+	}
 	return e.Kind == kindBootConfig && (strings.HasPrefix(e.reason, "registered: install") || strings.Contains(e.reason, "--unknown install"))
 }
 
 // refused reports whether kickstand refused the machine something.
-func (e event) refused() bool { return strings.HasSuffix(e.Kind, refusedSuffix) }
+func (e event) refused() bool {
+	_, ok := e.Kind.IsRefused()
+	return ok
+}
 
 // quietGap is how long a machine is silent before a firmware DISCOVER is a
 // new power-on rather than part of the same boot.

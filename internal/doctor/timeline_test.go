@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"kickstand/internal/events"
 	"kickstand/internal/store"
 )
 
@@ -59,7 +60,7 @@ func TestParseEvent(t *testing.T) {
 		{"phone-home", "failed: disk sda: no space", func(e event) bool { return e.state == "failed" && e.message == "disk sda: no space" && e.ended() }},
 		{"kickstart-refused", "unknown token from 10.213.7.100", func(e event) bool { return e.refused() && e.reason == "unknown token from 10.213.7.100" }},
 	} {
-		e := parseEvent(store.Event{Kind: tc.kind, Detail: tc.detail})
+		e := parseEvent(store.Event{Kind: events.Kind(tc.kind), Detail: tc.detail})
 		if !tc.check(e) {
 			t.Errorf("%s %q parsed as %+v", tc.kind, tc.detail, e)
 		}

@@ -115,7 +115,7 @@ func (t *trail) stepName(s stage) string {
 	case stageAck:
 		return fmt.Sprintf("kickstand's DHCP ACK (boot %q)", e.bootFile)
 	case stageLoader:
-		return fmt.Sprintf("%s fetched over %s", e.file, strings.ToUpper(e.Kind))
+		return fmt.Sprintf("%s fetched over %s", e.file, strings.ToUpper(string(e.Kind)))
 	case stageConfig:
 		return fmt.Sprintf("its boot config %s (%s)", e.file, e.reason)
 	case stageKernel:

@@ -7,18 +7,96 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
+
+// Kind is what an event is.
+type Kind string
+
+// The kinds of events kickstand records.
+const (
+	// What the DHCP server saw and answered.
+	DHCPDiscover Kind = "dhcp-discover"
+	DHCPOffer    Kind = "dhcp-offer"
+	DHCPAck      Kind = "dhcp-ack"
+	DHCPNak      Kind = "dhcp-nak"
+	DHCPDecline  Kind = "dhcp-decline"
+	DHCPRelease  Kind = "dhcp-release"
+	ProxyOffer   Kind = "proxy-offer"
+	ProxyAck     Kind = "proxy-ack"
+	// Files fetched, and what they were.
+	TFTP       Kind = "tftp"
+	HTTP       Kind = "http"
+	FTP        Kind = "ftp"
+	BootConfig Kind = "boot-config" // a per-client boot config, and the decision in it
+	Stage2     Kind = "stage2"      // the installer's second stage image
+	// The kickstart, and what the installer reported.
+	Kickstart         Kind = "kickstart"
+	KickstartWarnings Kind = "kickstart-warnings"
+	KickstartInvalid  Kind = "kickstart-invalid" // anaconda would refuse it: not served
+	KickstartError    Kind = "kickstart-error"
+	PhoneHome         Kind = "phone-home"
+	// What people did.
+	Registered Kind = "registered"
+	Edited     Kind = "edited"
+	Reinstall  Kind = "reinstall"
+)
+
+// Refused is the kind of a request for what (BootConfig, Kickstart or
+// PhoneHome) that was refused: from the wrong address, or with a token
+// that installs nothing.
+func Refused(what Kind) Kind { return what + refusedSuffix }
+
+const refusedSuffix = "-refused"
+
+// IsRefused reports whether k is a Refused kind, and of what.
+func (k Kind) IsRefused() (Kind, bool) {
+	what, ok := strings.CutSuffix(string(k), refusedSuffix)
+	return Kind(what), ok
+}
+
+// Fields are an event's facts, typed; its Detail says them for people.
+// Which are set depends on the kind.
+type Fields struct {
+	// DHCP: the client's option 60 and 93 (Arch nil when it sent none),
+	// and whether it is a PXE or HTTP Boot client.
+	VendorClass string  `json:"vendor_class,omitempty"`
+	Arch        *uint16 `json:"arch,omitempty"`
+	PXE         bool    `json:"pxe,omitempty"`
+	// Offers and acks: what the client was told to boot, and from where;
+	// BootFile "" when it was lent an address only.
+	BootFile   string `json:"boot_file,omitempty"`
+	NextServer string `json:"next_server,omitempty"`
+	// Transfers (tftp, http, ftp, stage2) and boot configs: the file as
+	// requested, without a leading "/".
+	File    string  `json:"file,omitempty"`
+	Bytes   int64   `json:"bytes,omitempty"`
+	Seconds float64 `json:"seconds,omitempty"`
+	Status  int     `json:"status,omitempty"` // HTTP status
+	// NotFound is a TFTP "not found" or an HTTP 404; SizeProbe a TFTP
+	// tsize query that asked for no data.
+	NotFound  bool `json:"not_found,omitempty"`
+	SizeProbe bool `json:"size_probe,omitempty"`
+	// Error is why a transfer ended early.
+	Error string `json:"error,omitempty"`
+	// Action is what a boot config tells the machine: install, local,
+	// menu.
+	Action string `json:"action,omitempty"`
+	// State is what the installer reported (phone-home).
+	State string `json:"state,omitempty"`
+}
 
 // Event is one thing seen on the wire.
 type Event struct {
 	Time   time.Time
 	MAC    net.HardwareAddr // nil when only IP is known
 	IP     netip.Addr
-	Kind   string // e.g. dhcp-offer, tftp, http
+	Kind   Kind
 	Detail string
+	Fields Fields
 	// Step is the machine state this event is evidence of ("" for none),
 	// e.g. "booting" for a DHCP offer.
 	Step string

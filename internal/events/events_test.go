@@ -9,12 +9,12 @@ import (
 func TestOrderAndDrainOnCancel(t *testing.T) {
 	b := New(10)
 	for i := range 5 {
-		b.Publish(Event{Kind: string(rune('a' + i))})
+		b.Publish(Event{Kind: Kind(rune('a' + i))})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var got string
-	b.Run(ctx, func(e Event) { got += e.Kind })
+	b.Run(ctx, func(e Event) { got += string(e.Kind) })
 	if got != "abcde" {
 		t.Fatalf("delivered %q, want abcde in order", got)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"kickstand/internal/events"
 	"kickstand/internal/store"
 )
 
@@ -188,9 +189,9 @@ func (inv *Inventory) planMachines(ctx context.Context, s store.Store, specs []M
 			if err := s.PutMachine(ctx, m); err != nil {
 				return err
 			}
-			kind, what := "edited", "by apply"+detail
+			kind, what := events.Edited, "by apply"+detail
 			if op == "create" {
-				kind, what = "registered", "profile "+m.Profile+" (apply)"
+				kind, what = events.Registered, "profile "+m.Profile+" (apply)"
 			}
 			_, err := s.Record(ctx, store.Event{MAC: m.MAC, Kind: kind, Detail: what}, "")
 			return err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"kickstand/internal/events"
 	"kickstand/internal/store"
 )
 
@@ -206,7 +207,7 @@ func (inv *Inventory) AddMachine(ctx context.Context, spec MachineSpec) (Result,
 	if err := inv.Store.PutMachine(ctx, m); err != nil {
 		return Result{}, err
 	}
-	_, err = inv.Store.Record(ctx, store.Event{MAC: m.MAC, Kind: "registered", Detail: "profile " + m.Profile}, "")
+	_, err = inv.Store.Record(ctx, store.Event{MAC: m.MAC, Kind: events.Registered, Detail: "profile " + m.Profile}, "")
 	return Result{Machine: m, Warnings: w}, err
 }
 
@@ -289,7 +290,7 @@ func (inv *Inventory) UpdateMachine(ctx context.Context, mac net.HardwareAddr, p
 	if err := inv.Store.PutMachine(ctx, next); err != nil {
 		return Result{}, err
 	}
-	_, err = inv.Store.Record(ctx, store.Event{MAC: mac, Kind: "edited", Detail: strings.Join(changes, ", ")}, "")
+	_, err = inv.Store.Record(ctx, store.Event{MAC: mac, Kind: events.Edited, Detail: strings.Join(changes, ", ")}, "")
 	return Result{Machine: next, Warnings: w, Changes: changes}, err
 }
 
@@ -306,7 +307,7 @@ func (inv *Inventory) Reinstall(ctx context.Context, mac net.HardwareAddr) (stor
 	if err := inv.Store.PutMachine(ctx, m); err != nil {
 		return m, prev, err
 	}
-	_, err = inv.Store.Record(ctx, store.Event{MAC: mac, Kind: "reinstall", Detail: "was " + string(prev) + "; new kickstart URL"}, "")
+	_, err = inv.Store.Record(ctx, store.Event{MAC: mac, Kind: events.Reinstall, Detail: "was " + string(prev) + "; new kickstart URL"}, "")
 	return m, prev, err
 }
 

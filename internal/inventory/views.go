@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"kickstand/internal/events"
 	"kickstand/internal/store"
 )
 
@@ -34,6 +35,8 @@ type EventJSON struct {
 	Time   time.Time `json:"time"`
 	Kind   string    `json:"kind"`
 	Detail string    `json:"detail"`
+	// Fields are its facts, typed: which are set depends on the kind.
+	Fields events.Fields `json:"fields"`
 	// SincePowerOn is the seconds since the boot this event belongs to began.
 	SincePowerOn float64 `json:"since_power_on"`
 	// PowerOn marks the event that began a boot.
@@ -111,7 +114,7 @@ func machineJSON(m store.Machine, evs []store.Event, warnings Warnings) MachineJ
 		j.Network = &n
 	}
 	for i, e := range evs {
-		j.Events = append(j.Events, EventJSON{Time: e.Time, Kind: e.Kind, Detail: e.Detail,
+		j.Events = append(j.Events, EventJSON{Time: e.Time, Kind: string(e.Kind), Detail: e.Detail, Fields: e.Fields,
 			SincePowerOn: SincePowerOn(evs, i).Seconds(), PowerOn: PowerOn(evs, i)})
 	}
 	if n := len(j.Events); n > 0 {
@@ -145,7 +148,7 @@ func distroJSON(v DistroView) DistroJSON {
 // quiet minutes. A boot's own later discovers (iPXE, the installer) do not.
 func PowerOn(evs []store.Event, i int) bool {
 	ev := evs[i]
-	if ev.Kind != "dhcp-discover" || !(strings.Contains(ev.Detail, "PXEClient") || strings.Contains(ev.Detail, "HTTPClient")) {
+	if ev.Kind != events.DHCPDiscover || !pxeClient(ev) {
 		return false
 	}
 	if i == 0 {
@@ -155,12 +158,30 @@ func PowerOn(evs []store.Event, i int) bool {
 	switch {
 	case ev.Time.Sub(prev.Time) > 10*time.Minute:
 		return true
-	case prev.Kind == "registered", prev.Kind == "edited", prev.Kind == "reinstall":
+	case prev.Kind == events.Registered, prev.Kind == events.Edited, prev.Kind == events.Reinstall:
 		return true
-	case prev.Kind == "phone-home" && !strings.HasPrefix(prev.Detail, "installing"):
+	case prev.Kind == events.PhoneHome && reported(prev) != string(store.StateInstalling):
 		return true
 	}
 	return false
+}
+
+// pxeClient reports whether a DHCP event is a PXE or HTTP Boot client's;
+// events recorded before they had fields say it in their detail only.
+func pxeClient(ev store.Event) bool {
+	if ev.Fields != (events.Fields{}) {
+		return ev.Fields.PXE
+	}
+	return strings.Contains(ev.Detail, "PXEClient") || strings.Contains(ev.Detail, "HTTPClient")
+}
+
+// reported is the state a phone-home event reports.
+func reported(ev store.Event) string {
+	if ev.Fields.State != "" {
+		return ev.Fields.State
+	}
+	state, _, _ := strings.Cut(ev.Detail, ":")
+	return state
 }
 
 // SincePowerOn is the time from the start of the boot evs[i] belongs to.

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"kickstand/internal/events"
 	"kickstand/internal/store"
 )
 
@@ -12,7 +13,7 @@ import (
 func TestTimelineSincePowerOn(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	ev := func(sec int, kind, detail string) store.Event {
-		return store.Event{Time: t0.Add(time.Duration(sec) * time.Second), Kind: kind, Detail: detail}
+		return store.Event{Time: t0.Add(time.Duration(sec) * time.Second), Kind: events.Kind(kind), Detail: detail}
 	}
 	evs := []store.Event{
 		ev(0, "registered", "profile web"),

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"kickstand/internal/events"
 	"net"
 	"net/netip"
 	"strings"
@@ -141,8 +142,9 @@ type Event struct {
 	ID     int64
 	MAC    net.HardwareAddr
 	Time   time.Time
-	Kind   string
+	Kind   events.Kind
 	Detail string
+	Fields events.Fields
 }
 
 // APIToken is a REST API token: its public ID, and a hash of its secret

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"time"
 
+	"kickstand/internal/events"
 	"kickstand/internal/store"
 )
 
@@ -365,8 +366,12 @@ func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (stor
 	if ev.Time.IsZero() {
 		ev.Time = now()
 	}
+	fields, err := encodeFields(ev.Fields)
+	if err != nil {
+		return "", err
+	}
 	var state store.State
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
+	err = d.inTx(ctx, func(tx *sql.Tx) error {
 		var cur string
 		err := tx.QueryRowContext(ctx, `SELECT state FROM machines WHERE mac = ?`, ev.MAC.String()).Scan(&cur)
 		switch {
@@ -375,8 +380,8 @@ func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (stor
 		case err != nil:
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events (mac, time, kind, detail) VALUES (?,?,?,?)`,
-			ev.MAC.String(), unix(ev.Time), ev.Kind, ev.Detail); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (mac, time, kind, detail, fields) VALUES (?,?,?,?,?)`,
+			ev.MAC.String(), unix(ev.Time), string(ev.Kind), ev.Detail, fields); err != nil {
 			return err
 		}
 		state = store.State(cur)
@@ -397,7 +402,7 @@ func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (stor
 // Events returns the machine's timeline, oldest first.
 func (d *DB) Events(ctx context.Context, mac net.HardwareAddr) ([]store.Event, error) {
 	return queryAll(ctx, d.db, scanEvent,
-		`SELECT id, mac, time, kind, detail FROM events WHERE mac = ? ORDER BY time, id`, mac.String())
+		`SELECT id, mac, time, kind, detail, fields FROM events WHERE mac = ? ORDER BY time, id`, mac.String())
 }
 
 // PruneEvents deletes the events older than before.
@@ -436,15 +441,29 @@ func (d *DB) TrimEvents(ctx context.Context, keep int) (int64, error) {
 
 func scanEvent(row interface{ Scan(...any) error }) (store.Event, error) {
 	var e store.Event
-	var mac string
+	var mac, kind, fields string
 	var t int64
-	if err := row.Scan(&e.ID, &mac, &t, &e.Kind, &e.Detail); err != nil {
+	if err := row.Scan(&e.ID, &mac, &t, &kind, &e.Detail, &fields); err != nil {
 		return e, err
 	}
-	e.Time = fromUnix(t)
+	e.Time, e.Kind = fromUnix(t), events.Kind(kind)
+	if fields != "" {
+		if err := json.Unmarshal([]byte(fields), &e.Fields); err != nil {
+			return e, fmt.Errorf("event %d: fields: %w", e.ID, err)
+		}
+	}
 	var err error
 	e.MAC, err = net.ParseMAC(mac)
 	return e, err
+}
+
+// encodeFields is an event's fields as stored: "" when there are none.
+func encodeFields(f events.Fields) (string, error) {
+	b, err := json.Marshal(f)
+	if err != nil || string(b) == "{}" {
+		return "", err
+	}
+	return string(b), nil
 }
 
 // AddAPIToken records t.

@@ -119,6 +119,9 @@ var migrations = []string{
 	`CREATE TABLE api_tokens (
 		id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, hash TEXT NOT NULL,
 		read_only INTEGER NOT NULL, created INTEGER NOT NULL, last_used INTEGER NOT NULL DEFAULT 0);`,
+	// 7: an event's typed facts, as JSON ('' for none: events recorded
+	// before have their detail text only).
+	`ALTER TABLE events ADD COLUMN fields TEXT NOT NULL DEFAULT '';`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

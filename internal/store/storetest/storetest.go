@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
+	"kickstand/internal/events"
 	"kickstand/internal/store"
 )
 
@@ -182,7 +184,9 @@ func testRecord(t *testing.T, s store.Store) {
 	if st, err := s.Record(ctx, store.Event{MAC: mac1, Time: t0, Kind: "dhcp-offer", Detail: "10.0.0.5"}, store.StateBooting); err != nil || st != store.StateBooting {
 		t.Fatalf("Record(booting) = %s, %v", st, err)
 	}
-	if st, err := s.Record(ctx, store.Event{MAC: mac1, Time: t0.Add(time.Second), Kind: "tftp", Detail: "lpxelinux.0"}, ""); err != nil || st != store.StateBooting {
+	arch := uint16(0)
+	fields := events.Fields{File: "lpxelinux.0", Bytes: 46000, Seconds: 0.25, Arch: &arch, Error: "a \"quoted\" reason"}
+	if st, err := s.Record(ctx, store.Event{MAC: mac1, Time: t0.Add(time.Second), Kind: events.TFTP, Detail: "lpxelinux.0", Fields: fields}, ""); err != nil || st != store.StateBooting {
 		t.Fatalf("Record(no step) = %s, %v", st, err)
 	}
 	m, err := s.Machine(ctx, mac1)
@@ -194,6 +198,11 @@ func testRecord(t *testing.T, s store.Store) {
 	must(t, err)
 	if len(evs) != 2 || evs[0].Kind != "dhcp-offer" || !evs[0].Time.Equal(t0) || evs[1].Detail != "lpxelinux.0" {
 		t.Fatalf("Events = %+v", evs)
+	}
+	// Fields come back as recorded (an arch of 0 is not lost); none stay none.
+	if got := evs[1].Fields; got.Arch == nil || *got.Arch != 0 || got.File != fields.File || got.Bytes != fields.Bytes ||
+		got.Seconds != fields.Seconds || got.Error != fields.Error || !reflect.DeepEqual(evs[0].Fields, events.Fields{}) {
+		t.Fatalf("Fields = %+v and %+v, want %+v and none", got, evs[0].Fields, fields)
 	}
 	// A step never moves a machine backwards, whatever order reports arrive in.
 	_, err = s.Record(ctx, store.Event{MAC: mac1, Kind: "kickstart"}, store.StateInstalling)
