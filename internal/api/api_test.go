@@ -62,6 +62,9 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, db: db, tree: tree, feed: &events.Feed{}, inventry: inv}
+	inv.Recorded = func(ev store.Event, state store.State) {
+		f.feed.Send(events.Event{Time: ev.Time, MAC: ev.MAC, Kind: ev.Kind, Detail: ev.Detail, Step: string(state)})
+	}
 	for _, ro := range []bool{false, true} {
 		text, rec := NewToken(map[bool]string{false: "rw", true: "ro"}[ro], ro)
 		if err := db.AddAPIToken(ctx, rec); err != nil {
@@ -341,7 +344,7 @@ func TestEventStream(t *testing.T) {
 	for i := range 3 {
 		f.feed.Send(events.Event{Time: time.Now(), MAC: mac, Kind: "tftp", Detail: "file " + string(rune('a'+i)), Step: "booting"})
 	}
-	for i := range 3 {
+	next := func() (string, StreamEvent) {
 		var kind, data string
 		for {
 			line, err := r.ReadString('\n')
@@ -360,9 +363,55 @@ func TestEventStream(t *testing.T) {
 			}
 		}
 		var e StreamEvent
-		if err := json.Unmarshal([]byte(data), &e); err != nil || kind != "tftp" || e.MAC != mac.String() || e.Detail != "file "+string(rune('a'+i)) || e.State != "booting" {
-			t.Fatalf("event %d: %s %s (%v)", i, kind, data, err)
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			t.Fatalf("%s %s: %v", kind, data, err)
 		}
+		return kind, e
+	}
+	for i := range 3 {
+		if kind, e := next(); kind != "tftp" || e.MAC != mac.String() || e.Detail != "file "+string(rune('a'+i)) || e.State != "booting" {
+			t.Fatalf("event %d: %s %+v", i, kind, e)
+		}
+	}
+	// What people do through the API is on the stream too.
+	f.call(f.rw, "POST", "/api/v1/machines", `{"mac": "52:54:00:00:00:09", "profile": "web"}`)
+	if kind, e := next(); kind != "registered" || e.MAC != "52:54:00:00:00:09" || e.State != "new" {
+		t.Fatalf("after POST /machines: %s %+v, want registered", kind, e)
+	}
+}
+
+// Secrets do not leave through the API: password variables, and the
+// machine's token, which its kickstart and phone-home URLs carry.
+func TestSecretsStayHidden(t *testing.T) {
+	f := newFixture(t)
+	const hash = "$6$saltsalt$0123456789abcdef"
+	code, body, _ := f.call(f.rw, "POST", "/api/v1/machines", `{"mac": "52:54:00:00:00:0a", "profile": "web", "vars": {"rootpw_hash": "`+hash+`", "disk": "vda"}}`)
+	m, _ := body["machine"].(map[string]any)
+	if code != 201 || m == nil || m["created"] == "0001-01-01T00:00:00Z" || m["updated"] == "0001-01-01T00:00:00Z" {
+		t.Fatalf("POST /machines: %d %v, want 201 with the machine as stored", code, body)
+	}
+	stored, err := f.db.Machine(context.Background(), net.HardwareAddr{0x52, 0x54, 0, 0, 0, 0x0a})
+	if err != nil || stored.Token == "" || stored.Vars["rootpw_hash"] != hash {
+		t.Fatalf("stored: %+v, %v", stored, err)
+	}
+	for _, path := range []string{"/api/v1/machines/52:54:00:00:00:0a", "/api/v1/machines", "/api/v1/machines/52:54:00:00:00:0a/kickstart"} {
+		req, _ := http.NewRequest("GET", f.url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+f.ro)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.Contains(string(b), hash) || strings.Contains(string(b), stored.Token) {
+			t.Errorf("GET %s: %s shows a secret:\n%s", path, resp.Status, b)
+		}
+		if !strings.Contains(string(b), "vda") && !strings.Contains(string(b), "phone-home") {
+			t.Errorf("GET %s: %s shows neither the vars nor the kickstart:\n%s", path, resp.Status, b)
+		}
+	}
+	if _, body, _ := f.call(f.ro, "GET", "/api/v1/machines/52:54:00:00:00:0a", ""); body["vars"].(map[string]any)["rootpw_hash"] != "********" {
+		t.Errorf("a password hash variable: %v, want ********", body["vars"])
 	}
 }
 

@@ -42,6 +42,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "this server has no event stream", "")
 		return
 	}
+	// Subscribed before the first byte: a client that waits for the opening
+	// comment misses nothing sent after it.
+	sub := s.Feed.Subscribe(streamBuffer)
+	defer sub.Close()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
@@ -54,8 +58,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	// A stream runs as long as its client: no read deadline (the server's
 	// would end it), and writes bounded each by the server's stall timeout.
 	_ = rc.SetReadDeadline(time.Time{})
-	sub := s.Feed.Subscribe(streamBuffer)
-	defer sub.Close()
 	batch := time.NewTicker(streamBatch)
 	defer batch.Stop()
 	ping := time.NewTicker(streamPing)

@@ -183,7 +183,8 @@ func (a *App) serve(ctx context.Context) error {
 	}
 	tftpSrv := &tftp.Server{Handler: a.openTFTP, OnTransfer: a.onTFTP, Logger: a.log.With("server", "tftp"),
 		MaxTransfers: a.cfg.TFTPMaxTransfers, MaxTransfersPerClient: a.cfg.TFTPMaxPerClient, MaxBlockSize: a.tftpBlockSize()}
-	apiSrv := &api.Server{Inv: &inventory.Inventory{Store: a.store, Site: a.site(ctx)}, Feed: a.feed,
+	inv := &inventory.Inventory{Store: a.store, Site: a.site(ctx), Recorded: a.machines.stream}
+	apiSrv := &api.Server{Inv: inv, Feed: a.feed,
 		Logger: a.log.With("server", "api")}
 	httpSrv := &httpd.Server{Open: a.openHTTP, Kickstart: a.kickstart, PhoneHome: a.phoneHome,
 		OnFile: a.onHTTP, Logger: a.log.With("server", "http")}

@@ -206,6 +206,14 @@ func (m *machines) record(ctx context.Context, ev store.Event, step store.State)
 	}
 }
 
+// stream sends a recorded event, and the machine's state after it, to the
+// live event stream.
+func (m *machines) stream(ev store.Event, state store.State) {
+	if m.feed != nil {
+		m.feed.Send(events.Event{Time: ev.Time, MAC: ev.MAC, Kind: ev.Kind, Detail: ev.Detail, Fields: ev.Fields, Step: string(state)})
+	}
+}
+
 // recordErr is record returning the error; ev.Time zero is now.
 func (m *machines) recordErr(ctx context.Context, ev store.Event, step store.State) error {
 	mac, kind := ev.MAC, ev.Kind
@@ -214,8 +222,8 @@ func (m *machines) recordErr(ctx context.Context, ev store.Event, step store.Sta
 		ev.Time = time.Now()
 	}
 	after, err := m.store.Record(ctx, ev, step)
-	if err == nil && m.feed != nil {
-		m.feed.Send(events.Event{Time: ev.Time, MAC: mac, Kind: kind, Detail: ev.Detail, Fields: ev.Fields, Step: string(after)})
+	if err == nil {
+		m.stream(ev, after)
 	}
 	if err == nil && after != before.State && after != "" {
 		level := slog.LevelInfo

@@ -171,10 +171,13 @@ func testProfileAndMachineKickstartsAreValidated(t *testing.T, c *cliEnv) {
 		t.Errorf("profile add with a plaintext rootpw does not warn:\n%s", out)
 	}
 	out := c.ok("profile", "show", "plain")
-	for _, want := range []string{"distro:       rocky9", "kickstart warnings (anaconda goes on):", "line 3: warning: rootpw password is plaintext", "pw=secret", "rootpw {{ var \"pw\" }}"} {
+	for _, want := range []string{"distro:       rocky9", "kickstart warnings (anaconda goes on):", "line 3: warning: rootpw password is plaintext", "pw=********", "rootpw {{ var \"pw\" }}"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("profile show lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "secret") {
+		t.Errorf("profile show shows a password variable's value:\n%s", out)
 	}
 	var j map[string]any
 	if err := json.Unmarshal([]byte(c.ok("profile", "show", "web", "-o", "json")), &j); err != nil || j["distro"] != "rocky9" || j["kickstart"] != "" {

@@ -193,8 +193,7 @@ func (inv *Inventory) planMachines(ctx context.Context, s store.Store, specs []M
 			if op == "create" {
 				kind, what = events.Registered, "profile "+m.Profile+" (apply)"
 			}
-			_, err := s.Record(ctx, store.Event{MAC: m.MAC, Kind: kind, Detail: what}, "")
-			return err
+			return inv.record(ctx, store.Event{MAC: m.MAC, Kind: kind, Detail: what})
 		}
 		plan = append(plan, c)
 	}

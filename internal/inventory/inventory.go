@@ -5,6 +5,7 @@
 package inventory
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"time"
 
 	"kickstand/internal/store"
 )
@@ -24,6 +26,31 @@ type Inventory struct {
 	Site Site
 	// Progress, if set, receives the progress of an ISO's one-time checksum.
 	Progress io.Writer
+	// Recorded, if set, is told of every event written to a machine's
+	// timeline here (registered, edited, reinstall), with the machine's
+	// state after it: the server's live event stream.
+	Recorded func(ev store.Event, state store.State)
+}
+
+// record appends ev to its machine's timeline.
+func (inv *Inventory) record(ctx context.Context, ev store.Event) error {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	state, err := inv.Store.Record(ctx, ev, "")
+	if err == nil && inv.Recorded != nil {
+		inv.Recorded(ev, state)
+	}
+	return err
+}
+
+// putMachine writes m and returns it as stored (with the times the store
+// gave it).
+func (inv *Inventory) putMachine(ctx context.Context, m store.Machine) (store.Machine, error) {
+	if err := inv.Store.PutMachine(ctx, m); err != nil {
+		return m, err
+	}
+	return inv.Store.Machine(ctx, m.MAC)
 }
 
 // Kind is what sort of failure an Error is.

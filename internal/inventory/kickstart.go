@@ -200,11 +200,44 @@ var (
 	secretWord    = regexp.MustCompile(`(?m)^([ \t]*(?:rootpw|sshpw)\b[^\n]*[ \t])("[^"]*"|'[^']*'|[^ \t\n-][^ \t\n]*)([ \t]*)$`)
 )
 
+// masked stands for a secret that is not shown.
+const masked = "********"
+
 // Masked is a kickstart with its secrets (passwords, password hashes,
 // passphrases, activation keys) replaced by ********, for showing.
 func Masked(ks []byte) []byte {
 	out := secretOptions.ReplaceAll(ks, []byte("${1}********"))
 	return secretWord.ReplaceAll(out, []byte("${1}********${3}"))
+}
+
+// MaskedVars are template variables for showing: the value of each whose
+// name says it is a secret (rootpw_hash, luks_passphrase, api_token, ...)
+// replaced by ********.
+func MaskedVars(vars map[string]string) map[string]string {
+	out := make(map[string]string, len(vars))
+	for k, v := range vars {
+		if v != "" && secretVar(k) {
+			v = masked
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// secretVar reports whether a variable's name says it holds a secret: a
+// part of it (between _ - .) is a password or passphrase, a hash, a key,
+// a token, a secret or a credential.
+func secretVar(name string) bool {
+	parts := strings.FieldsFunc(strings.ToLower(name), func(r rune) bool { return r == '_' || r == '-' || r == '.' })
+	for _, p := range parts {
+		switch {
+		case strings.HasSuffix(p, "pw"), strings.Contains(p, "pass"), strings.HasPrefix(p, "secret"),
+			strings.HasPrefix(p, "credential"), strings.HasPrefix(p, "token"),
+			p == "hash", p == "key", p == "keys", p == "psk", p == "pin":
+			return true
+		}
+	}
+	return false
 }
 
 // Strings are the warnings as lines: "line N: warning: ...".

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -204,10 +205,10 @@ func (inv *Inventory) AddMachine(ctx context.Context, spec MachineSpec) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	if err := inv.Store.PutMachine(ctx, m); err != nil {
+	if m, err = inv.putMachine(ctx, m); err != nil {
 		return Result{}, err
 	}
-	_, err = inv.Store.Record(ctx, store.Event{MAC: m.MAC, Kind: events.Registered, Detail: "profile " + m.Profile}, "")
+	err = inv.record(ctx, store.Event{MAC: m.MAC, Kind: events.Registered, Detail: "profile " + m.Profile})
 	return Result{Machine: m, Warnings: w}, err
 }
 
@@ -287,10 +288,10 @@ func (inv *Inventory) UpdateMachine(ctx context.Context, mac net.HardwareAddr, p
 	if err != nil || len(changes) == 0 {
 		return Result{Machine: m, Warnings: w}, err
 	}
-	if err := inv.Store.PutMachine(ctx, next); err != nil {
+	if next, err = inv.putMachine(ctx, next); err != nil {
 		return Result{}, err
 	}
-	_, err = inv.Store.Record(ctx, store.Event{MAC: mac, Kind: events.Edited, Detail: strings.Join(changes, ", ")}, "")
+	err = inv.record(ctx, store.Event{MAC: mac, Kind: events.Edited, Detail: strings.Join(changes, ", ")})
 	return Result{Machine: next, Warnings: w, Changes: changes}, err
 }
 
@@ -304,10 +305,10 @@ func (inv *Inventory) Reinstall(ctx context.Context, mac net.HardwareAddr) (stor
 	}
 	prev := m.State
 	m.State, m.Token = store.StateNew, NewToken()
-	if err := inv.Store.PutMachine(ctx, m); err != nil {
+	if m, err = inv.putMachine(ctx, m); err != nil {
 		return m, prev, err
 	}
-	_, err = inv.Store.Record(ctx, store.Event{MAC: mac, Kind: events.Reinstall, Detail: "was " + string(prev) + "; new kickstart URL"}, "")
+	err = inv.record(ctx, store.Event{MAC: mac, Kind: events.Reinstall, Detail: "was " + string(prev) + "; new kickstart URL"})
 	return m, prev, err
 }
 
@@ -406,7 +407,13 @@ func (inv *Inventory) Kickstart(ctx context.Context, m store.Machine, site Site,
 	}
 	ks, _, w, err := RenderKickstart(ctx, inv.Store, m, "", site)
 	if !secrets && ks != nil {
+		// The machine's token is a secret too: its kickstart and
+		// phone-home URLs carry it, and a report on it changes the
+		// machine's state.
 		ks = Masked(ks)
+		if m.Token != "" {
+			ks = bytes.ReplaceAll(ks, []byte(m.Token), []byte(masked))
+		}
 	}
 	return ks, w, kickstartError(err)
 }

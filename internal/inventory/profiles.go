@@ -200,7 +200,11 @@ func (inv *Inventory) UpdateProfile(ctx context.Context, name string, patch Prof
 	if err != nil || len(changes) == 0 {
 		return ProfileView{p, w}, changes, err
 	}
-	return ProfileView{p, w}, changes, inv.Store.PutProfile(ctx, p)
+	if err := inv.Store.PutProfile(ctx, p); err != nil {
+		return ProfileView{}, nil, err
+	}
+	p, err = inv.Store.Profile(ctx, name)
+	return ProfileView{p, w}, changes, err
 }
 
 // RemoveProfile deletes a profile no machine uses.

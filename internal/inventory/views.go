@@ -102,10 +102,7 @@ type KickstartJSON struct {
 // machineJSON is the JSON form of m with events evs.
 func machineJSON(m store.Machine, evs []store.Event, warnings Warnings) MachineJSON {
 	j := MachineJSON{MAC: m.MAC.String(), Profile: m.Profile, Hostname: m.Hostname, State: string(m.State),
-		Vars: m.Vars, Created: m.Created, Updated: m.Updated, UUID: m.UUID, Warnings: warnings.Strings()}
-	if j.Vars == nil {
-		j.Vars = map[string]string{}
-	}
+		Vars: MaskedVars(m.Vars), Created: m.Created, Updated: m.Updated, UUID: m.UUID, Warnings: warnings.Strings()}
 	if m.IP.IsValid() {
 		j.IP = m.IP.String()
 	}
@@ -125,11 +122,8 @@ func machineJSON(m store.Machine, evs []store.Event, warnings Warnings) MachineJ
 
 func profileJSON(p store.Profile, warnings Warnings) ProfileJSON {
 	j := ProfileJSON{Name: p.Name, Distro: p.Distro, KernelArgs: p.KernelArgs, RepoProtocol: p.RepoProtocol,
-		Vars: p.Vars, PasswordPolicy: p.PasswordPolicy, Kickstart: p.Kickstart, Created: p.Created,
+		Vars: MaskedVars(p.Vars), PasswordPolicy: p.PasswordPolicy, Kickstart: p.Kickstart, Created: p.Created,
 		Warnings: warnings.Strings()}
-	if j.Vars == nil {
-		j.Vars = map[string]string{}
-	}
 	if j.Warnings == nil {
 		j.Warnings = []string{}
 	}
