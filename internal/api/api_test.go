@@ -12,8 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,6 +136,8 @@ func examples(f *fixture) []request {
 		{"DELETE", "/api/v1/profiles/db", "", true, 204},
 		{"GET", "/api/v1/leases", "", false, 200},
 		{"POST", "/api/v1/apply?dry_run=true", `{"machines": [{"mac": "52:54:00:00:00:01", "profile": "web", "hostname": "node2"}]}`, true, 200},
+		{"GET", "/api/v1/transfers", "", false, 200},
+		{"GET", "/api/v1/server", "", false, 200},
 		{"GET", "/api/v1/openapi.json", "", false, 200},
 	}
 }
@@ -143,6 +147,12 @@ func examples(f *fixture) []request {
 // with a token, its answer.
 func TestEveryRouteNeedsAToken(t *testing.T) {
 	f := newFixture(t)
+	for _, rt := range routes {
+		pattern := regexp.MustCompile(`^` + regexp.MustCompile(`\{[a-z]+\}`).ReplaceAllString(rt.path, `[^/]+`) + `(\?.*)?$`)
+		if !slices.ContainsFunc(examples(f), func(r request) bool { return r.method == rt.method && pattern.MatchString(r.path) }) {
+			t.Errorf("no example of %s %s: add one to examples", rt.method, rt.path)
+		}
+	}
 	for _, r := range examples(f) {
 		if code, body, _ := f.call("", r.method, r.path, r.body); code != 401 || body["error"] == nil {
 			t.Errorf("%s %s without a token: %d %v, want 401 with an error", r.method, r.path, code, body)
@@ -380,6 +390,60 @@ func TestEventStream(t *testing.T) {
 	}
 }
 
+// While files are in flight the stream says how far each has come, and
+// once more (empty) when the last has ended.
+func TestStreamProgress(t *testing.T) {
+	f := newFixture(t)
+	var mu sync.Mutex
+	inFlight := []TransferJSON{{MAC: "52:54:00:00:00:01", IP: "10.0.0.5", Proto: "http", File: "images/install.img", Bytes: 1 << 20, Total: 8 << 20}}
+	f.srv.Transfers = func() []TransferJSON {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(inFlight)
+	}
+	if _, _, list := f.call(f.ro, "GET", "/api/v1/transfers", ""); len(list) != 1 || list[0].(map[string]any)["file"] != "images/install.img" {
+		t.Fatalf("GET /transfers: %v", list)
+	}
+	req, _ := http.NewRequest("GET", f.url+streamPath, nil)
+	req.Header.Set("Authorization", "Bearer "+f.ro)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	next := func() ProgressJSON {
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var p ProgressJSON
+				if err := json.Unmarshal([]byte(data), &p); err != nil {
+					t.Fatalf("progress %s: %v", data, err)
+				}
+				return p
+			}
+		}
+		t.Fatalf("stream ended: %v", sc.Err())
+		return ProgressJSON{}
+	}
+	if p := next(); len(p.Transfers) != 1 || p.Transfers[0].Bytes != 1<<20 || p.Transfers[0].Total != 8<<20 {
+		t.Fatalf("first progress: %+v", p)
+	}
+	mu.Lock()
+	inFlight[0].Bytes = 2 << 20
+	mu.Unlock()
+	if p := next(); len(p.Transfers) != 1 || p.Transfers[0].Bytes != 2<<20 {
+		t.Fatalf("second progress: %+v", p)
+	}
+	mu.Lock()
+	inFlight = nil
+	mu.Unlock()
+	if p := next(); p.Transfers == nil || len(p.Transfers) != 0 {
+		t.Fatalf("after the last ended: %+v, want an empty list", p)
+	}
+}
+
 // Secrets do not leave through the API: password variables, and the
 // machine's token, which its kickstart and phone-home URLs carry.
 func TestSecretsStayHidden(t *testing.T) {
@@ -434,7 +498,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"EventFields": events.Fields{}, "MachineSpec": inventory.MachineSpec{}, "MachinePatch": inventory.MachinePatch{},
 		"Event": inventory.EventJSON{}, "Machine": inventory.MachineJSON{}, "Write": inventory.WriteJSON{},
 		"Kickstart": inventory.KickstartJSON{}, "Lease": inventory.LeaseJSON{}, "ApplyRequest": inventory.ApplyRequest{},
-		"Plan": inventory.Plan{}, "StreamEvent": StreamEvent{},
+		"Plan": inventory.Plan{}, "StreamEvent": StreamEvent{}, "Transfer": TransferJSON{}, "Listener": ListenerJSON{},
+		"Server": ServerJSON{}, "Progress": ProgressJSON{},
 	}
 	for name, schema := range doc.Components.Schemas {
 		v, ok := types[name]

@@ -34,6 +34,11 @@ type Server struct {
 	Logger *slog.Logger
 	// MaxBody bounds request bodies. Defaults to DefaultMaxBody.
 	MaxBody int64
+	// Transfers, if set, returns the files in flight (GET
+	// /api/v1/transfers, and the stream's progress messages).
+	Transfers func() []TransferJSON
+	// Info, if set, says what the server is (GET /api/v1/server).
+	Info func() ServerJSON
 
 	failed failures
 	used   lastUse
@@ -151,6 +156,15 @@ var routes = []route{
 			return nil, err
 		}
 		return s.svc().Apply(r.Context(), req, dryRun)
+	}},
+	{method: "GET", path: "/api/v1/transfers", handle: func(s *Server, r *http.Request) (any, error) {
+		return s.transfers(), nil
+	}},
+	{method: "GET", path: "/api/v1/server", handle: func(s *Server, r *http.Request) (any, error) {
+		if s.Info == nil {
+			return ServerJSON{Listeners: []ListenerJSON{}}, nil
+		}
+		return s.Info(), nil
 	}},
 }
 

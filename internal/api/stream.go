@@ -62,8 +62,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	defer batch.Stop()
 	ping := time.NewTicker(streamPing)
 	defer ping.Stop()
+	progress := time.NewTicker(progressEvery)
+	defer progress.Stop()
 	var dropped int64
-	pending := false
+	pending, moving := false, false
 	for {
 		select {
 		case <-r.Context().Done():
@@ -91,6 +93,18 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil || rc.Flush() != nil {
 				return
 			}
+		case <-progress.C:
+			// The transfers in flight, while there are any, and once more
+			// (empty) when the last has ended.
+			ts := s.transfers()
+			if len(ts) == 0 && !moving {
+				continue
+			}
+			moving = len(ts) > 0
+			if err := writeProgress(w, ts); err != nil {
+				return
+			}
+			pending = true
 		}
 	}
 }
@@ -108,6 +122,20 @@ func writeEvent(w http.ResponseWriter, e events.Event) error {
 		return err
 	}
 	_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", sseField(string(e.Kind)), b)
+	return err
+}
+
+// ProgressJSON is the data of a progress message on the stream.
+type ProgressJSON struct {
+	Transfers []TransferJSON `json:"transfers"`
+}
+
+func writeProgress(w http.ResponseWriter, ts []TransferJSON) error {
+	b, err := json.Marshal(ProgressJSON{Transfers: ts})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "event: progress\ndata: %s\n\n", b)
 	return err
 }
 

@@ -31,6 +31,7 @@ import (
 	"kickstand/internal/store"
 	"kickstand/internal/store/sqlite"
 	"kickstand/internal/tftp"
+	"kickstand/internal/transfers"
 )
 
 // App is a running kickstand server.
@@ -46,6 +47,8 @@ type App struct {
 	peers    *neighbours
 	defaults []string // distros named by --iso; the first is served at pub/
 	grubs    grubDialects
+	// transfers are the files in flight, for the live views.
+	transfers transfers.Tracker
 }
 
 // Run starts every server described by cfg and blocks until ctx ends or a
@@ -153,6 +156,7 @@ func (a *App) serve(ctx context.Context) error {
 		return portError("HTTP", "--http-port", err)
 	}
 	defer httpLn.Close()
+	listeners := []api.ListenerJSON{{Proto: "tftp", Address: tftpConn.LocalAddr().String()}, {Proto: "http", Address: httpLn.Addr().String()}}
 
 	var runs []func(context.Context) error // every server, started only once all are ready
 	if a.cfg.FTPPort != 0 {
@@ -161,6 +165,7 @@ func (a *App) serve(ctx context.Context) error {
 			return portError("FTP", "--ftp-port (0 turns FTP off)", err)
 		}
 		defer ftpLn.Close()
+		listeners = append(listeners, api.ListenerJSON{Proto: "ftp", Address: ftpLn.Addr().String()})
 		srv, err := a.ftpServer()
 		if err != nil {
 			return err
@@ -178,16 +183,18 @@ func (a *App) serve(ctx context.Context) error {
 				return portError("DHCP", fmt.Sprintf("--dhcp off (port %d)", port), err)
 			}
 			defer conn.Close()
+			listeners = append(listeners, api.ListenerJSON{Proto: "dhcp", Address: fmt.Sprintf("%s:%d", a.net.Interface, port)})
 			runs = append(runs, func(ctx context.Context) error { return srv.Serve(ctx, conn) })
 		}
 	}
 	tftpSrv := &tftp.Server{Handler: a.openTFTP, OnTransfer: a.onTFTP, Logger: a.log.With("server", "tftp"),
-		MaxTransfers: a.cfg.TFTPMaxTransfers, MaxTransfersPerClient: a.cfg.TFTPMaxPerClient, MaxBlockSize: a.tftpBlockSize()}
+		MaxTransfers: a.cfg.TFTPMaxTransfers, MaxTransfersPerClient: a.cfg.TFTPMaxPerClient, MaxBlockSize: a.tftpBlockSize(),
+		Transfers: &a.transfers}
 	inv := &inventory.Inventory{Store: a.store, Site: a.site(ctx), Recorded: a.machines.stream}
-	apiSrv := &api.Server{Inv: inv, Feed: a.feed,
+	apiSrv := &api.Server{Inv: inv, Feed: a.feed, Transfers: a.liveTransfers,
 		Logger: a.log.With("server", "api")}
 	httpSrv := &httpd.Server{Open: a.openHTTP, Kickstart: a.kickstart, PhoneHome: a.phoneHome,
-		OnFile: a.onHTTP, Logger: a.log.With("server", "http")}
+		OnFile: a.onHTTP, Logger: a.log.With("server", "http"), Transfers: &a.transfers}
 	if a.cfg.APIListen == "" {
 		httpSrv.API = apiSrv.Handler()
 	} else {
@@ -196,9 +203,11 @@ func (a *App) serve(ctx context.Context) error {
 			return portError("API", "--api-listen", err)
 		}
 		defer apiLn.Close()
+		listeners = append(listeners, api.ListenerJSON{Proto: "api", Address: apiLn.Addr().String()})
 		apiHTTP := &httpd.Server{Open: noFiles, API: apiSrv.Handler(), Logger: a.log.With("server", "api")}
 		runs = append(runs, func(ctx context.Context) error { return apiHTTP.Serve(ctx, apiLn) })
 	}
+	apiSrv.Info = a.serverInfo(listeners)
 	runs = append(runs,
 		func(ctx context.Context) error { return tftpSrv.Serve(ctx, tftpConn) },
 		func(ctx context.Context) error { return httpSrv.Serve(ctx, httpLn) },

@@ -77,7 +77,7 @@ func (a *App) ftpServer() (*ftp.Server, error) {
 		return nil, err
 	}
 	return &ftp.Server{FS: a.tree.FS(), PassivePorts: ports, PublicIP: a.net.ServerIP,
-		OnTransfer: a.onFTP, Logger: a.log.With("server", "ftp")}, nil
+		OnTransfer: a.onFTP, Logger: a.log.With("server", "ftp"), Transfers: &a.transfers}, nil
 }
 
 func (a *App) ftpSummary() string {

@@ -163,8 +163,9 @@ func (b *Bus) Run(ctx context.Context, fn func(Event)) {
 // views: the API's event stream, the dashboard). A subscriber that does not
 // keep up loses events rather than slowing the sender; they are counted.
 type Feed struct {
-	mu   sync.Mutex
-	subs map[*Subscription]struct{}
+	mu      sync.Mutex
+	subs    map[*Subscription]struct{}
+	dropped atomic.Int64 // by every subscriber, in all
 }
 
 // Subscription is one subscriber's events.
@@ -201,6 +202,9 @@ func (s *Subscription) Close() {
 	})
 }
 
+// Dropped returns how many events subscribers had no room for, in all.
+func (f *Feed) Dropped() int64 { return f.dropped.Load() }
+
 // Dropped returns how many events this subscriber had no room for.
 func (s *Subscription) Dropped() int64 { return s.dropped.Load() }
 
@@ -213,6 +217,7 @@ func (f *Feed) Send(e Event) {
 		case s.ch <- e:
 		default:
 			s.dropped.Add(1)
+			f.dropped.Add(1)
 		}
 	}
 }

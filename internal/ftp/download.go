@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"kickstand/internal/transfers"
 	"math"
 	"net/netip"
 	"os"
@@ -30,18 +31,30 @@ type download struct {
 	control *controlConn // the client's, whose downloads count this one; or nil
 	opened  time.Time
 	sent    int64
+	tracked *transfers.Transfer // nil: not tracked
 	err     error
 	once    sync.Once
 }
 
 func newDownload(f fs.File, name string, client netip.Addr, main *mainDriver) *download {
-	return &download{file: f, src: f, name: name, client: client, main: main, opened: time.Now()}
+	var size int64
+	if st, err := f.Stat(); err == nil {
+		size = st.Size()
+	}
+	tracked := main.server.Transfers.Start("ftp", client, name, size)
+	return &download{file: f, src: f, name: name, client: client, main: main, opened: time.Now(), tracked: tracked}
+}
+
+// add counts n bytes sent.
+func (d *download) add(n int64) {
+	d.sent += n
+	d.tracked.Add(n)
 }
 
 // Read reads from the current position (ASCII transfers read this way).
 func (d *download) Read(p []byte) (int, error) {
 	n, err := d.src.Read(p)
-	d.sent += int64(n)
+	d.add(int64(n))
 	return n, hidePath(err, d.name)
 }
 
@@ -50,6 +63,9 @@ func (d *download) Read(p []byte) (int, error) {
 func (d *download) WriteTo(w io.Writer) (int64, error) {
 	var n int64
 	var err error
+	// The meter counts as the data goes, so that the transfer's progress
+	// moves; it keeps w's ReadFrom, and so sendfile.
+	w = transfers.Meter(w, d.add)
 	rf, isReaderFrom := w.(io.ReaderFrom)
 	switch src := d.src.(type) {
 	case *os.File:
@@ -66,7 +82,6 @@ func (d *download) WriteTo(w io.Writer) (int64, error) {
 	default:
 		n, err = io.Copy(w, struct{ io.Reader }{d.src})
 	}
-	d.sent += n
 	return n, hidePath(err, d.name)
 }
 
@@ -103,6 +118,7 @@ func (d *download) TransferError(err error) { d.err = err }
 func (d *download) Close() error {
 	err := d.file.Close()
 	d.once.Do(func() {
+		d.main.server.Transfers.Done(d.tracked)
 		d.main.finished(Transfer{
 			Name:     d.name,
 			Client:   d.client,

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io/fs"
 	"kickstand/internal/netlimit"
+	"kickstand/internal/transfers"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -86,6 +87,8 @@ type Server struct {
 	// OnTransfer, if set, is called once per RETR when it ends, from the
 	// transfer's goroutine.
 	OnTransfer func(Transfer)
+	// Transfers, if set, tracks the files in flight and their progress.
+	Transfers *transfers.Tracker
 	// Logger receives debug logs per client and per transfer; nil discards them.
 	Logger *slog.Logger
 	// IdleTimeout is how long a control connection may stay silent between

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"kickstand/internal/netlimit"
+	"kickstand/internal/transfers"
 )
 
 // ErrNotFound is returned by the Server's funcs for an unknown token.
@@ -89,6 +90,9 @@ type Server struct {
 	PhoneHome func(ctx context.Context, token string, r Report) error
 	// OnFile is called after each file request.
 	OnFile func(Transfer)
+	// Dashboard, if set, serves every path under /ui/, and / (which it
+	// redirects there).
+	Dashboard http.Handler
 	// API, if set, serves every path under /api/.
 	API    http.Handler
 	Logger *slog.Logger // nil discards
@@ -110,6 +114,8 @@ type Server struct {
 	// DefaultMaxConns, or to a quarter of the open-file limit when that is
 	// lower.
 	MaxConns int
+	// Transfers, if set, tracks the files in flight and their progress.
+	Transfers *transfers.Tracker
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -126,18 +132,22 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /ks/{token}", s.serveKickstart)
 	mux.HandleFunc("POST /phone-home/{token}", s.servePhoneHome)
 	mux.HandleFunc("GET /{path...}", s.serveFile)
-	if s.API == nil {
+	if s.API == nil && s.Dashboard == nil {
 		return mux
 	}
-	// The API takes every method under /api/, which a method-less pattern
-	// beside "GET /{path...}" cannot say to ServeMux; so it is routed first.
-	api := s.API
+	// The API and the dashboard take every method under their prefixes,
+	// which a method-less pattern beside "GET /{path...}" cannot say to
+	// ServeMux; so they are routed first.
+	api, dashboard := s.API, s.Dashboard
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/api/") {
+		switch p := r.URL.Path; {
+		case api != nil && strings.HasPrefix(p, "/api/"):
 			api.ServeHTTP(w, r)
-			return
+		case dashboard != nil && (strings.HasPrefix(p, "/ui/") || p == "/"):
+			dashboard.ServeHTTP(w, r)
+		default:
+			mux.ServeHTTP(w, r)
 		}
-		mux.ServeHTTP(w, r)
 	})
 }
 
@@ -265,6 +275,13 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	if !st.ModTime().IsZero() {
 		cw.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, st.ModTime().UnixNano(), st.Size()))
 	}
+	total := st.Size()
+	if r.Header.Get("Range") != "" {
+		total = 0 // the part asked for is ServeContent's to work out
+	}
+	x := s.Transfers.Start("http", client, name, total)
+	defer s.Transfers.Done(x)
+	cw.progress = x
 	if mime.TypeByExtension(path.Ext(st.Name())) == "" {
 		// Boot files (vmlinuz, initrd.img, .treeinfo) are bytes; saying so
 		// spares ServeContent a read to sniff them.
@@ -274,11 +291,18 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 }
 
 // countingWriter counts body bytes and keeps the status. It passes ReadFrom
-// through so that net/http still uses sendfile for *os.File bodies.
+// through so that net/http still uses sendfile for *os.File bodies, in
+// pieces so that the transfer's progress moves.
 type countingWriter struct {
 	http.ResponseWriter
-	n      int64
-	status int
+	n        int64
+	status   int
+	progress *transfers.Transfer // nil: not tracked
+}
+
+func (c *countingWriter) add(n int64) {
+	c.n += n
+	c.progress.Add(n)
 }
 
 func (c *countingWriter) WriteHeader(code int) {
@@ -288,7 +312,7 @@ func (c *countingWriter) WriteHeader(code int) {
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.ResponseWriter.Write(p)
-	c.n += int64(n)
+	c.add(int64(n))
 	return n, err
 }
 
@@ -306,18 +330,15 @@ func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
 			if err != nil {
 				return 0, err
 			}
-			n, err := rf.ReadFrom(&io.LimitedReader{R: f, N: min(lr.N, left)})
+			n, err := transfers.CopyChunks(rf, &io.LimitedReader{R: f, N: min(lr.N, left)}, c.add)
 			lr.N -= n
-			c.n += n
 			if _, serr := src.Seek(n, io.SeekCurrent); err == nil {
 				err = serr
 			}
 			return n, err
 		}
 	}
-	n, err := rf.ReadFrom(r)
-	c.n += n
-	return n, err
+	return transfers.CopyChunks(rf, r, c.add)
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

@@ -276,14 +276,14 @@ func describe(packet []byte) string {
 	}
 }
 
-// transfers collects OnTransfer reports.
-type transfers chan Transfer
+// reports collects OnTransfer reports.
+type reports chan Transfer
 
-func newTransfers() transfers { return make(transfers, 16) }
+func newTransfers() reports { return make(reports, 16) }
 
-func (ch transfers) report(t Transfer) { ch <- t }
+func (ch reports) report(t Transfer) { ch <- t }
 
-func (ch transfers) next(tb testing.TB) Transfer {
+func (ch reports) next(tb testing.TB) Transfer {
 	tb.Helper()
 	select {
 	case t := <-ch:

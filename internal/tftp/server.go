@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"kickstand/internal/transfers"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -74,6 +75,8 @@ type Server struct {
 	// transfer ends, from the transfer's goroutine. Refused requests are only
 	// counted (see Stats): a flood would otherwise call it for every packet.
 	OnTransfer func(Transfer)
+	// Transfers, if set, tracks the files in flight and their progress.
+	Transfers *transfers.Tracker
 	// Logger receives debug logs per request and per transfer; nil discards them.
 	Logger *slog.Logger
 	// Timeout is the retransmission timeout. Defaults to DefaultTimeout; a client's
@@ -307,6 +310,8 @@ func (s *Server) serveFile(ctx context.Context, local net.Addr, r *readRequest, 
 	result.BlockSize, result.WindowSize = p.blockSize, p.windowSize
 	t := newTransfer(conn, peer, file, p, s.retryPolicy(), s.logger())
 	t.heard = r.heard
+	t.tracked = s.Transfers.Start("tftp", peer.Addr().Unmap(), result.Name, size)
+	defer s.Transfers.Done(t.tracked)
 	err = t.run()
 	result.Bytes = t.bytes
 	if re := (*readError)(nil); errors.As(err, &re) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"kickstand/internal/transfers"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -51,12 +52,14 @@ type transfer struct {
 	recv    []byte
 	batch   *batchWriter
 
-	acked  uint64       // highest block the client acknowledged
-	sent   uint64       // highest block sent so far
-	loaded uint64       // highest block read from the file
-	last   uint64       // the final (short) block, once it has been read; 0 before
-	bytes  int64        // payload bytes the client acknowledged
-	heard  *atomic.Bool // set once the client answers; nil if nobody asks
+	acked  uint64 // highest block the client acknowledged
+	sent   uint64 // highest block sent so far
+	loaded uint64 // highest block read from the file
+	last   uint64 // the final (short) block, once it has been read; 0 before
+	bytes  int64  // payload bytes the client acknowledged
+	// tracked is the transfer as the tracker sees it (nil: not tracked)
+	tracked *transfers.Transfer
+	heard   *atomic.Bool // set once the client answers; nil if nobody asks
 
 	answered bool      // the client acknowledged the OACK or a block
 	progress time.Time // when the client last acknowledged something new, or the transfer began
@@ -257,6 +260,7 @@ func (t *transfer) slide(wire uint16) bool {
 	for block := t.acked + 1; block <= t.acked+ahead; block++ {
 		t.bytes += int64(t.slotLen[t.slotIndex(block)] - headerSize)
 	}
+	t.tracked.Set(t.bytes)
 	t.acked += ahead
 	return true
 }
