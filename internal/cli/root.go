@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"kickstand/internal/api"
 	"kickstand/internal/config"
@@ -201,14 +202,20 @@ func newLogger(w io.Writer, debug bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// progress is where long operations report progress: the terminal, if any.
+// progress is where long operations (an ISO's checksum, a large apply)
+// report progress: standard output when it is a terminal, else nowhere.
 func (e *env) progress() io.Writer {
-	if f, ok := e.stderr.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			return f
-		}
+	if f, ok := e.stdout.(*os.File); ok && isTerminal(f) {
+		return f
 	}
 	return nil
+}
+
+// isTerminal reports whether f is a terminal (not a file, a pipe or
+// /dev/null).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 func writeJSON(e *env, v any) error {

@@ -75,13 +75,15 @@ func (inv *Inventory) Apply(ctx context.Context, req ApplyRequest, dryRun bool) 
 	if dryRun {
 		return plan, nil
 	}
-	for _, c := range plan.Changes {
-		if c.Op == "unchanged" {
-			continue
+	written := newProgress(inv.Progress, "writing", len(plan.Changes))
+	defer written.done()
+	for i, c := range plan.Changes {
+		if c.Op != "unchanged" {
+			if err := c.write(ctx, inv.Store); err != nil {
+				return plan, fmt.Errorf("%s: %w (the changes before it are written)", c.What, err)
+			}
 		}
-		if err := c.write(ctx, inv.Store); err != nil {
-			return plan, fmt.Errorf("%s: %w (the changes before it are written)", c.What, err)
-		}
+		written.at(i + 1)
 	}
 	return plan, nil
 }
@@ -143,7 +145,10 @@ func (inv *Inventory) planMachines(ctx context.Context, s store.Store, specs []M
 	var plan []Change
 	seen := map[string]bool{}
 	reserved := map[string]string{} // ip → MAC, in the file
+	checked := newProgress(inv.Progress, "checking machines", len(specs))
+	defer checked.done()
 	for i, spec := range specs {
+		checked.at(i)
 		where := fmt.Sprintf("machines[%d] (%s)", i, spec.MAC)
 		m, err := spec.machine()
 		if err != nil {
