@@ -27,6 +27,7 @@ import (
 	"kickstand/internal/events"
 	"kickstand/internal/httpd"
 	"kickstand/internal/inventory"
+	"kickstand/internal/metrics"
 	"kickstand/internal/netif"
 	"kickstand/internal/store"
 	"kickstand/internal/store/sqlite"
@@ -49,6 +50,7 @@ type App struct {
 	grubs    grubDialects
 	// transfers are the files in flight, for the live views.
 	transfers transfers.Tracker
+	metrics   *metrics.Metrics // what the servers did, counted at the source
 }
 
 // Run starts every server described by cfg and blocks until ctx ends or a
@@ -95,6 +97,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 	if cfg.FTPPort != 0 {
 		a.machines.ftpBase = netif.FTPBase(network.ServerIP, cfg.FTPPort)
 	}
+	a.metrics = metrics.New(metrics.Sources{ActiveTransfers: a.transfers.Active, EventsDropped: a.bus.Dropped,
+		LiveDropped: a.feed.Dropped, EventsUnrecorded: a.machines.unrecorded.Load})
 	a.tree = &bootfs.Tree{Loaders: loaders, Distro: a.distroSource, Distros: a.distroNames,
 		Default: a.defaultDistro, Generate: a.generate}
 	a.reportSources(ctx)
@@ -196,7 +200,7 @@ func (a *App) serve(ctx context.Context) error {
 	httpSrv := &httpd.Server{Open: a.openHTTP, Kickstart: a.kickstart, PhoneHome: a.phoneHome,
 		OnFile: a.onHTTP, Logger: a.log.With("server", "http"), Transfers: &a.transfers}
 	if a.cfg.APIListen == "" {
-		httpSrv.API = apiSrv.Handler()
+		httpSrv.API, httpSrv.Metrics = apiSrv.Handler(), a.metricsHandler()
 	} else {
 		apiLn, err := lc.Listen(ctx, "tcp", a.cfg.APIListen)
 		if err != nil {
@@ -204,7 +208,8 @@ func (a *App) serve(ctx context.Context) error {
 		}
 		defer apiLn.Close()
 		listeners = append(listeners, api.ListenerJSON{Proto: "api", Address: apiLn.Addr().String()})
-		apiHTTP := &httpd.Server{Open: noFiles, API: apiSrv.Handler(), Logger: a.log.With("server", "api")}
+		apiHTTP := &httpd.Server{Open: noFiles, API: apiSrv.Handler(), Metrics: a.metricsHandler(),
+			Logger: a.log.With("server", "api")}
 		runs = append(runs, func(ctx context.Context) error { return apiHTTP.Serve(ctx, apiLn) })
 	}
 	apiSrv.Info = a.serverInfo(listeners)
@@ -275,6 +280,7 @@ func (a *App) dhcpServer() (*dhcp.Server, error) {
 		ServerIP: a.net.Prefix.Addr(),
 		Boot:     a.bootReply,
 		OnEvent:  a.onDHCP,
+		OnPacket: a.metrics.DHCPPacket,
 		Logger:   a.log.With("server", "dhcp"),
 	}
 	if a.cfg.DHCP == "full" {

@@ -17,6 +17,7 @@ import (
 	"kickstand/internal/ftp"
 	"kickstand/internal/httpd"
 	"kickstand/internal/inventory"
+	"kickstand/internal/metrics"
 	"kickstand/internal/store"
 	"kickstand/internal/tftp"
 	"kickstand/internal/treepath"
@@ -37,6 +38,7 @@ func (a *App) onDHCP(e dhcp.Event) {
 }
 
 func (a *App) onTFTP(t tftp.Transfer) {
+	a.metrics.Transfer(metrics.TFTP, tftpOutcome(t), t.Bytes, t.Duration)
 	ip := addrOf(t.Client)
 	name := strings.TrimPrefix(t.Name, "/") // GRUB asks for /path, the rest for path
 	detail := fmt.Sprintf("%s %d bytes in %s", name, t.Bytes, t.Duration.Round(time.Millisecond))
@@ -57,6 +59,7 @@ func (a *App) onTFTP(t tftp.Transfer) {
 }
 
 func (a *App) onHTTP(t httpd.Transfer) {
+	a.metrics.Transfer(metrics.HTTP, httpOutcome(t.Status), t.Bytes, t.Duration)
 	mac, _ := a.peers.lookup(t.Client)
 	f := transferFields(t.Name, t.Bytes, t.Duration, nil)
 	f.Status, f.NotFound = t.Status, t.Status == http.StatusNotFound
@@ -254,6 +257,7 @@ func (a *App) phoneHome(ctx context.Context, token string, r httpd.Report) error
 	if err := a.machines.recordErr(ctx, ev, store.State(r.State)); err != nil {
 		return err
 	}
+	a.countInstall(ctx, m, store.State(r.State))
 	if st := store.State(r.State); st == store.StateInstalled || st == store.StateFailed {
 		return a.store.SetToken(ctx, m.MAC, inventory.NewToken())
 	}
@@ -281,6 +285,7 @@ func (l leaseStore) DeleteLease(ctx context.Context, mac net.HardwareAddr) error
 }
 
 func (a *App) onFTP(t ftp.Transfer) {
+	a.metrics.Transfer(metrics.FTP, ftpOutcome(t.Err), t.Bytes, t.Duration)
 	mac, _ := a.peers.lookup(t.Client)
 	detail := fmt.Sprintf("%s %d bytes in %s", t.Name, t.Bytes, t.Duration.Round(time.Millisecond))
 	if t.Err != nil {

@@ -64,6 +64,7 @@ func (e *env) serveCmd() *cobra.Command {
 	f.BoolVar(&cfg.OpenFirewall, "open-firewall", false,
 		"open the blocked ports in the host's firewall (firewalld runtime rules, nftables or iptables rules tagged kickstand) while serving; removed on exit")
 	f.StringVar(&cfg.APIListen, "api-listen", "", "serve the REST API on this address (e.g. 127.0.0.1:8443) instead of the HTTP port")
+	f.BoolVar(&cfg.Metrics, "metrics", cfg.Metrics, "serve Prometheus metrics at /metrics beside the API, without a token; =false turns them off")
 	f.DurationVar(&cfg.Retention, "event-retention", cfg.Retention, "prune timeline events older than this (0 keeps them all)")
 	f.BoolVar(&debug, "debug", false, "log every request")
 	return cmd

@@ -49,6 +49,7 @@ type Config struct {
 	PasswordPolicy   string        `yaml:"password-policy"`   // warn or refuse: plaintext passwords in kickstarts
 	OpenFirewall     bool          `yaml:"open-firewall"`     // open the ports in the host's firewall while serving
 	APIListen        string        `yaml:"api-listen"`        // ADDR for the REST API; "" serves it on the HTTP port
+	Metrics          bool          `yaml:"metrics"`           // serve Prometheus metrics at /metrics, beside the API
 	Retention        time.Duration `yaml:"event-retention"`   // events older are pruned; 0 keeps them
 }
 
@@ -64,7 +65,7 @@ func Default() Config {
 	}
 	return Config{DataDir: dir, DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu",
 		FTPPort: 21, FTPPassive: DefaultFTPPassive, UEFIBoot: "pxe", Retention: 90 * 24 * time.Hour,
-		KSSourceCheck: true, PasswordPolicy: "warn", TFTPMaxTransfers: tftp.DefaultMaxTransfers, TFTPMaxPerClient: tftp.DefaultMaxTransfersPerClient}
+		KSSourceCheck: true, Metrics: true, PasswordPolicy: "warn", TFTPMaxTransfers: tftp.DefaultMaxTransfers, TFTPMaxPerClient: tftp.DefaultMaxTransfersPerClient}
 }
 
 // Load reads a YAML file over c; unknown keys are errors.

@@ -12,7 +12,7 @@ import (
 )
 
 // handleFull answers a request on port 67 as the network's DHCP server.
-func (s *Server) handleFull(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) *dhcpv4.DHCPv4 {
+func (s *Server) handleFull(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger, quiet *string) *dhcpv4.DHCPv4 {
 	if gw, ok := ipv4Of(req.GatewayIPAddr); ok && !s.subnet().Contains(gw) {
 		log.Debug("dhcp: full: ignoring request relayed from another subnet", "giaddr", gw)
 		return nil
@@ -28,9 +28,13 @@ func (s *Server) handleFull(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFac
 	case dhcpv4.MessageTypeRequest:
 		return s.fullRequest(ctx, table, req, f, log)
 	case dhcpv4.MessageTypeDecline:
-		s.fullDecline(ctx, table, req, f, log)
+		if s.fullDecline(ctx, table, req, f, log) {
+			*quiet = OutcomeDeclined
+		}
 	case dhcpv4.MessageTypeRelease:
-		s.fullRelease(ctx, table, req, f, log)
+		if s.fullRelease(ctx, table, req, f, log) {
+			*quiet = OutcomeReleased
+		}
 	case dhcpv4.MessageTypeInform:
 		return s.fullInform(ctx, req, f, log)
 	default:
@@ -194,35 +198,40 @@ func (s *Server) nak(req *dhcpv4.DHCPv4, f ClientFacts, ip netip.Addr, log *slog
 	return reply
 }
 
-func (s *Server) fullDecline(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) {
+// fullDecline sets aside the address a client found in use, and reports
+// whether it held it.
+func (s *Server) fullDecline(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) bool {
 	if id, ok := ipv4Of(req.ServerIdentifier()); ok && id != s.ServerIP {
 		log.Debug("dhcp: full: DECLINE for another server; ignoring", "server", id)
-		return
+		return false
 	}
 	ip, ok := ipv4Of(req.RequestedIPAddress())
 	if !ok || !table.decline(f.MAC, ip, s.now()) {
 		log.Debug("dhcp: full: DECLINE for an address the client does not hold; ignoring", "ip", ip)
-		return
+		return false
 	}
 	s.forgetStored(ctx, f.MAC, log)
 	log.Warn("dhcp: full: client declined its address, another host seems to use it; not handing it out for a while",
 		"ip", ip, "for", declineHold)
 	s.emit(f, nil, Event{MAC: f.MAC, Kind: events.DHCPDecline, Detail: "address in use by another host", IP: ip})
+	return true
 }
 
-func (s *Server) fullRelease(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) {
+// fullRelease frees a client's lease, and reports whether it held one.
+func (s *Server) fullRelease(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) bool {
 	if id, ok := ipv4Of(req.ServerIdentifier()); ok && id != s.ServerIP {
 		log.Debug("dhcp: full: RELEASE for another server; ignoring", "server", id)
-		return
+		return false
 	}
 	ip, ok := ipv4Of(req.ClientIPAddr)
 	if !ok || !table.remove(f.MAC, ip) {
 		log.Debug("dhcp: full: RELEASE for an address the client does not hold; ignoring", "ip", ip)
-		return
+		return false
 	}
 	s.forgetStored(ctx, f.MAC, log)
 	log.Debug("dhcp: full: lease released", "ip", ip)
 	s.emit(f, nil, Event{MAC: f.MAC, Kind: events.DHCPRelease, IP: ip})
+	return true
 }
 
 // fullInform answers a client that configured its address itself: the

@@ -23,14 +23,25 @@ func (s *Server) handlePacket(ctx context.Context, b []byte, port, ifIndex int) 
 	req, err := dhcpv4.FromBytes(b)
 	if err != nil {
 		s.logger().Debug("dhcp: dropping malformed packet", "len", len(b), "err", err)
+		s.packet(PacketInvalid, OutcomeIgnored)
 		return nil
 	}
 	return s.handle(ctx, req, port, ifIndex)
 }
 
 // handle decides the reply to one request received on port (67 or the PXE
-// port) through interface ifIndex; nil means send nothing.
+// port) through interface ifIndex, and tells OnPacket what became of it;
+// nil means send nothing.
 func (s *Server) handle(ctx context.Context, req *dhcpv4.DHCPv4, port, ifIndex int) *dhcpv4.DHCPv4 {
+	quiet := OutcomeIgnored // the outcome if there is no reply; the handlers may say why
+	reply := s.answer(ctx, req, port, ifIndex, &quiet)
+	s.packet(packetType(req.Options), outcomeOf(reply, quiet))
+	return reply
+}
+
+// answer is handle's decision; quiet is set when a request that gets no
+// reply was still taken (a RELEASE, a DECLINE) or refused.
+func (s *Server) answer(ctx context.Context, req *dhcpv4.DHCPv4, port, ifIndex int, quiet *string) *dhcpv4.DHCPv4 {
 	if err := checkRequest(req); err != nil {
 		s.logger().Debug("dhcp: dropping packet", "err", err)
 		return nil
@@ -40,13 +51,13 @@ func (s *Server) handle(ctx context.Context, req *dhcpv4.DHCPv4, port, ifIndex i
 	log.Debug("dhcp: request", "port", port, "vendor", f.VendorClass,
 		"arch", archName(f), "ipxe", f.IPXE, "ciaddr", req.ClientIPAddr, "giaddr", req.GatewayIPAddr)
 	if port == s.pxePort() {
-		return s.bootServerAck(ctx, req, f, log)
+		return s.bootServerAck(ctx, req, f, log, quiet)
 	}
 	switch s.mode() {
 	case ModeProxy:
-		return s.handleProxy(ctx, req, f, log)
+		return s.handleProxy(ctx, req, f, log, quiet)
 	case ModeFull:
-		return s.handleFull(ctx, req, f, log)
+		return s.handleFull(ctx, req, f, log, quiet)
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 // handleProxy answers a request on port 67 in proxy mode. The network's
 // own DHCP server gives the address; we only add boot information for PXE
 // and HTTP-boot clients, so we never set yiaddr and never NAK.
-func (s *Server) handleProxy(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) *dhcpv4.DHCPv4 {
+func (s *Server) handleProxy(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger, quiet *string) *dhcpv4.DHCPv4 {
 	if !f.PXE {
 		log.Debug("dhcp: proxy: ignoring client that is not PXE or HTTP boot")
 		return nil
@@ -19,7 +19,7 @@ func (s *Server) handleProxy(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFa
 	switch f.MessageType {
 	case dhcpv4.MessageTypeDiscover:
 		s.emit(f, nil, Event{MAC: f.MAC, Kind: events.DHCPDiscover, Detail: discoverDetail(f)})
-		return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeOffer, events.ProxyOffer, log)
+		return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeOffer, events.ProxyOffer, log, quiet)
 	case dhcpv4.MessageTypeRequest:
 		// A REQUEST on port 67 is the client taking the real server's
 		// offer; it is ours only when it names us as the server, which
@@ -28,7 +28,7 @@ func (s *Server) handleProxy(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFa
 			log.Debug("dhcp: proxy: ignoring REQUEST meant for the network's DHCP server")
 			return nil
 		}
-		return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeAck, events.ProxyAck, log)
+		return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeAck, events.ProxyAck, log, quiet)
 	}
 	log.Debug("dhcp: proxy: ignoring message type")
 	return nil
@@ -38,7 +38,7 @@ func (s *Server) handleProxy(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFa
 // proxy and full mode alike: the client already has an address and asks
 // only for boot information (iPXE sends a ProxyDHCP REQUEST here after it
 // has seen a proxy offer; UEFI firmware does for BINL offers).
-func (s *Server) bootServerAck(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) *dhcpv4.DHCPv4 {
+func (s *Server) bootServerAck(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger, quiet *string) *dhcpv4.DHCPv4 {
 	if !f.PXE {
 		log.Debug("dhcp: boot server: ignoring client that is not PXE or HTTP boot")
 		return nil
@@ -47,14 +47,15 @@ func (s *Server) bootServerAck(ctx context.Context, req *dhcpv4.DHCPv4, f Client
 		log.Debug("dhcp: boot server: ignoring message type other than REQUEST and INFORM")
 		return nil
 	}
-	return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeAck, events.ProxyAck, log)
+	return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeAck, events.ProxyAck, log, quiet)
 }
 
 // proxyReply builds an address-less reply carrying only boot information,
-// or nil when the client gets none.
-func (s *Server) proxyReply(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, mt dhcpv4.MessageType, kind events.Kind, log *slog.Logger) *dhcpv4.DHCPv4 {
+// or nil when the client gets none (refused, says quiet).
+func (s *Server) proxyReply(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, mt dhcpv4.MessageType, kind events.Kind, log *slog.Logger, quiet *string) *dhcpv4.DHCPv4 {
 	b, ok := s.bootFor(ctx, f, log)
 	if !ok || b.Ignore {
+		*quiet = OutcomeRefused
 		return nil
 	}
 	reply := s.newReply(req, mt)

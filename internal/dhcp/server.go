@@ -116,6 +116,11 @@ type Server struct {
 	// OnEvent, if set, is told about every offer, ack, nak, release and
 	// decline.
 	OnEvent func(Event)
+	// OnPacket, if set, is told of every packet received: its message type
+	// (PacketDiscover ... PacketInvalid) and what became of it
+	// (OutcomeOffered ... OutcomeIgnored), also of those that make no
+	// Event. It is called for every packet, floods included: keep it quick.
+	OnPacket func(msgType, outcome string)
 	// Logger receives every decision at debug level; nil discards.
 	Logger *slog.Logger
 	// PXEPort is the port whose conn is answered as the PXE boot server

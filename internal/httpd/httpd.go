@@ -93,6 +93,8 @@ type Server struct {
 	// Dashboard, if set, serves every path under /ui/, and / (which it
 	// redirects there).
 	Dashboard http.Handler
+	// Metrics, if set, serves GET /metrics (Prometheus).
+	Metrics http.Handler
 	// API, if set, serves every path under /api/.
 	API    http.Handler
 	Logger *slog.Logger // nil discards
@@ -132,6 +134,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /ks/{token}", s.serveKickstart)
 	mux.HandleFunc("POST /phone-home/{token}", s.servePhoneHome)
 	mux.HandleFunc("GET /{path...}", s.serveFile)
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
 	if s.API == nil && s.Dashboard == nil {
 		return mux
 	}

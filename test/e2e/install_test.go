@@ -36,6 +36,7 @@ func TestBIOSInstallFullDHCP(t *testing.T) {
 	got := bootAndInstall(t, l, server, mac, fx)
 	wantCmdlineRepo(t, l, got, "http://"+l.serverIP+":"+httpPort+"/distros/rocky9/")
 	checkInstalled(t, l, cli, mac, "dhcp", "tftp", "kickstart")
+	checkMetrics(t, l, "rocky9")
 }
 
 // TestBIOSInstallIPXE installs a BIOS machine with --ipxe: QEMU's NIC ROM is
