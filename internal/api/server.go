@@ -42,6 +42,9 @@ type Server struct {
 
 	failed failures
 	used   lastUse
+
+	// sessions are the browsers logged in with a token (session.go).
+	sessions sessionTable
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -205,6 +208,9 @@ func (s *Server) Handler() http.Handler {
 // when !write); others get 401, 403 or, after many failures, 429.
 func (s *Server) authed(write bool, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.bySession(w, r, write, h) { // a browser's session cookie instead of a token
+			return
+		}
 		source := clientAddr(r)
 		if s.failed.blocked(source) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(failureWindow.Seconds())))

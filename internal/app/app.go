@@ -33,6 +33,7 @@ import (
 	"kickstand/internal/store/sqlite"
 	"kickstand/internal/tftp"
 	"kickstand/internal/transfers"
+	"kickstand/internal/web"
 )
 
 // App is a running kickstand server.
@@ -199,8 +200,9 @@ func (a *App) serve(ctx context.Context) error {
 		Logger: a.log.With("server", "api")}
 	httpSrv := &httpd.Server{Open: a.openHTTP, Kickstart: a.kickstart, PhoneHome: a.phoneHome,
 		OnFile: a.onHTTP, Logger: a.log.With("server", "http"), Transfers: &a.transfers}
+	dashboard := (&web.Server{Service: inventory.Service{Inv: inv}, Sessions: apiSrv, Logger: a.log.With("server", "web")}).Handler()
 	if a.cfg.APIListen == "" {
-		httpSrv.API, httpSrv.Metrics = apiSrv.Handler(), a.metricsHandler()
+		httpSrv.API, httpSrv.Dashboard, httpSrv.Metrics = apiSrv.Handler(), dashboard, a.metricsHandler()
 	} else {
 		apiLn, err := lc.Listen(ctx, "tcp", a.cfg.APIListen)
 		if err != nil {
@@ -208,7 +210,7 @@ func (a *App) serve(ctx context.Context) error {
 		}
 		defer apiLn.Close()
 		listeners = append(listeners, api.ListenerJSON{Proto: "api", Address: apiLn.Addr().String()})
-		apiHTTP := &httpd.Server{Open: noFiles, API: apiSrv.Handler(), Metrics: a.metricsHandler(),
+		apiHTTP := &httpd.Server{Open: noFiles, API: apiSrv.Handler(), Dashboard: dashboard, Metrics: a.metricsHandler(),
 			Logger: a.log.With("server", "api")}
 		runs = append(runs, func(ctx context.Context) error { return apiHTTP.Serve(ctx, apiLn) })
 	}

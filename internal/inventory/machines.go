@@ -353,7 +353,9 @@ func (inv *Inventory) Machine(ctx context.Context, mac net.HardwareAddr) (Machin
 	return v, nil
 }
 
-// Machines returns every machine with its newest event.
+// Machines returns every machine with the events of its current boot: from
+// the power-on that began it (the whole timeline when none did) to its
+// newest event, which is all that the newest's time since power-on needs.
 func (inv *Inventory) Machines(ctx context.Context) ([]MachineView, error) {
 	ms, err := inv.Store.Machines(ctx)
 	if err != nil {
@@ -365,12 +367,20 @@ func (inv *Inventory) Machines(ctx context.Context) ([]MachineView, error) {
 		if err != nil {
 			return nil, err
 		}
-		if n := len(evs); n > 0 {
-			evs = evs[n-1:]
-		}
-		out = append(out, MachineView{Machine: m, Events: evs})
+		out = append(out, MachineView{Machine: m, Events: evs[bootStart(evs):]})
 	}
 	return out, nil
+}
+
+// bootStart is the index of the power-on that began the boot of evs's
+// newest event, 0 when none did.
+func bootStart(evs []store.Event) int {
+	for i := len(evs) - 1; i > 0; i-- {
+		if PowerOn(evs, i) {
+			return i
+		}
+	}
+	return 0
 }
 
 // Events returns the part of mac's timeline from since on (zero: from the

@@ -75,7 +75,8 @@ func (s Service) RemoveProfile(ctx context.Context, name string) error {
 	return s.Inv.RemoveProfile(ctx, name)
 }
 
-// Machines lists the machines, each with its newest event.
+// Machines lists the machines, each with its newest event (its time since
+// power-on counted from the start of its boot).
 func (s Service) Machines(ctx context.Context) ([]MachineJSON, error) {
 	vs, err := s.Inv.Machines(ctx)
 	out := make([]MachineJSON, 0, len(vs))
