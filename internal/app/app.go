@@ -195,7 +195,7 @@ func (a *App) serve(ctx context.Context) error {
 	tftpSrv := &tftp.Server{Handler: a.openTFTP, OnTransfer: a.onTFTP, Logger: a.log.With("server", "tftp"),
 		MaxTransfers: a.cfg.TFTPMaxTransfers, MaxTransfersPerClient: a.cfg.TFTPMaxPerClient, MaxBlockSize: a.tftpBlockSize(),
 		Transfers: &a.transfers}
-	inv := &inventory.Inventory{Store: a.store, Site: a.site(ctx), Recorded: a.machines.stream}
+	inv := &inventory.Inventory{Store: a.store, SiteOf: a.site, Recorded: a.machines.stream}
 	apiSrv := &api.Server{Inv: inv, Feed: a.feed, Transfers: a.liveTransfers,
 		Logger: a.log.With("server", "api")}
 	httpSrv := &httpd.Server{Open: a.openHTTP, Kickstart: a.kickstart, PhoneHome: a.phoneHome,

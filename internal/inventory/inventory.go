@@ -24,12 +24,23 @@ type Inventory struct {
 	// Site is the server side of kickstarts: where snippets are, the
 	// password policy, and the URLs a rendered kickstart carries.
 	Site Site
+	// SiteOf, if set, is asked for the Site each time instead: a server
+	// whose default distro (served at pub/) can change while it runs.
+	SiteOf func(context.Context) Site
 	// Progress, if set, receives the progress of an ISO's one-time checksum.
 	Progress io.Writer
 	// Recorded, if set, is told of every event written to a machine's
 	// timeline here (registered, edited, reinstall), with the machine's
 	// state after it: the server's live event stream.
 	Recorded func(ev store.Event, state store.State)
+}
+
+// site is the Site kickstarts are rendered for now.
+func (inv *Inventory) site(ctx context.Context) Site {
+	if inv.SiteOf != nil {
+		return inv.SiteOf(ctx)
+	}
+	return inv.Site
 }
 
 // record appends ev to its machine's timeline.

@@ -176,7 +176,7 @@ func (inv *Inventory) checkMachine(ctx context.Context, s store.Store, m store.M
 			return nil, err
 		}
 	}
-	w, err := CheckMachine(ctx, s, m, inv.Site)
+	w, err := CheckMachine(ctx, s, m, inv.site(ctx))
 	if err != nil {
 		return nil, inField("kickstart", kickstartError(fmt.Errorf("not written: %w", err)))
 	}
@@ -344,7 +344,7 @@ func (inv *Inventory) Machine(ctx context.Context, mac net.HardwareAddr) (Machin
 	}
 	v := MachineView{Machine: m, Events: evs}
 	if m.Registered() {
-		w, err := CheckMachine(ctx, inv.Store, m, inv.Site)
+		w, err := CheckMachine(ctx, inv.Store, m, inv.site(ctx))
 		if err != nil {
 			w = append(w, errorProblem(err))
 		}

@@ -101,7 +101,7 @@ func (inv *Inventory) checkProfile(ctx context.Context, s store.Store, p store.P
 	} else if err != nil {
 		return nil, err
 	}
-	w, err := CheckProfile(ctx, s, p, inv.Site)
+	w, err := CheckProfile(ctx, s, p, inv.site(ctx))
 	return w, inField("kickstart", kickstartError(err))
 }
 
@@ -228,7 +228,7 @@ func (inv *Inventory) Profile(ctx context.Context, name string) (ProfileView, er
 	} else if err != nil {
 		return ProfileView{}, err
 	}
-	w, err := CheckProfile(ctx, inv.Store, p, inv.Site)
+	w, err := CheckProfile(ctx, inv.Store, p, inv.site(ctx))
 	if err != nil {
 		w = append(w, errorProblem(err))
 	}

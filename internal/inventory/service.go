@@ -191,7 +191,7 @@ func (s Service) Kickstart(ctx context.Context, mac, profile string, opt RenderO
 			return KickstartJSON{}, err
 		}
 	}
-	site := s.Inv.Site
+	site := s.Inv.site(ctx)
 	if opt.BaseURL != "" {
 		site.BaseURL, site.FTPBase = opt.BaseURL, opt.FTPBase
 	}
