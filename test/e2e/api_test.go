@@ -281,6 +281,15 @@ type streamEvent struct {
 	State  string    `json:"state"`
 }
 
+// streamProgress is the data of a progress message: the transfers under way.
+type streamProgress struct {
+	Transfers []struct {
+		MAC   string `json:"mac"`
+		Proto string `json:"proto"`
+		File  string `json:"file"`
+	} `json:"transfers"`
+}
+
 // sseMessage is one server-sent event: its event: line and its data.
 type sseMessage struct {
 	Event string
@@ -315,11 +324,24 @@ func parseSSE(text string) []sseMessage {
 func checkStream(t *testing.T, s *eventStream, mac string, timeline []machineEvent) {
 	t.Helper()
 	var mine []streamEvent
+	var progress []string // "proto file" of each of the machine's transfers in progress messages
 	err := waitFor(15*time.Second, 300*time.Millisecond, func() error {
-		mine = nil
+		mine, progress = nil, nil
 		for _, m := range parseSSE(logFile(s.out)) {
 			if m.Event == "dropped" {
 				return fmt.Errorf("the stream dropped events: %s", m.Data)
+			}
+			if m.Event == "progress" {
+				var p streamProgress
+				if err := json.Unmarshal([]byte(m.Data), &p); err != nil || p.Transfers == nil {
+					return fmt.Errorf("stream progress %q: want JSON with the transfers (%v)", m.Data, err)
+				}
+				for _, x := range p.Transfers {
+					if x.MAC == mac {
+						progress = append(progress, x.Proto+" "+x.File)
+					}
+				}
+				continue
 			}
 			var e streamEvent
 			if err := json.Unmarshal([]byte(m.Data), &e); err != nil || m.Event != e.Kind {
@@ -353,6 +375,7 @@ func checkStream(t *testing.T, s *eventStream, mac string, timeline []machineEve
 		}
 	}
 	t.Logf("the event stream carried %d events for %s: %s", len(mine), mac, strings.Join(slices.Compact(kinds), ", "))
+	t.Logf("and its transfers in %d progress messages: %s", len(progress), strings.Join(slices.Compact(progress), ", "))
 	for _, kind := range []string{"dhcp", "tftp", "kickstart"} {
 		if !slices.ContainsFunc(mine, func(e streamEvent) bool { return strings.Contains(e.Kind, kind) }) {
 			t.Errorf("the stream has no event for %s whose kind contains %q", mac, kind)
