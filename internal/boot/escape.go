@@ -1,6 +1,10 @@
 package boot
 
-import "strings"
+import (
+	"fmt"
+	"hash/fnv"
+	"strings"
+)
 
 // The values in a boot config come from the store and the install media:
 // profile and distro names, kernel arguments (a YAML block scalar gives
@@ -15,8 +19,9 @@ import "strings"
 func isControl(r rune) bool { return r < ' ' || r == 0x7f }
 
 // oneLine is s as text for the rest of a line (a comment, a title, a menu
-// label): every control character becomes a space, and a final backslash,
-// with which iPXE (and GRUB before 2.02) joins the next line, goes.
+// label): every control character becomes a space, and final backslashes,
+// with which iPXE (and GRUB before 2.02) join the next line, go, with the
+// spaces between them (iPXE's words drop the spaces after a backslash).
 func oneLine(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if isControl(r) {
@@ -24,7 +29,7 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
-	return strings.TrimRight(s, `\`)
+	return strings.TrimRight(s, `\ `)
 }
 
 // cmdlineArgs are the kernel arguments of a command line: its words between
@@ -34,13 +39,23 @@ func cmdlineArgs(cmdline string) []string {
 	return strings.FieldsFunc(cmdline, func(r rune) bool { return r == ' ' || isControl(r) })
 }
 
+// maxLabel bounds a label: a longer one (never a name the CLI accepts) is
+// cut and told apart by a hash, so that a pxelinux LABEL line stays short.
+const maxLabel = 80
+
 // label is the menu label (pxelinux LABEL, iPXE item and label, GRUB --id)
 // for a name: one word of letters, digits, '.', '_' and '-', any other byte
 // as %XX, so that distinct names keep distinct labels.
 func label(name string) string {
-	return escapeBytes(name, func(c byte) bool {
+	l := escapeBytes(name, func(c byte) bool {
 		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
 	})
+	if len(l) > maxLabel {
+		h := fnv.New64a()
+		h.Write([]byte(name))
+		l = fmt.Sprintf("%s-%016x", l[:maxLabel-17], h.Sum64())
+	}
+	return l
 }
 
 // loaderURL is u as one word that every loader takes literally: blanks,

@@ -15,7 +15,8 @@ import (
 type pxelinuxLine struct {
 	keyword string // upper-cased; "MENU X" for the menu keywords; "" for blank and comment lines
 	rest    string // what follows the keyword, leading blanks skipped
-	length  int    // of the physical line, for the fgets limit
+	length  int    // read, with the newline
+	cut     bool   // fgets stopped before the end of the line
 }
 
 // syslinuxMaxLine is readconfig.c's MAX_LINE: fgets reads at most 4095
@@ -35,7 +36,7 @@ func readPXELinux(cfg []byte) []pxelinuxLine {
 		n = min(n, syslinuxMaxLine-1)
 		piece := string(cfg[:n])
 		cfg = cfg[n:]
-		length := len(piece)
+		length, cut := len(piece), !strings.HasSuffix(piece, "\n") && len(cfg) > 0
 		if i := strings.IndexAny(piece, "\r\n\x00"); i >= 0 {
 			piece = piece[:i]
 		}
@@ -50,7 +51,7 @@ func readPXELinux(cfg []byte) []pxelinuxLine {
 		if strings.HasPrefix(kw, "#") {
 			kw, rest = "", ""
 		}
-		out = append(out, pxelinuxLine{keyword: kw, rest: rest, length: length})
+		out = append(out, pxelinuxLine{keyword: kw, rest: rest, length: length, cut: cut})
 	}
 	return out
 }

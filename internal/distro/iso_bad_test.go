@@ -198,7 +198,7 @@ func TestOpenISOBadNames(t *testing.T) {
 	rr := readImage(t, makeISO(t, writeTree(t, files), "-R"))
 	nm := "NM\x07\x01\x00zz" // the Rock Ridge name entry of "zz"
 	var cases []badCase
-	for _, bad := range []string{"..", "z/", "z\x00"} {
+	for _, bad := range []string{"..", "z/", "z\x00", "z\\", "z\n"} { // FuzzOpenISO found a backslash
 		c := bytes.Clone(rr)
 		replaceOnce(t, c, nm, nm[:5]+bad)
 		cases = append(cases, badCase{"Rock Ridge name " + bad, c, ErrCorrupt, "invalid Rock Ridge name"})

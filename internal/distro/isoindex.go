@@ -284,7 +284,10 @@ func (w *walker) decodeName(rec dirRecord) (string, rockRidge, error) {
 		// collide this way are refused as duplicates.
 		name = latin1(name)
 	}
-	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+	// Nor a backslash, a separator to DOS-lineage TFTP clients (and refused
+	// by fstest.TestFS), nor a control character, which would end a line of
+	// an FTP listing or a log.
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\") || strings.IndexFunc(name, isControl) >= 0 {
 		return "", rr, fmt.Errorf("%w: invalid %s name %q", ErrCorrupt, w.names, name)
 	}
 	return name, rr, nil

@@ -11,6 +11,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Info is what a tree says about itself.
@@ -36,9 +38,14 @@ type Variant struct {
 	Packages   string // relative path of the packages, e.g. "BaseOS/Packages"
 }
 
+// maxName is the longest distro name the CLI takes.
+const maxName = 63
+
 // Name is kickstand's default name for the distro: lower-case
 // <short>-<version>-<arch>, e.g. "rocky-9.6-x86_64". Without a short name
-// the first word of the family is used; empty parts are left out.
+// the first word of the family is used; empty parts are left out. Like a
+// name given on the command line, it starts with a letter or digit and has
+// at most 63 characters, so that the media can not name itself "..".
 func (in Info) Name() string {
 	short := in.Short
 	if short == "" {
@@ -50,7 +57,8 @@ func (in Info) Name() string {
 			parts = append(parts, p)
 		}
 	}
-	return strings.Join(parts, "-")
+	name := strings.TrimLeft(strings.Join(parts, "-"), "._-")
+	return name[:min(len(name), maxName)]
 }
 
 // nameSafe lower-cases s and keeps only [a-z0-9._-].
@@ -86,6 +94,9 @@ func parseINI(r io.Reader) (ini, error) {
 				return nil, fmt.Errorf("line %d: unterminated section header %q", n, line)
 			}
 			section = strings.TrimSpace(line[1 : len(line)-1])
+			if err := checkText(n, section); err != nil {
+				return nil, err
+			}
 			if out[section] == nil {
 				out[section] = map[string]string{}
 			}
@@ -94,10 +105,35 @@ func parseINI(r io.Reader) (ini, error) {
 			if !ok || section == "" {
 				return nil, fmt.Errorf("line %d: want key = value inside a [section], got %q", n, line)
 			}
-			out[section][strings.TrimSpace(k)] = strings.TrimSpace(v)
+			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+			for _, text := range []string{k, v} {
+				if err := checkText(n, text); err != nil {
+					return nil, err
+				}
+			}
+			out[section][k] = v
 		}
 	}
 	return out, sc.Err()
+}
+
+// checkText refuses control characters in what a line of a .treeinfo or
+// .discinfo says. None belongs there, and the values end up in kickstarts,
+// boot configs and terminals: Python's str.splitlines, with which anaconda
+// reads a kickstart, ends a line at \x1c-\x1e, \x85, U+2028 and U+2029 too; a
+// tab or CR splits an iPXE argument; ESC starts a terminal escape sequence.
+func checkText(line int, s string) error {
+	if i := strings.IndexFunc(s, isControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return fmt.Errorf("line %d: control character %U in %q", line, r, s)
+	}
+	return nil
+}
+
+// isControl reports whether r is a control character (C0, DEL, C1) or a
+// Unicode line or paragraph separator.
+func isControl(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
 }
 
 func (f ini) get(section, key string) string { return f[section][key] }

@@ -327,7 +327,68 @@ func FuzzParseTreeinfo(f *testing.F) {
 	for _, s := range []string{rocky9, alma9, legacy, rhel6, fedora, fedoraServer, "", "[x]\na=b\n"} {
 		f.Add(s)
 	}
+	f.Add("[general]\narch = x86_64\nfamily = Rocky\x1c%pre\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		_, _ = ParseTreeinfo(strings.NewReader(s))
+		in, err := ParseTreeinfo(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		if in.Arch == "" {
+			t.Fatalf("ParseTreeinfo = %+v without an arch", in)
+		}
+		for _, v := range []string{in.Family, in.Short, in.Version, in.Arch, in.Timestamp, in.Kernel, in.Initrd, in.Stage2} {
+			if strings.IndexFunc(v, isControl) >= 0 || v != strings.TrimSpace(v) {
+				t.Fatalf("ParseTreeinfo = %+v: %q is not a trimmed value without control characters", in, v)
+			}
+		}
 	})
+}
+
+// A control character in .treeinfo or .discinfo is refused: the values end up
+// in kickstarts (where anaconda's str.splitlines ends a line at \x1c, \x85,
+// U+2028...), boot configs and terminals.
+func TestControlCharactersRefused(t *testing.T) {
+	for _, ti := range []string{
+		"[general]\narch = x86_64\nfamily = Rocky\x1c%pre\n",
+		"[general]\narch = x86_64\nfamily = Rocky\u2028%pre\n",
+		"[general]\narch = x86_64\n[images-x86_64]\nkernel = images/pxeboot/vmlinuz\rinitrd=evil\n",
+		"[general]\narch = x86_\x1b[2Jx86_64\n",
+		"[gen\u0085eral]\narch = x86_64\n",
+	} {
+		if in, err := ParseTreeinfo(strings.NewReader(ti)); err == nil || !strings.Contains(err.Error(), "control character") {
+			t.Errorf("ParseTreeinfo(%q) = %+v, %v; want a control character error", ti, in, err)
+		}
+	}
+	if d, err := ParseDiscinfo(strings.NewReader("1\nRocky 9.6\x1d%pre\nx86_64\n")); err == nil {
+		t.Errorf("ParseDiscinfo(control character) = %+v", d)
+	}
+	// CRLF line ends and tabs around values are no control characters in values.
+	in, err := ParseTreeinfo(strings.NewReader("[general]\r\narch\t=\tx86_64\r\nfamily = CentOS\r\n"))
+	if err != nil || in.Arch != "x86_64" || in.Family != "CentOS" {
+		t.Errorf("ParseTreeinfo(CRLF, tabs) = %+v, %v", in, err)
+	}
+	d, err := ParseDiscinfo(strings.NewReader("1\r\n9.6\r\nx86_64\r\n"))
+	if err != nil || d.Arch != "x86_64" {
+		t.Errorf("ParseDiscinfo(CRLF) = %+v, %v", d, err)
+	}
+}
+
+// The media's own name for itself is one the CLI would take: it starts with
+// a letter or digit and has at most 63 characters (FuzzDetect found "-").
+func TestNameIsACLIName(t *testing.T) {
+	for _, tt := range []struct {
+		in   Info
+		want string
+	}{
+		{Info{Arch: "-"}, ""},
+		{Info{Arch: ".."}, ""}, // serve --iso would import distro and profile ".."
+		{Info{Short: "..", Arch: "."}, ""},
+		{Info{Short: "..", Version: "9.6", Arch: "x86_64"}, "9.6-x86_64"},
+		{Info{Family: "_Rocky Linux", Version: "9.6", Arch: "x86_64"}, "rocky-9.6-x86_64"},
+		{Info{Short: strings.Repeat("a", 100), Arch: "x86_64"}, strings.Repeat("a", 63)},
+	} {
+		if got := tt.in.Name(); got != tt.want {
+			t.Errorf("%+v.Name() = %q, want %q", tt.in, got, tt.want)
+		}
+	}
 }
