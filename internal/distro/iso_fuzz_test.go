@@ -5,7 +5,10 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -46,7 +49,8 @@ func fuzzSeeds(f *testing.F) [][]byte {
 
 // FuzzOpenISO feeds arbitrary images to the indexer behind OpenISO. Any
 // image it accepts must keep the index's promises: every listed file reads
-// in full, and its extent lies inside the image and holds those bytes.
+// in full, its extent lies inside the image and holds those bytes, and the
+// tree passes fstest.TestFS.
 func FuzzOpenISO(f *testing.F) {
 	for _, seed := range fuzzSeeds(f) {
 		f.Add(seed)
@@ -62,7 +66,11 @@ func FuzzOpenISO(f *testing.F) {
 			return
 		}
 		budget := 16 << 20 // bytes read per input: hostile images may list one extent many times
+		var names []string // what TestFS must find: an empty list would mean an empty tree
 		err = fs.WalkDir(iso.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+			if err == nil && p != "." {
+				names = append(names, p)
+			}
 			if err != nil || d.IsDir() {
 				return err
 			}
@@ -84,6 +92,19 @@ func FuzzOpenISO(f *testing.F) {
 		if err != nil {
 			t.Fatalf("walking an accepted image: %v", err)
 		}
+		// What a server does with the tree: the whole fs.FS contract
+		// (directory listings, Open, Stat, Read, ReadAt and Seek agreeing),
+		// for images whose files are small enough to read several times.
+		// Not with glob metacharacters in a name: TestFS globs through
+		// fs.Sub, whose Glob puts the directory into the pattern unescaped.
+		if budget >= 15<<20 && !slices.ContainsFunc(names, func(n string) bool { return strings.ContainsAny(n, "*?[]") }) {
+			if err := fstest.TestFS(iso.FS(), names...); err != nil {
+				t.Fatalf("the tree of an accepted image breaks the fs.FS contract: %v", err)
+			}
+		}
 		_, _ = Detect(iso.FS())
+		if took := time.Since(start); took > 3*time.Second {
+			t.Fatalf("checking an accepted %d-byte image with %d names took %v", len(data), len(names), took)
+		}
 	})
 }
