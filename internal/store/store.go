@@ -216,8 +216,14 @@ type Store interface {
 	UsedAPIToken(ctx context.Context, id string, at time.Time) error
 
 	Leases(ctx context.Context) ([]Lease, error)
+	// PutLease records l, replacing the MAC's lease and any other lease
+	// of its address.
 	PutLease(ctx context.Context, l Lease) error
 	RemoveLease(ctx context.Context, mac net.HardwareAddr) error
+	// SaveLeases does PutLease for each of put and RemoveLease for each
+	// of remove (no MAC is in both) in one transaction: the DHCP server's
+	// group commit of concurrent ACKs.
+	SaveLeases(ctx context.Context, put []Lease, remove []net.HardwareAddr) error
 
 	Close() error
 }

@@ -247,7 +247,7 @@ func scanMachine(row interface{ Scan(...any) error }) (store.Machine, error) {
 
 // Machine returns the machine with that MAC.
 func (d *DB) Machine(ctx context.Context, mac net.HardwareAddr) (store.Machine, error) {
-	m, err := scanMachine(d.db.QueryRowContext(ctx, `SELECT `+machineCols+` FROM machines WHERE mac = ?`, mac.String()))
+	m, err := scanMachine(d.queryRow(ctx, `SELECT `+machineCols+` FROM machines WHERE mac = ?`, mac.String()))
 	return m, notFound(err, fmt.Sprintf("machine %s", mac))
 }
 
@@ -260,7 +260,7 @@ func (d *DB) MachineByToken(ctx context.Context, token string) (store.Machine, e
 // MachineByIP returns the machine whose reserved address is ip (an index
 // lookup: the DHCP server asks for every address it considers).
 func (d *DB) MachineByIP(ctx context.Context, ip netip.Addr) (store.Machine, error) {
-	m, err := scanMachine(d.db.QueryRowContext(ctx,
+	m, err := scanMachine(d.queryRow(ctx,
 		`SELECT `+machineCols+` FROM machines INDEXED BY machines_ip WHERE ip = ? AND ip <> '' LIMIT 1`, ip.String()))
 	return m, notFound(err, fmt.Sprintf("machine with address %s", ip))
 }
@@ -541,23 +541,58 @@ func scanLease(row interface{ Scan(...any) error }) (store.Lease, error) {
 	return l, err
 }
 
+// The lease writes: the DHCP server writes a batch of leases for every
+// group of concurrent ACKs, with statements prepared once (d.stmt).
+const (
+	// REPLACE deletes the rows in the way of the new one on either
+	// unique column: the MAC's previous lease, and another MAC's lease of
+	// the address.
+	leaseReplace = `INSERT OR REPLACE INTO leases VALUES (?,?,?,?)`
+	leaseRemove  = `DELETE FROM leases WHERE mac = ?`
+)
+
 // PutLease records l, replacing the MAC's previous lease and any older lease of the same IP.
 func (d *DB) PutLease(ctx context.Context, l store.Lease) error {
-	return d.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE ip = ? AND mac <> ?`, l.IP.String(), l.MAC.String()); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO leases VALUES (?,?,?,?)
-			ON CONFLICT(mac) DO UPDATE SET ip=excluded.ip, expires=excluded.expires, hostname=excluded.hostname`,
-			l.MAC.String(), l.IP.String(), unix(l.Expires), l.Hostname)
-		return err
-	})
+	return d.SaveLeases(ctx, []store.Lease{l}, nil)
 }
 
 // RemoveLease deletes the MAC's lease, if any.
 func (d *DB) RemoveLease(ctx context.Context, mac net.HardwareAddr) error {
-	_, err := d.db.ExecContext(ctx, `DELETE FROM leases WHERE mac = ?`, mac.String())
-	return err
+	return d.SaveLeases(ctx, nil, []net.HardwareAddr{mac})
+}
+
+// SaveLeases stores put and deletes the leases of remove in one
+// transaction.
+func (d *DB) SaveLeases(ctx context.Context, put []store.Lease, remove []net.HardwareAddr) error {
+	if len(put) == 0 && len(remove) == 0 {
+		return nil
+	}
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		if len(remove) > 0 {
+			del, err := d.txStmt(ctx, tx, leaseRemove)
+			if err != nil {
+				return err
+			}
+			for _, mac := range remove {
+				if _, err := del.ExecContext(ctx, mac.String()); err != nil {
+					return err
+				}
+			}
+		}
+		if len(put) == 0 {
+			return nil
+		}
+		replace, err := d.txStmt(ctx, tx, leaseReplace)
+		if err != nil {
+			return err
+		}
+		for _, l := range put {
+			if _, err := replace.ExecContext(ctx, l.MAC.String(), l.IP.String(), unix(l.Expires), l.Hostname); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (d *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -28,6 +29,9 @@ const MaxOpenConns = 8
 // DB is a store.Store on SQLite.
 type DB struct {
 	db *sql.DB
+
+	mu    sync.Mutex // guards stmts
+	stmts map[string]*sql.Stmt
 }
 
 var _ store.Store = (*DB)(nil)
@@ -60,11 +64,54 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: migrate %s: %w", path, err)
 	}
-	return &DB{db: db}, nil
+	return &DB{db: db, stmts: make(map[string]*sql.Stmt)}, nil
 }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	d.mu.Lock()
+	for q, st := range d.stmts {
+		st.Close()
+		delete(d.stmts, q)
+	}
+	d.mu.Unlock()
+	return d.db.Close()
+}
+
+// stmt returns query prepared, the first time it is asked for; SQLite
+// parsing a statement costs more than running a lookup by key, and the
+// DHCP server runs some for every packet.
+func (d *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if st := d.stmts[query]; st != nil {
+		return st, nil
+	}
+	st, err := d.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	d.stmts[query] = st
+	return st, nil
+}
+
+// txStmt is stmt for use inside tx.
+func (d *DB) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	st, err := d.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
+// queryRow is QueryRowContext with the statement prepared once (stmt).
+func (d *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := d.stmt(ctx, query)
+	if err != nil {
+		return d.db.QueryRowContext(ctx, query, args...) // reports the error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
 
 // migrations are applied in order; entry i brings the schema to version i+1.
 // Never edit an entry that has shipped: append a new one.

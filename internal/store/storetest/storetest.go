@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"reflect"
@@ -28,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tokens", testTokens},
 		{"DiscoveredAreBounded", testDiscover},
 		{"Leases", testLeases},
+		{"SaveLeases", testSaveLeases},
 		{"APITokens", testAPITokens},
 	}
 	for _, tt := range tests {
@@ -361,6 +363,50 @@ func testLeases(t *testing.T, s store.Store) {
 	must(t, err)
 	if len(ls) != 0 {
 		t.Fatalf("Leases after remove = %+v", ls)
+	}
+}
+
+// testSaveLeases checks the DHCP server's batches: several leases and
+// removals in one call, leases that trade addresses within the batch in
+// either order, and an empty batch.
+func testSaveLeases(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	exp := time.Date(2026, 1, 2, 4, 0, 0, 0, time.UTC)
+	x, y, z := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")
+	mac3 := net.HardwareAddr{0x52, 0x54, 0x00, 0x12, 0x34, 0x58}
+	must(t, s.SaveLeases(ctx, nil, nil))
+	must(t, s.SaveLeases(ctx, []store.Lease{
+		{MAC: mac1, IP: x, Expires: exp, Hostname: "one"},
+		{MAC: mac2, IP: y, Expires: exp},
+		{MAC: mac3, IP: z, Expires: exp},
+	}, nil))
+	// mac1 moves from x to y, which mac2 gave up for x; mac3 goes: first
+	// the taker of an address, then in the other order.
+	must(t, s.SaveLeases(ctx, []store.Lease{
+		{MAC: mac2, IP: x, Expires: exp.Add(time.Hour)},
+		{MAC: mac1, IP: y, Expires: exp.Add(time.Hour)},
+	}, []net.HardwareAddr{mac3}))
+	checkLeases(t, s, map[string]netip.Addr{mac1.String(): y, mac2.String(): x})
+	must(t, s.SaveLeases(ctx, []store.Lease{
+		{MAC: mac1, IP: x, Expires: exp.Add(2 * time.Hour)},
+		{MAC: mac2, IP: y, Expires: exp.Add(2 * time.Hour)},
+	}, nil))
+	checkLeases(t, s, map[string]netip.Addr{mac1.String(): x, mac2.String(): y})
+	// A removal of a MAC without a lease is no error.
+	must(t, s.SaveLeases(ctx, nil, []net.HardwareAddr{mac3, mac2}))
+	checkLeases(t, s, map[string]netip.Addr{mac1.String(): x})
+}
+
+func checkLeases(t *testing.T, s store.Store, want map[string]netip.Addr) {
+	t.Helper()
+	ls, err := s.Leases(context.Background())
+	must(t, err)
+	got := map[string]netip.Addr{}
+	for _, l := range ls {
+		got[l.MAC.String()] = l.IP
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("Leases = %v, want %v", got, want)
 	}
 }
 
