@@ -217,7 +217,14 @@ func (m *machines) stream(ev store.Event, state store.State) {
 // recordErr is record returning the error; ev.Time zero is now.
 func (m *machines) recordErr(ctx context.Context, ev store.Event, step store.State) error {
 	mac, kind := ev.MAC, ev.Kind
-	before, _ := m.store.Machine(ctx, mac) // only for the log line
+	before, err := m.store.Machine(ctx, mac)
+	if errors.Is(err, store.ErrNotFound) {
+		// Record would say so too, after taking the database's write lock:
+		// full-mode DHCP of every laptop on the LAN comes here, several
+		// events per lease, and the DHCP server's lease writes need that
+		// lock.
+		return err
+	}
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}

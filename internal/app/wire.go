@@ -276,12 +276,12 @@ func (l leaseStore) Leases(ctx context.Context) ([]dhcp.Lease, error) {
 	return out, err
 }
 
-func (l leaseStore) PutLease(ctx context.Context, x dhcp.Lease) error {
-	return l.s.PutLease(ctx, store.Lease(x))
-}
-
-func (l leaseStore) DeleteLease(ctx context.Context, mac net.HardwareAddr) error {
-	return l.s.RemoveLease(ctx, mac)
+func (l leaseStore) SaveLeases(ctx context.Context, put []dhcp.Lease, remove []net.HardwareAddr) error {
+	ls := make([]store.Lease, len(put))
+	for i, x := range put {
+		ls[i] = store.Lease(x)
+	}
+	return l.s.SaveLeases(ctx, ls, remove)
 }
 
 func (a *App) onFTP(t ftp.Transfer) {

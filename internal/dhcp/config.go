@@ -12,6 +12,10 @@ const maxRangeSize = 65536
 
 var errNoLeaseStore = errors.New("dhcp: full mode needs a lease store (internal error: Server.Leases is nil)")
 
+// errBadMAC is a lease for a hardware address that is not Ethernet's (the
+// server answers no other).
+var errBadMAC = errors.New("dhcp: lease for a hardware address that is not six bytes long")
+
 // Validate checks the Server's settings and returns an error a sysadmin
 // understands.
 func (s *Server) Validate() error {

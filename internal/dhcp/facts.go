@@ -46,7 +46,7 @@ func parseFacts(req *dhcpv4.DHCPv4, ifIndex int) ClientFacts {
 	f := ClientFacts{
 		MAC:         bytes.Clone(req.ClientHWAddr),
 		VendorClass: string(req.Options.Get(dhcpv4.OptionClassIdentifier)),
-		MessageType: req.MessageType(),
+		MessageType: messageType(req.Options),
 		IfIndex:     ifIndex,
 	}
 	if arch := req.Options.Get(dhcpv4.OptionClientSystemArchitectureType); len(arch) >= 2 {

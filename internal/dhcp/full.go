@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"kickstand/internal/events"
-	"log/slog"
 	"net"
 	"net/netip"
 
@@ -12,7 +11,7 @@ import (
 )
 
 // handleFull answers a request on port 67 as the network's DHCP server.
-func (s *Server) handleFull(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger, quiet *string) *dhcpv4.DHCPv4 {
+func (s *Server) handleFull(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog, quiet *string) *dhcpv4.DHCPv4 {
 	if gw, ok := ipv4Of(req.GatewayIPAddr); ok && !s.subnet().Contains(gw) {
 		log.Debug("dhcp: full: ignoring request relayed from another subnet", "giaddr", gw)
 		return nil
@@ -43,9 +42,9 @@ func (s *Server) handleFull(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFac
 	return nil
 }
 
-func (s *Server) fullDiscover(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) *dhcpv4.DHCPv4 {
+func (s *Server) fullDiscover(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) *dhcpv4.DHCPv4 {
 	s.emit(f, nil, Event{MAC: f.MAC, Kind: events.DHCPDiscover, Detail: discoverDetail(f)})
-	requested, _ := ipv4Of(req.RequestedIPAddress())
+	requested, _ := optionAddr(req.Options, dhcpv4.OptionRequestedIPAddress)
 	ip, ok := s.chooseAddress(ctx, table, f.MAC, requested, log)
 	if !ok {
 		log.Warn("dhcp: full: no free address in the pool; no offer (widen the range or shorten the lease time)",
@@ -53,10 +52,12 @@ func (s *Server) fullDiscover(ctx context.Context, table *leaseTable, req *dhcpv
 		return nil
 	}
 	reply := s.newReply(req, dhcpv4.MessageTypeOffer)
-	reply.YourIPAddr = ip.AsSlice()
+	putAddr(reply.YourIPAddr, ip)
 	s.addAddressOptions(reply, true)
 	detail := s.addBootIfAny(ctx, reply, req, f, log)
-	log.Debug("dhcp: full: sending offer", "ip", ip)
+	if log.debug {
+		log.Debug("dhcp: full: sending offer", "ip", ip)
+	}
 	s.emit(f, reply, Event{MAC: f.MAC, Kind: events.DHCPOffer, Detail: detail, IP: ip})
 	return reply
 }
@@ -64,33 +65,48 @@ func (s *Server) fullDiscover(ctx context.Context, table *leaseTable, req *dhcpv
 // chooseAddress picks the address to offer mac and sets it aside: its
 // reservation, else the address it had, else the one it asks for, else
 // the first free one in the pool.
-func (s *Server) chooseAddress(ctx context.Context, table *leaseTable, mac net.HardwareAddr, requested netip.Addr, log *slog.Logger) (netip.Addr, bool) {
+func (s *Server) chooseAddress(ctx context.Context, table *leaseTable, mac net.HardwareAddr, requested netip.Addr, log requestLog) (netip.Addr, bool) {
 	if r, ok := s.reservation(ctx, mac, log); ok {
 		if s.tryOffer(ctx, table, mac, r, log) {
 			return r, true
 		}
 		log.Warn("dhcp: full: reserved address is in use by another client or declined; offering from the pool", "reserved", r)
+		return s.choosePoolAddress(ctx, table, mac, requested, log)
 	}
-	if l, ok := table.lookup(mac); ok && s.poolFor(ctx, mac, l.IP) && s.tryOffer(ctx, table, mac, l.IP, log) {
-		return l.IP, true
+	ip, ok := s.choosePoolAddress(ctx, table, mac, requested, log)
+	if ok {
+		table.markChecked(mac, ip, s.now()) // for the REQUEST that follows
+	}
+	return ip, ok
+}
+
+// choosePoolAddress is chooseAddress without the reservation.
+func (s *Server) choosePoolAddress(ctx context.Context, table *leaseTable, mac net.HardwareAddr, requested netip.Addr, log requestLog) (netip.Addr, bool) {
+	if ip, ok := table.lookupIP(mac); ok && s.poolFor(ctx, mac, ip) && s.tryOffer(ctx, table, mac, ip, log) {
+		return ip, true
 	}
 	if requested.IsValid() && s.poolFor(ctx, mac, requested) && s.tryOffer(ctx, table, mac, requested, log) {
 		return requested, true
 	}
-	exclude := make(map[netip.Addr]bool)
+	// Each turn offers an address, or sets one aside that is reserved for
+	// another machine, or finds that a concurrent request took it first:
+	// the loop ends.
 	for {
-		ip, ok := table.firstFree(s.now(), exclude)
+		ip, ok := table.firstFree(s.now())
 		if !ok {
 			return netip.Addr{}, false
 		}
-		if s.poolFor(ctx, mac, ip) && s.tryOffer(ctx, table, mac, ip, log) {
+		if !s.poolFor(ctx, mac, ip) {
+			table.setReserved(ip, s.now())
+			continue
+		}
+		if s.tryOffer(ctx, table, mac, ip, log) {
 			return ip, true
 		}
-		exclude[ip] = true
 	}
 }
 
-func (s *Server) tryOffer(ctx context.Context, table *leaseTable, mac net.HardwareAddr, ip netip.Addr, log *slog.Logger) bool {
+func (s *Server) tryOffer(ctx context.Context, table *leaseTable, mac net.HardwareAddr, ip netip.Addr, log requestLog) bool {
 	displaced, ok := table.offer(mac, ip, s.now())
 	s.forgetStored(ctx, displaced, log)
 	return ok
@@ -110,7 +126,7 @@ func (s *Server) poolFor(ctx context.Context, mac net.HardwareAddr, ip netip.Add
 }
 
 // reservation returns mac's reserved address if it has a usable one.
-func (s *Server) reservation(ctx context.Context, mac net.HardwareAddr, log *slog.Logger) (netip.Addr, bool) {
+func (s *Server) reservation(ctx context.Context, mac net.HardwareAddr, log requestLog) (netip.Addr, bool) {
 	if s.Reservation == nil {
 		return netip.Addr{}, false
 	}
@@ -129,7 +145,7 @@ func (s *Server) reservation(ctx context.Context, mac net.HardwareAddr, log *slo
 // canGive reports whether a REQUEST from mac for ip (on our subnet) may be
 // acknowledged: its reservation, or a free pool address when it has no
 // usable reservation.
-func (s *Server) canGive(ctx context.Context, table *leaseTable, mac net.HardwareAddr, ip netip.Addr, log *slog.Logger) bool {
+func (s *Server) canGive(ctx context.Context, table *leaseTable, mac net.HardwareAddr, ip netip.Addr, log requestLog) bool {
 	now := s.now()
 	if r, ok := s.reservation(ctx, mac, log); ok {
 		if ip == r {
@@ -143,13 +159,13 @@ func (s *Server) canGive(ctx context.Context, table *leaseTable, mac net.Hardwar
 	return s.poolFor(ctx, mac, ip) && table.available(mac, ip, now)
 }
 
-func (s *Server) fullRequest(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) *dhcpv4.DHCPv4 {
-	if id, ok := ipv4Of(req.ServerIdentifier()); ok && id != s.ServerIP {
+func (s *Server) fullRequest(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) *dhcpv4.DHCPv4 {
+	if id, ok := optionAddr(req.Options, dhcpv4.OptionServerIdentifier); ok && id != s.ServerIP {
 		table.dropOffer(f.MAC)
 		log.Debug("dhcp: full: client chose another server; staying silent", "server", id)
 		return nil
 	}
-	ip, ok := ipv4Of(req.RequestedIPAddress())
+	ip, ok := optionAddr(req.Options, dhcpv4.OptionRequestedIPAddress)
 	if !ok {
 		ip, ok = ipv4Of(req.ClientIPAddr) // renewing or rebinding
 	}
@@ -161,35 +177,37 @@ func (s *Server) fullRequest(ctx context.Context, table *leaseTable, req *dhcpv4
 		log.Debug("dhcp: full: REQUEST for an address on another network; staying silent", "ip", ip)
 		return nil
 	}
-	if !s.canGive(ctx, table, f.MAC, ip, log) {
+	// The OFFER's lookups stand for the REQUEST right after it.
+	if !table.checkedRecently(f.MAC, ip, s.now()) && !s.canGive(ctx, table, f.MAC, ip, log) {
 		return s.nak(req, f, ip, log)
 	}
 	now := s.now()
-	lease := Lease{MAC: f.MAC, IP: ip, Expires: now.Add(s.leaseTime()), Hostname: req.HostName()}
+	lease := Lease{MAC: f.MAC, IP: ip, Expires: now.Add(s.leaseTime()), Hostname: hostName(req.Options)}
 	displaced, ok := table.commit(lease, now)
 	if !ok {
 		return s.nak(req, f, ip, log)
 	}
-	s.forgetStored(ctx, displaced, log)
-	if err := s.Leases.PutLease(ctx, lease); err != nil {
+	if err := s.writer.put(ctx, lease, displaced); err != nil {
 		log.Error("dhcp: full: saving the lease failed; not acknowledging", "ip", ip, "err", err)
 		return nil
 	}
 	reply := s.newReply(req, dhcpv4.MessageTypeAck)
-	reply.ClientIPAddr = ip4Slice(req.ClientIPAddr)
-	reply.YourIPAddr = ip.AsSlice()
+	copyIPv4(reply.ClientIPAddr, req.ClientIPAddr)
+	putAddr(reply.YourIPAddr, ip)
 	s.addAddressOptions(reply, true)
 	detail := s.addBootIfAny(ctx, reply, req, f, log)
-	log.Debug("dhcp: full: sending ack", "ip", ip, "expires", lease.Expires)
+	if log.debug {
+		log.Debug("dhcp: full: sending ack", "ip", ip, "expires", lease.Expires)
+	}
 	s.emit(f, reply, Event{MAC: f.MAC, Kind: events.DHCPAck, Detail: detail, IP: ip})
 	return reply
 }
 
 // nak refuses a REQUEST for an address on our subnet that the client can
 // not have, so that it starts over with DISCOVER.
-func (s *Server) nak(req *dhcpv4.DHCPv4, f ClientFacts, ip netip.Addr, log *slog.Logger) *dhcpv4.DHCPv4 {
+func (s *Server) nak(req *dhcpv4.DHCPv4, f ClientFacts, ip netip.Addr, log requestLog) *dhcpv4.DHCPv4 {
 	reply := s.newReply(req, dhcpv4.MessageTypeNak)
-	reply.UpdateOption(dhcpv4.OptMessage("requested address not available"))
+	reply.Options[dhcpv4.OptionMessage.Code()] = s.options().nakMessage
 	if _, relayed := ipv4Of(req.GatewayIPAddr); relayed {
 		reply.SetBroadcast() // RFC 2131 4.3.2: the relay must broadcast the NAK
 	}
@@ -200,12 +218,12 @@ func (s *Server) nak(req *dhcpv4.DHCPv4, f ClientFacts, ip netip.Addr, log *slog
 
 // fullDecline sets aside the address a client found in use, and reports
 // whether it held it.
-func (s *Server) fullDecline(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) bool {
-	if id, ok := ipv4Of(req.ServerIdentifier()); ok && id != s.ServerIP {
+func (s *Server) fullDecline(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) bool {
+	if id, ok := optionAddr(req.Options, dhcpv4.OptionServerIdentifier); ok && id != s.ServerIP {
 		log.Debug("dhcp: full: DECLINE for another server; ignoring", "server", id)
 		return false
 	}
-	ip, ok := ipv4Of(req.RequestedIPAddress())
+	ip, ok := optionAddr(req.Options, dhcpv4.OptionRequestedIPAddress)
 	if !ok || !table.decline(f.MAC, ip, s.now()) {
 		log.Debug("dhcp: full: DECLINE for an address the client does not hold; ignoring", "ip", ip)
 		return false
@@ -218,8 +236,8 @@ func (s *Server) fullDecline(ctx context.Context, table *leaseTable, req *dhcpv4
 }
 
 // fullRelease frees a client's lease, and reports whether it held one.
-func (s *Server) fullRelease(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) bool {
-	if id, ok := ipv4Of(req.ServerIdentifier()); ok && id != s.ServerIP {
+func (s *Server) fullRelease(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) bool {
+	if id, ok := optionAddr(req.Options, dhcpv4.OptionServerIdentifier); ok && id != s.ServerIP {
 		log.Debug("dhcp: full: RELEASE for another server; ignoring", "server", id)
 		return false
 	}
@@ -229,21 +247,23 @@ func (s *Server) fullRelease(ctx context.Context, table *leaseTable, req *dhcpv4
 		return false
 	}
 	s.forgetStored(ctx, f.MAC, log)
-	log.Debug("dhcp: full: lease released", "ip", ip)
+	if log.debug {
+		log.Debug("dhcp: full: lease released", "ip", ip)
+	}
 	s.emit(f, nil, Event{MAC: f.MAC, Kind: events.DHCPRelease, IP: ip})
 	return true
 }
 
 // fullInform answers a client that configured its address itself: the
 // network's options, no address and no lease time (RFC 2131 4.3.5).
-func (s *Server) fullInform(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) *dhcpv4.DHCPv4 {
+func (s *Server) fullInform(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) *dhcpv4.DHCPv4 {
 	ip, ok := ipv4Of(req.ClientIPAddr)
 	if ok && !s.subnet().Contains(ip) {
 		log.Debug("dhcp: full: INFORM from another network; ignoring", "ciaddr", ip)
 		return nil
 	}
 	reply := s.newReply(req, dhcpv4.MessageTypeAck)
-	reply.ClientIPAddr = ip4Slice(req.ClientIPAddr)
+	copyIPv4(reply.ClientIPAddr, req.ClientIPAddr)
 	s.addAddressOptions(reply, false)
 	detail := s.addBootIfAny(ctx, reply, req, f, log)
 	log.Debug("dhcp: full: answering inform", "ciaddr", ip)
@@ -254,28 +274,24 @@ func (s *Server) fullInform(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFac
 // addAddressOptions adds the network's options, and with lease the lease
 // time and its renewal (T1 = 1/2) and rebinding (T2 = 7/8) times.
 func (s *Server) addAddressOptions(reply *dhcpv4.DHCPv4, lease bool) {
-	reply.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(s.subnet().Bits(), 32)))
-	if s.Router.IsValid() {
-		reply.UpdateOption(dhcpv4.OptRouter(s.Router.AsSlice()))
+	o := s.options()
+	reply.Options[dhcpv4.OptionSubnetMask.Code()] = o.mask
+	if o.router != nil {
+		reply.Options[dhcpv4.OptionRouter.Code()] = o.router
 	}
-	if len(s.DNS) > 0 {
-		dns := make([]net.IP, 0, len(s.DNS))
-		for _, a := range s.DNS {
-			dns = append(dns, a.AsSlice())
-		}
-		reply.UpdateOption(dhcpv4.OptDNS(dns...))
+	if o.dns != nil {
+		reply.Options[dhcpv4.OptionDomainNameServer.Code()] = o.dns
 	}
 	if lease {
-		lt := s.leaseTime()
-		reply.UpdateOption(dhcpv4.OptIPAddressLeaseTime(lt))
-		reply.UpdateOption(dhcpv4.OptRenewTimeValue(lt / 2))
-		reply.UpdateOption(dhcpv4.OptRebindingTimeValue(lt * 7 / 8))
+		reply.Options[dhcpv4.OptionIPAddressLeaseTime.Code()] = o.leaseTime
+		reply.Options[dhcpv4.OptionRenewTimeValue.Code()] = o.renewTime
+		reply.Options[dhcpv4.OptionRebindingTimeValue.Code()] = o.rebindTime
 	}
 }
 
 // addBootIfAny adds boot information for PXE clients that get some and
 // returns a description for the event.
-func (s *Server) addBootIfAny(ctx context.Context, reply, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger) string {
+func (s *Server) addBootIfAny(ctx context.Context, reply, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) string {
 	b, ok := s.bootFor(ctx, f, log)
 	if !ok {
 		return "address only"
@@ -289,11 +305,11 @@ func (s *Server) addBootIfAny(ctx context.Context, reply, req *dhcpv4.DHCPv4, f 
 }
 
 // forgetStored deletes mac's lease from the store; nil mac does nothing.
-func (s *Server) forgetStored(ctx context.Context, mac net.HardwareAddr, log *slog.Logger) {
+func (s *Server) forgetStored(ctx context.Context, mac net.HardwareAddr, log requestLog) {
 	if mac == nil {
 		return
 	}
-	if err := s.Leases.DeleteLease(ctx, mac); err != nil {
+	if err := s.writer.remove(ctx, mac); err != nil {
 		log.Warn("dhcp: full: deleting a lease from the store failed", "lease_mac", mac.String(), "err", err)
 	}
 }

@@ -126,6 +126,42 @@ func TestFullReservedForSkipsPoolAddress(t *testing.T) {
 	}
 }
 
+// A REQUEST right after the OFFER it takes does not repeat the OFFER's
+// reservation lookups; one checkReuse later it does, and sees what changed.
+func TestFullRequestReusesTheOffersLookups(t *testing.T) {
+	s, _, clock := fullServer(t, newMemStore())
+	lookups := 0
+	reserved := map[string]string{}
+	s.Reservation = func(_ context.Context, mac net.HardwareAddr) (netip.Addr, bool) {
+		lookups++
+		ip, ok := reserved[mac.String()]
+		if !ok {
+			return netip.Addr{}, false
+		}
+		return netip.MustParseAddr(ip), true
+	}
+	s.ReservedFor = func(context.Context, netip.Addr) (net.HardwareAddr, bool) {
+		lookups++
+		return nil, false
+	}
+	offer := exchange(t, s, newPacket(dhcpv4.MessageTypeDiscover, macA), 67)
+	if lookups != 2 {
+		t.Fatalf("DISCOVER made %d lookups, want 2 (its reservation, the address's)", lookups)
+	}
+	request := newPacket(dhcpv4.MessageTypeRequest, macA, withServerID(serverIP.String()), withRequested(yiaddr(t, offer)))
+	if ack := exchange(t, s, request, 67); ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck {
+		t.Fatalf("REQUEST after OFFER: %v", ack)
+	}
+	if lookups != 2 {
+		t.Errorf("the REQUEST right after the OFFER made %d more lookups, want none", lookups-2)
+	}
+	reserved[macA.String()] = "192.168.10.30"
+	clock.Advance(checkReuse)
+	if nak := exchange(t, s, request, 67); nak == nil || nak.MessageType() != dhcpv4.MessageTypeNak {
+		t.Errorf("REQUEST for a pool address after a reservation was made: %v, want NAK", nak)
+	}
+}
+
 func TestFullSameMACSameIP(t *testing.T) {
 	s, _, clock := fullServer(t, newMemStore())
 	first := lease(t, s, macA)

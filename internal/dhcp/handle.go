@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 
@@ -47,9 +46,11 @@ func (s *Server) answer(ctx context.Context, req *dhcpv4.DHCPv4, port, ifIndex i
 		return nil
 	}
 	f := parseFacts(req, ifIndex)
-	log := s.requestLogger(req, f)
-	log.Debug("dhcp: request", "port", port, "vendor", f.VendorClass,
-		"arch", archName(f), "ipxe", f.IPXE, "ciaddr", req.ClientIPAddr, "giaddr", req.GatewayIPAddr)
+	log := s.requestLog(ctx, req, f)
+	if log.debug {
+		log.Debug("dhcp: request", "port", port, "vendor", f.VendorClass,
+			"arch", archName(f), "ipxe", f.IPXE, "ciaddr", req.ClientIPAddr, "giaddr", req.GatewayIPAddr)
+	}
 	if port == s.pxePort() {
 		return s.bootServerAck(ctx, req, f, log, quiet)
 	}
@@ -71,14 +72,10 @@ func checkRequest(req *dhcpv4.DHCPv4) error {
 	if req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
 		return fmt.Errorf("hardware type %d with address length %d is not Ethernet", req.HWType, len(req.ClientHWAddr))
 	}
-	if req.MessageType() == dhcpv4.MessageTypeNone {
+	if messageType(req.Options) == dhcpv4.MessageTypeNone {
 		return errors.New("no DHCP message type (plain BOOTP is not answered)")
 	}
 	return nil
-}
-
-func (s *Server) requestLogger(req *dhcpv4.DHCPv4, f ClientFacts) *slog.Logger {
-	return s.logger().With("mac", f.MAC.String(), "xid", req.TransactionID.String(), "type", f.MessageType.String())
 }
 
 func archName(f ClientFacts) string {
@@ -88,35 +85,9 @@ func archName(f ClientFacts) string {
 	return fmt.Sprintf("%d (%s)", f.Arch, iana.Arch(f.Arch))
 }
 
-// newReply starts a reply of type mt to req: BOOTREPLY, hops 0, xid, flags,
-// chaddr and giaddr copied, server identifier set, and the relay agent
-// information (RFC 3046) and client identifier (RFC 6842) echoed.
-func (s *Server) newReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType) *dhcpv4.DHCPv4 {
-	reply := &dhcpv4.DHCPv4{
-		OpCode:        dhcpv4.OpcodeBootReply,
-		HWType:        req.HWType,
-		TransactionID: req.TransactionID,
-		Flags:         req.Flags,
-		ClientIPAddr:  net.IP{0, 0, 0, 0},
-		YourIPAddr:    net.IP{0, 0, 0, 0},
-		ServerIPAddr:  net.IP{0, 0, 0, 0},
-		GatewayIPAddr: ip4Slice(req.GatewayIPAddr),
-		ClientHWAddr:  bytes.Clone(req.ClientHWAddr),
-		Options:       dhcpv4.Options{},
-	}
-	reply.UpdateOption(dhcpv4.OptMessageType(mt))
-	reply.UpdateOption(dhcpv4.OptServerIdentifier(s.ServerIP.AsSlice()))
-	for _, code := range []dhcpv4.OptionCode{dhcpv4.OptionRelayAgentInformation, dhcpv4.OptionClientIdentifier} {
-		if v := req.Options.Get(code); v != nil {
-			reply.UpdateOption(dhcpv4.OptGeneric(code, v))
-		}
-	}
-	return reply
-}
-
 // bootFor asks Boot for a PXE client's boot information; ok=false means
 // none. BootReply.Ignore is returned with ok=true for the caller to decide.
-func (s *Server) bootFor(ctx context.Context, f ClientFacts, log *slog.Logger) (BootReply, bool) {
+func (s *Server) bootFor(ctx context.Context, f ClientFacts, log requestLog) (BootReply, bool) {
 	if !f.PXE {
 		log.Debug("dhcp: no boot information: not a PXE or HTTP-boot client")
 		return BootReply{}, false
@@ -144,28 +115,27 @@ func (s *Server) bootFor(ctx context.Context, f ClientFacts, log *slog.Logger) (
 // option 60 echoing the client's kind, option 97 copied from the request,
 // and for PXE (not HTTP) clients option 43 telling the firmware to boot the
 // file in this packet without boot server discovery.
-func (s *Server) addBoot(reply, req *dhcpv4.DHCPv4, f ClientFacts, b BootReply, log *slog.Logger) {
-	reply.ServerIPAddr = s.nextServer(b, log).AsSlice()
+func (s *Server) addBoot(reply, req *dhcpv4.DHCPv4, f ClientFacts, b BootReply, log requestLog) {
+	putAddr(reply.ServerIPAddr, s.nextServer(b, log))
 	if len(b.BootFile) <= maxBootFileField {
 		reply.BootFileName = b.BootFile
 	} else {
 		log.Debug("dhcp: boot file name too long for the file field; sent in option 67 only", "len", len(b.BootFile))
 	}
-	reply.UpdateOption(dhcpv4.OptBootFileName(b.BootFile))
+	o := s.options()
+	reply.Options[dhcpv4.OptionBootfileName.Code()] = []byte(b.BootFile)
 	if f.HTTPClient {
-		reply.UpdateOption(dhcpv4.OptClassIdentifier(vendorHTTPClient))
+		reply.Options[dhcpv4.OptionClassIdentifier.Code()] = o.vendorHTTP
 	} else {
-		reply.UpdateOption(dhcpv4.OptClassIdentifier(vendorPXEClient))
-		reply.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, pxeVendorOptions()))
+		reply.Options[dhcpv4.OptionClassIdentifier.Code()] = o.vendorPXE
+		reply.Options[dhcpv4.OptionVendorSpecificInformation.Code()] = o.pxeVendor
 	}
-	if uuid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); uuid != nil {
-		reply.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid))
-	}
+	echoOption(reply, req, dhcpv4.OptionClientMachineIdentifier)
 }
 
 // nextServer is the boot reply's TFTP server, or ServerIP when it has none
 // or it is not an IPv4 address.
-func (s *Server) nextServer(b BootReply, log *slog.Logger) netip.Addr {
+func (s *Server) nextServer(b BootReply, log requestLog) netip.Addr {
 	if b.NextServer == nil {
 		return s.ServerIP
 	}
@@ -185,10 +155,6 @@ const (
 	// boot file in this packet, no boot server discovery (no menu).
 	pxeBootFileInPacket = 8
 )
-
-func pxeVendorOptions() []byte {
-	return []byte{pxeDiscoveryControl, 1, pxeBootFileInPacket, pxeEnd}
-}
 
 // discoverDetail describes a DISCOVER for the timeline.
 func discoverDetail(f ClientFacts) string {

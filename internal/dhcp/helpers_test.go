@@ -29,9 +29,10 @@ var (
 
 // memStore is an in-memory LeaseStore.
 type memStore struct {
-	mu     sync.Mutex
-	leases map[string]Lease
-	putErr error
+	mu      sync.Mutex
+	leases  map[string]Lease
+	putErr  error
+	batches int // SaveLeases calls that succeeded
 }
 
 func newMemStore() *memStore { return &memStore{leases: make(map[string]Lease)} }
@@ -47,21 +48,20 @@ func (m *memStore) Leases(context.Context) ([]Lease, error) {
 	return out, nil
 }
 
-func (m *memStore) PutLease(_ context.Context, l Lease) error {
+func (m *memStore) SaveLeases(_ context.Context, put []Lease, remove []net.HardwareAddr) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.putErr != nil {
 		return m.putErr
 	}
-	l.MAC = bytes.Clone(l.MAC)
-	m.leases[l.MAC.String()] = l
-	return nil
-}
-
-func (m *memStore) DeleteLease(_ context.Context, mac net.HardwareAddr) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.leases, mac.String())
+	m.batches++
+	for _, mac := range remove {
+		delete(m.leases, mac.String())
+	}
+	for _, l := range put {
+		l.MAC = bytes.Clone(l.MAC)
+		m.leases[l.MAC.String()] = l
+	}
 	return nil
 }
 
@@ -225,7 +225,12 @@ func exchange(t *testing.T, s *Server, req *dhcpv4.DHCPv4, port int) *dhcpv4.DHC
 	if reply == nil {
 		return nil
 	}
-	got, err := dhcpv4.FromBytes(reply.ToBytes())
+	b := appendPacket(nil, reply)
+	if want := reply.ToBytes(); !bytes.Equal(b, want) {
+		t.Fatalf("appendPacket differs from ToBytes:\n got %x\nwant %x", b, want)
+	}
+	s.releaseReply(reply) // as Serve does: the next reply reuses it
+	got, err := dhcpv4.FromBytes(b)
 	if err != nil {
 		t.Fatalf("reply does not decode: %v", err)
 	}

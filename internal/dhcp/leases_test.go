@@ -15,16 +15,20 @@ func newTestTable() *leaseTable {
 func TestLeaseTableFirstFree(t *testing.T) {
 	tab := newTestTable()
 	now := t0
-	if ip, ok := tab.firstFree(now, nil); !ok || ip != addr("10.0.0.10") {
+	if ip, ok := tab.firstFree(now); !ok || ip != addr("10.0.0.10") {
 		t.Fatalf("empty table: %s %v", ip, ok)
 	}
 	tab.commit(Lease{MAC: macA, IP: addr("10.0.0.10"), Expires: now.Add(time.Hour)}, now)
 	tab.offer(macB, addr("10.0.0.11"), now)
-	if ip, _ := tab.firstFree(now, nil); ip != addr("10.0.0.12") {
+	if ip, _ := tab.firstFree(now); ip != addr("10.0.0.12") {
 		t.Errorf("with .10 leased and .11 offered: %s, want .12", ip)
 	}
-	if ip, _ := tab.firstFree(now, map[netip.Addr]bool{addr("10.0.0.12"): true}); ip != addr("10.0.0.13") {
-		t.Errorf("with .12 excluded: %s, want .13", ip)
+	tab.setReserved(addr("10.0.0.12"), now)
+	if ip, _ := tab.firstFree(now); ip != addr("10.0.0.13") {
+		t.Errorf("with .12 reserved for another: %s, want .13", ip)
+	}
+	if ip, _ := tab.firstFree(now.Add(reservedHold)); ip != addr("10.0.0.12") {
+		t.Errorf("after reservedHold: %s, want .12 checked again", ip)
 	}
 }
 
@@ -36,11 +40,11 @@ func TestLeaseTablePrefersNeverUsedThenOldestExpired(t *testing.T) {
 		tab.commit(Lease{MAC: mac, IP: addr(ip), Expires: now.Add(time.Duration(3-i) * time.Minute)}, now)
 	}
 	later := now.Add(time.Hour) // all three expired; .12 expired first
-	if ip, _ := tab.firstFree(later, nil); ip != addr("10.0.0.13") {
+	if ip, _ := tab.firstFree(later); ip != addr("10.0.0.13") {
 		t.Errorf("got %s, want the never-used .13", ip)
 	}
 	tab.commit(Lease{MAC: macB, IP: addr("10.0.0.13"), Expires: later.Add(time.Hour)}, later)
-	if ip, _ := tab.firstFree(later, nil); ip != addr("10.0.0.12") {
+	if ip, _ := tab.firstFree(later); ip != addr("10.0.0.12") {
 		t.Errorf("got %s, want .12, the longest expired", ip)
 	}
 }
@@ -48,7 +52,7 @@ func TestLeaseTablePrefersNeverUsedThenOldestExpired(t *testing.T) {
 func TestLeaseTableFull(t *testing.T) {
 	tab := newLeaseTable(addr("10.0.0.10"), addr("10.0.0.10"))
 	tab.commit(Lease{MAC: macA, IP: addr("10.0.0.10"), Expires: t0.Add(time.Hour)}, t0)
-	if ip, ok := tab.firstFree(t0, nil); ok {
+	if ip, ok := tab.firstFree(t0); ok {
 		t.Errorf("full pool gave %s", ip)
 	}
 }
@@ -82,7 +86,7 @@ func TestLeaseTableOfferKeepsCommittedLease(t *testing.T) {
 	if !l.Expires.Equal(t0.Add(time.Hour)) {
 		t.Errorf("re-offering shortened the lease to %s", l.Expires)
 	}
-	if tab.byMAC[string(macA)].offered {
+	if tab.byMAC[macKey(macA)].offered {
 		t.Error("committed lease turned into an offer")
 	}
 }
@@ -123,7 +127,7 @@ func TestLeaseTableDecline(t *testing.T) {
 	if tab.available(macA, ip, t0.Add(declineHold-time.Second)) {
 		t.Error("declined address available during quarantine")
 	}
-	if got, _ := tab.firstFree(t0, nil); got == ip {
+	if got, _ := tab.firstFree(t0); got == ip {
 		t.Error("firstFree returned a declined address")
 	}
 	if !tab.available(macB, ip, t0.Add(declineHold)) {
@@ -171,7 +175,13 @@ func TestLeaseTableLoadConflicts(t *testing.T) {
 	if l, _ := tab.lookup(macC); l.IP != addr("10.0.0.11") {
 		t.Errorf("C = %v", l)
 	}
-	if len(tab.byIP) != len(tab.byMAC) {
-		t.Errorf("indexes disagree: %d addresses, %d MACs", len(tab.byIP), len(tab.byMAC))
+	held := 0
+	for _, e := range tab.slots {
+		if e != nil {
+			held++
+		}
+	}
+	if held != len(tab.byMAC) || len(tab.expiry) != held {
+		t.Errorf("indexes disagree: %d addresses, %d MACs, %d in the expiry heap", held, len(tab.byMAC), len(tab.expiry))
 	}
 }

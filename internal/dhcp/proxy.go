@@ -3,7 +3,6 @@ package dhcp
 import (
 	"context"
 	"kickstand/internal/events"
-	"log/slog"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
@@ -11,7 +10,7 @@ import (
 // handleProxy answers a request on port 67 in proxy mode. The network's
 // own DHCP server gives the address; we only add boot information for PXE
 // and HTTP-boot clients, so we never set yiaddr and never NAK.
-func (s *Server) handleProxy(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger, quiet *string) *dhcpv4.DHCPv4 {
+func (s *Server) handleProxy(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog, quiet *string) *dhcpv4.DHCPv4 {
 	if !f.PXE {
 		log.Debug("dhcp: proxy: ignoring client that is not PXE or HTTP boot")
 		return nil
@@ -24,7 +23,7 @@ func (s *Server) handleProxy(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFa
 		// A REQUEST on port 67 is the client taking the real server's
 		// offer; it is ours only when it names us as the server, which
 		// some firmwares do after picking our proxy offer.
-		if id, ok := ipv4Of(req.ServerIdentifier()); !ok || id != s.ServerIP {
+		if id, ok := optionAddr(req.Options, dhcpv4.OptionServerIdentifier); !ok || id != s.ServerIP {
 			log.Debug("dhcp: proxy: ignoring REQUEST meant for the network's DHCP server")
 			return nil
 		}
@@ -38,7 +37,7 @@ func (s *Server) handleProxy(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFa
 // proxy and full mode alike: the client already has an address and asks
 // only for boot information (iPXE sends a ProxyDHCP REQUEST here after it
 // has seen a proxy offer; UEFI firmware does for BINL offers).
-func (s *Server) bootServerAck(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log *slog.Logger, quiet *string) *dhcpv4.DHCPv4 {
+func (s *Server) bootServerAck(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog, quiet *string) *dhcpv4.DHCPv4 {
 	if !f.PXE {
 		log.Debug("dhcp: boot server: ignoring client that is not PXE or HTTP boot")
 		return nil
@@ -52,7 +51,7 @@ func (s *Server) bootServerAck(ctx context.Context, req *dhcpv4.DHCPv4, f Client
 
 // proxyReply builds an address-less reply carrying only boot information,
 // or nil when the client gets none (refused, says quiet).
-func (s *Server) proxyReply(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, mt dhcpv4.MessageType, kind events.Kind, log *slog.Logger, quiet *string) *dhcpv4.DHCPv4 {
+func (s *Server) proxyReply(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, mt dhcpv4.MessageType, kind events.Kind, log requestLog, quiet *string) *dhcpv4.DHCPv4 {
 	b, ok := s.bootFor(ctx, f, log)
 	if !ok || b.Ignore {
 		*quiet = OutcomeRefused
@@ -60,10 +59,12 @@ func (s *Server) proxyReply(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFac
 	}
 	reply := s.newReply(req, mt)
 	if mt == dhcpv4.MessageTypeAck {
-		reply.ClientIPAddr = ip4Slice(req.ClientIPAddr)
+		copyIPv4(reply.ClientIPAddr, req.ClientIPAddr)
 	}
 	s.addBoot(reply, req, f, b, log)
-	log.Debug("dhcp: sending "+string(kind), "file", b.BootFile, "next_server", reply.ServerIPAddr)
+	if log.debug {
+		log.Debug("dhcp: sending "+string(kind), "file", b.BootFile, "next_server", reply.ServerIPAddr)
+	}
 	ciaddr, _ := ipv4Of(req.ClientIPAddr)
 	s.emit(f, reply, Event{MAC: f.MAC, Kind: kind, Detail: bootDetail(reply, f), IP: ciaddr})
 	return reply

@@ -3,11 +3,14 @@ package dhcp
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sync/errgroup"
 )
 
 const (
@@ -17,6 +20,11 @@ const (
 	maxDatagram = 65535
 )
 
+// DefaultWorkers is how many requests one conn answers at once when
+// Server.Workers is zero: enough that the ACKs of a burst wait for their
+// leases to be stored together (group commit) rather than one by one.
+const DefaultWorkers = 32
+
 // Serve answers requests read from conn until ctx ends, and then returns
 // nil; it does not close conn. conn is bound to port 67 or to the PXE boot
 // server port (PXEPort, 4011 by default), which its LocalAddr tells apart,
@@ -24,8 +32,9 @@ const (
 // does this) so that broadcast replies leave through the interface the
 // request came in on. In ModeOff Serve returns nil at once.
 //
-// Requests on one conn are answered one at a time; several conns may be
-// served at once.
+// Workers goroutines read conn and answer what they read, so that a
+// request waiting for its lease to be stored does not hold up the others;
+// several conns may be served at once.
 func (s *Server) Serve(ctx context.Context, conn *ipv4.PacketConn) error {
 	if s.mode() == ModeOff {
 		return nil
@@ -42,27 +51,52 @@ func (s *Server) Serve(ctx context.Context, conn *ipv4.PacketConn) error {
 	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
 		port = ua.Port
 	}
-	// Wake the blocked read when ctx ends; the caller owns the conn.
+	g, ctx := errgroup.WithContext(ctx)
+	// Wake the blocked reads when ctx ends, or a worker failed; the caller
+	// owns the conn.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
 	defer stop()
 	s.logger().Info("dhcp: serving", "mode", string(s.mode()), "addr", conn.LocalAddr().String())
-	buf := make([]byte, maxDatagram)
+	for range s.workers() {
+		g.Go(func() error { return s.serveConn(ctx, conn, port) })
+	}
+	return g.Wait()
+}
+
+func (s *Server) workers() int {
+	if s.Workers <= 0 {
+		return DefaultWorkers
+	}
+	return s.Workers
+}
+
+// serveConn is one worker of Serve.
+func (s *Server) serveConn(ctx context.Context, conn *ipv4.PacketConn, port int) error {
+	w := &worker{in: make([]byte, maxDatagram), out: make([]byte, 0, 1500)}
 	for {
-		n, cm, src, err := conn.ReadFrom(buf)
+		n, cm, src, err := conn.ReadFrom(w.in)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("dhcp: read: %w", err)
 		}
-		s.serveOne(ctx, conn, buf[:n], cm, src, port)
+		s.serveOne(ctx, conn, w, w.in[:n], cm, src, port)
 	}
+}
+
+// worker is what one worker of Serve reuses from one packet to the next.
+type worker struct {
+	in, out []byte // the request read, the reply encoded
+	dst     net.UDPAddr
+	dstIP   [4]byte
+	wcm     ipv4.ControlMessage
 }
 
 // serveOne handles one datagram and sends the reply, if any. A panic in
 // the handler is logged and the datagram dropped, so that one odd packet
 // can not stop the server.
-func (s *Server) serveOne(ctx context.Context, conn *ipv4.PacketConn, b []byte, cm *ipv4.ControlMessage, src net.Addr, port int) {
+func (s *Server) serveOne(ctx context.Context, conn *ipv4.PacketConn, w *worker, b []byte, cm *ipv4.ControlMessage, src net.Addr, port int) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.logger().Error("dhcp: bug: handler panicked; packet dropped", "panic", r)
@@ -76,47 +110,67 @@ func (s *Server) serveOne(ctx context.Context, conn *ipv4.PacketConn, b []byte, 
 	if reply == nil {
 		return
 	}
+	defer s.releaseReply(reply)
 	udpSrc, _ := src.(*net.UDPAddr)
-	dst, broadcast := replyAddr(reply, udpSrc, port == s.pxePort())
-	if dst == nil {
+	dst, broadcast, ok := replyAddrPort(reply, udpSrc, port == s.pxePort())
+	if !ok {
 		s.logger().Debug("dhcp: no address to reply to", "src", src)
 		return
 	}
+	w.dstIP = dst.Addr().As4()
+	w.dst = net.UDPAddr{IP: w.dstIP[:], Port: int(dst.Port())}
 	var wcm *ipv4.ControlMessage
 	if broadcast && ifIndex != 0 {
 		// A broadcast must leave through the request's interface; unicast
 		// replies follow the routing table.
-		wcm = &ipv4.ControlMessage{IfIndex: ifIndex}
+		w.wcm = ipv4.ControlMessage{IfIndex: ifIndex}
+		wcm = &w.wcm
 	}
-	if _, err := conn.WriteTo(reply.ToBytes(), wcm, dst); err != nil {
+	w.out = appendPacket(w.out[:0], reply)
+	if _, err := conn.WriteTo(w.out, wcm, &w.dst); err != nil {
 		s.logger().Warn("dhcp: sending reply failed", "dst", dst.String(), "ifindex", ifIndex, "err", err)
 		return
 	}
-	s.logger().Debug("dhcp: reply sent", "type", reply.MessageType().String(), "dst", dst.String(), "ifindex", ifIndex)
+	if log := s.logger(); log.Enabled(ctx, slog.LevelDebug) {
+		log.Debug("dhcp: reply sent", "type", messageType(reply.Options).String(), "dst", dst.String(), "ifindex", ifIndex)
+	}
 }
 
 // replyAddr is where a reply goes (RFC 2131 4.1): on the PXE boot server
 // port back to the sender; through a relay to giaddr:67; a NAK, and any
 // reply to a client without an address, broadcast to port 68 (we can not
-// unicast to a MAC without an ARP entry); otherwise to ciaddr:68.
+// unicast to a MAC without an ARP entry); otherwise to ciaddr:68. dst is
+// nil when there is nowhere to send it.
 func replyAddr(reply *dhcpv4.DHCPv4, src *net.UDPAddr, pxePort bool) (dst *net.UDPAddr, broadcast bool) {
+	d, broadcast, ok := replyAddrPort(reply, src, pxePort)
+	if !ok {
+		return nil, false
+	}
+	return net.UDPAddrFromAddrPort(d), broadcast
+}
+
+// replyAddrPort is replyAddr without allocation; ok is false when there is
+// nowhere to send the reply.
+func replyAddrPort(reply *dhcpv4.DHCPv4, src *net.UDPAddr, pxePort bool) (dst netip.AddrPort, broadcast, ok bool) {
+	bcast := netip.AddrFrom4([4]byte{255, 255, 255, 255})
 	if pxePort {
 		if src == nil {
-			return nil, false
+			return netip.AddrPort{}, false, false
 		}
 		if src.IP.IsUnspecified() {
-			return &net.UDPAddr{IP: net.IPv4bcast, Port: src.Port}, true
+			return netip.AddrPortFrom(bcast, uint16(src.Port)), true, true
 		}
-		return src, false
+		ip, ok := netip.AddrFromSlice(src.IP)
+		return netip.AddrPortFrom(ip.Unmap(), uint16(src.Port)), false, ok && ip.Unmap().Is4()
 	}
 	if gw, ok := ipv4Of(reply.GatewayIPAddr); ok {
-		return &net.UDPAddr{IP: gw.AsSlice(), Port: serverPort}, false
+		return netip.AddrPortFrom(gw, serverPort), false, true
 	}
-	if reply.MessageType() == dhcpv4.MessageTypeNak {
-		return &net.UDPAddr{IP: net.IPv4bcast, Port: clientPort}, true
+	if messageType(reply.Options) == dhcpv4.MessageTypeNak {
+		return netip.AddrPortFrom(bcast, clientPort), true, true
 	}
 	if ci, ok := ipv4Of(reply.ClientIPAddr); ok {
-		return &net.UDPAddr{IP: ci.AsSlice(), Port: clientPort}, false
+		return netip.AddrPortFrom(ci, clientPort), false, true
 	}
-	return &net.UDPAddr{IP: net.IPv4bcast, Port: clientPort}, true
+	return netip.AddrPortFrom(bcast, clientPort), true, true
 }

@@ -113,9 +113,10 @@ func TestServeFullFailsWhenLeasesCannotLoad(t *testing.T) {
 
 type failingStore struct{}
 
-func (failingStore) Leases(context.Context) ([]Lease, error)             { return nil, errStoreDown }
-func (failingStore) PutLease(context.Context, Lease) error               { return errStoreDown }
-func (failingStore) DeleteLease(context.Context, net.HardwareAddr) error { return errStoreDown }
+func (failingStore) Leases(context.Context) ([]Lease, error) { return nil, errStoreDown }
+func (failingStore) SaveLeases(context.Context, []Lease, []net.HardwareAddr) error {
+	return errStoreDown
+}
 
 func TestReplyAddr(t *testing.T) {
 	src := &net.UDPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 4011}

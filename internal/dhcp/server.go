@@ -72,9 +72,15 @@ type Lease struct {
 // LeaseStore persists leases, one per MAC; the caller implements it on top
 // of the project's database.
 type LeaseStore interface {
+	// Leases returns every stored lease.
 	Leases(ctx context.Context) ([]Lease, error)
-	PutLease(ctx context.Context, l Lease) error
-	DeleteLease(ctx context.Context, mac net.HardwareAddr) error
+	// SaveLeases stores put, each replacing its MAC's lease and any other
+	// lease of its address, and deletes the leases of the MACs in remove
+	// (no MAC is in both), all in one transaction: when it returns nil,
+	// every change survives a crash of the process. The server calls it
+	// from one goroutine at a time, with the concurrent ACKs' leases
+	// together (group commit); it must not keep the slices.
+	SaveLeases(ctx context.Context, put []Lease, remove []net.HardwareAddr) error
 }
 
 // ReservationFunc returns the fixed address reserved for a MAC, if any.
@@ -126,6 +132,9 @@ type Server struct {
 	// PXEPort is the port whose conn is answered as the PXE boot server
 	// (proxyDHCP REQUEST/INFORM → ACK to the sender); zero means 4011.
 	PXEPort int
+	// Workers is how many requests Serve answers at once on one conn;
+	// zero means DefaultWorkers.
+	Workers int
 
 	// Range is the pool, first and last inclusive, inside Subnet
 	// (full mode only).
@@ -149,9 +158,14 @@ type Server struct {
 	// it, keep reserved addresses outside Range.
 	ReservedFor ReservedForFunc
 
-	mu    sync.Mutex  // guards table
-	table *leaseTable // loaded from Leases on first use
-	clock func() time.Time
+	mu     sync.Mutex   // guards table and writer
+	table  *leaseTable  // loaded from Leases on first use
+	writer *leaseWriter // writes to Leases, with table
+	clock  func() time.Time
+
+	optionsOnce sync.Once
+	opts        *replyOptions // see options
+	replies     sync.Pool     // of *dhcpv4.DHCPv4, see newReply
 }
 
 func (s *Server) mode() Mode {
@@ -163,7 +177,7 @@ func (s *Server) mode() Mode {
 
 func (s *Server) logger() *slog.Logger {
 	if s.Logger == nil {
-		return slog.New(slog.DiscardHandler)
+		return discard
 	}
 	return s.Logger
 }
@@ -222,7 +236,7 @@ func (s *Server) leases(ctx context.Context) (*leaseTable, error) {
 	}
 	t := newLeaseTable(s.Range[0], s.Range[1])
 	t.load(stored)
-	s.table = t
+	s.table, s.writer = t, newLeaseWriter(s.Leases)
 	s.logger().Debug("dhcp: leases loaded", "count", len(stored))
 	return t, nil
 }
