@@ -17,10 +17,13 @@ import (
 const maxBootFileField = 127
 
 // handlePacket decodes one datagram received on port and returns the reply
-// to send, or nil. Malformed packets are dropped with a debug log.
+// to send, or nil. Malformed packets are dropped with a debug log. The reply
+// may hold slices of b (options echoed from the request): b must stay as it
+// is until the reply is sent.
 func (s *Server) handlePacket(ctx context.Context, b []byte, port, ifIndex int) *dhcpv4.DHCPv4 {
-	req, err := dhcpv4.FromBytes(b)
-	if err != nil {
+	req := requests.Get().(*dhcpv4.DHCPv4)
+	defer requests.Put(req)
+	if err := decodeInto(req, b); err != nil {
 		s.logger().Debug("dhcp: dropping malformed packet", "len", len(b), "err", err)
 		s.packet(PacketInvalid, OutcomeIgnored)
 		return nil
