@@ -39,8 +39,12 @@ func Listen(ctx context.Context, iface string, port int) (*ipv4.PacketConn, erro
 	return conn, nil
 }
 
+// receiveBuffer is the DHCP socket's receive buffer: about 10,000 requests.
+const receiveBuffer = 4 << 20
+
 // setSocketOptions lets the socket share the port with other kickstand
-// sockets (SO_REUSEADDR), send to 255.255.255.255 (SO_BROADCAST) and, with
+// sockets (SO_REUSEADDR), send to 255.255.255.255 (SO_BROADCAST), queue a
+// burst (receiveBuffer) and, with
 // an interface name, see only that interface's packets (SO_BINDTODEVICE).
 func setSocketOptions(fd int, iface string) error {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
@@ -48,6 +52,15 @@ func setSocketOptions(fd int, iface string) error {
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
 		return fmt.Errorf("set SO_BROADCAST: %w", err)
+	}
+	// A rack powering on sends its DISCOVERs in the same moment: room for
+	// thousands in the socket, rather than the kernel's default of a few
+	// hundred, which perfdhcp overflowed at 10,000 DORA/s while the server
+	// had CPU to spare. SO_RCVBUFFORCE passes net.core.rmem_max (kickstand
+	// runs as root to bind port 67); without the privilege, SO_RCVBUF gets
+	// what rmem_max allows.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, receiveBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, receiveBuffer)
 	}
 	if iface != "" {
 		if err := unix.BindToDevice(fd, iface); err != nil {
