@@ -63,31 +63,17 @@ done
 
 # --- packages ------------------------------------------------------------------------
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-
 # perfdhcp comes with kea-admin (Debian 12); Kea's own packages name it
-# isc-kea-perfdhcp. dnsmasq-base is dnsmasq without its service.
+# isc-kea-perfdhcp. dnsmasq-base is dnsmasq without its service. The
+# packaged Kea service would start at install, on every interface:
+# apt_install keeps it from starting.
 install_packages() {
 	local missing=() p
 	for p in kea-dhcp4-server kea-admin iproute2; do
 		installed "$p" || missing+=("$p")
 	done
 	command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
-	[ ${#missing[@]} -gt 0 ] || return 0
-	say "bench: installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	# The packaged Kea service would start at install, on every interface.
-	local guard=""
-	if [ ! -e /usr/sbin/policy-rc.d ]; then
-		guard=/usr/sbin/policy-rc.d
-		printf '#!/bin/sh\n# kickstand bench: no service starts during its install\nexit 101\n' >"$guard"
-		chmod 755 "$guard"
-	fi
-	local rc=0
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
-	[ -z "$guard" ] || rm -f "$guard"
-	[ $rc -eq 0 ] || die "apt-get install ${missing[*]}"
+	[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 install_packages
 for tool in perfdhcp kea-dhcp4 dnsmasq ip ss; do

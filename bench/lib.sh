@@ -205,3 +205,24 @@ busiest_others() {
 			if (used >= 0.5) printf "%.1f s %s (pid %s)\n", used, $3, $1 }' "$before" "$after" |
 		sort -rg | head -n 3 | paste -sd ';' | sed 's/;/; /g'
 }
+
+# installed PKG: whether the Debian package PKG is installed.
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# apt_install PKG...: apt-get update, then installs the packages without
+# letting a packaged service start (a policy-rc.d for the time of the
+# install, unless one is there already): the benchmarks run their own servers.
+apt_install() {
+	say "bench: installing $*"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	local guard="" rc=0
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		guard=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\n# kickstand bench: no service starts during its install\nexit 101\n' >"$guard"
+		chmod 755 "$guard"
+	fi
+	apt-get install -y -qq --no-install-recommends "$@" >/dev/null || rc=$?
+	[ -z "$guard" ] || rm -f "$guard"
+	[ $rc -eq 0 ] || die "apt-get install $*"
+}

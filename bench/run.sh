@@ -49,8 +49,6 @@ vsftpd_port=$((base + 22)) vsftpd_pasv_first=$((base + 200)) vsftpd_pasv_last=$(
 
 # --- packages ------------------------------------------------------------------------
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-
 install_packages() {
 	local missing=() p
 	for p in vsftpd xorriso curl pxelinux syslinux-common strace; do

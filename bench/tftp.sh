@@ -54,7 +54,9 @@ windows=(1 4 16 64)
 declare -A port=([kickstand]=16969 [baseline]=17069 [atftpd]=16970 [dnsmasq]=69)
 
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo bash bench/tftp.sh): it installs packages, and dnsmasq takes port 69"
-[ "$clients" -ge 1 ] && [ "$clients" -le 250 ] || die "BENCH_TFTP_CLIENTS must be 1-250 (one loopback address each)"
+if [ "$clients" -lt 1 ] || [ "$clients" -gt 250 ]; then
+	die "BENCH_TFTP_CLIENTS must be 1-250 (one loopback address each)"
+fi
 for t in "${targets[@]}"; do
 	case $t in
 	kickstand | atftpd | dnsmasq) ;;
@@ -65,24 +67,15 @@ done
 
 # --- packages ------------------------------------------------------------------------
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-
+# The packaged atftpd would start at install, on port 69: apt_install keeps it
+# from starting.
 install_packages() {
 	local missing=() p
 	for p in atftpd atftp curl; do
 		installed "$p" || missing+=("$p")
 	done
 	command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
-	[ ${#missing[@]} -gt 0 ] || return 0
-	say "bench: installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	# The packaged atftpd would start at install, on port 69.
-	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-	chmod +x /usr/sbin/policy-rc.d
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-		{ rm -f /usr/sbin/policy-rc.d; die "apt-get install ${missing[*]}"; }
-	rm -f /usr/sbin/policy-rc.d
+	[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 install_packages
 curl -V | grep -qw tftp || die "this curl has no TFTP support"
@@ -150,7 +143,8 @@ wait_tftp() {
 }
 
 start_target() {
-	local t=$1 dir=$work/$t
+	local t=$1
+	local dir=$work/$t
 	mkdir -p "$dir"
 	case $t in
 	kickstand | baseline)
@@ -190,7 +184,7 @@ curl_get() {
 	local t=$1 b=$2 f=$3 src=${4:-} args=()
 	[ -z "$src" ] || args=(--interface "$src")
 	curl -s "${args[@]}" --max-time "$max_time" --tftp-blksize "$b" -o /dev/null -w '%{time_total} %{size_download}\n' \
-		"tftp://127.0.0.1:${port[$t]}/$f" 2>/dev/null | awk -v want=$(stat -c %s "$tree/${f#distros/b/}") \
+		"tftp://127.0.0.1:${port[$t]}/$f" 2>/dev/null | awk -v want="$(stat -c %s "$tree/${f#distros/b/}")" \
 		'$2 == want { print $1; ok = 1 } END { if (!ok) print "fail" }'
 }
 
@@ -265,10 +259,12 @@ for round in $(seq "$rounds"); do
 	done
 	for t in "${targets[@]}"; do
 		read -r mbs p99 fails rss < <(concurrent "$t")
-		echo "conc-mbs $t $mbs" >>"$results"
-		echo "conc-p99 $t $p99" >>"$results"
-		echo "conc-fail $t $fails" >>"$results"
-		echo "conc-rss $t $rss" >>"$results"
+		{
+			echo "conc-mbs $t $mbs"
+			echo "conc-p99 $t $p99"
+			echo "conc-fail $t $fails"
+			echo "conc-rss $t $rss"
+		} >>"$results"
 	done
 done
 
