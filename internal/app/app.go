@@ -86,12 +86,13 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, store: db, net: network, bus: events.New(0), feed: &events.Feed{}, peers: newNeighbours()}
+	st := newAbsentStore(db)
+	a := &App{cfg: cfg, log: log, store: st, net: network, bus: events.New(0), feed: &events.Feed{}, peers: newNeighbours()}
 	if a.defaults, err = inventory.EnsureISOs(ctx, db, cfg.ISOs, progressWriter()); err != nil {
 		db.Close()
 		return nil, err
 	}
-	a.machines = &machines{store: db, unknown: unknown, baseURL: netif.BaseURL(network.ServerIP, cfg.HTTPPort),
+	a.machines = &machines{store: st, unknown: unknown, baseURL: netif.BaseURL(network.ServerIP, cfg.HTTPPort),
 		pubDistro: a.defaultDistro, grub: a.grubDialect, source: a.sourceOf, log: log,
 		discoveries: newRateLimit(discoverRate, discoverBurst), wireEvents: rateLimits{rate: eventRate, burst: eventBurst, maxKeys: 8192},
 		feed: a.feed}
