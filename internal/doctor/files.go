@@ -13,6 +13,7 @@ import (
 
 	"kickstand/internal/boot"
 	"kickstand/internal/bootfs"
+	"kickstand/internal/inventory"
 	"kickstand/internal/store"
 	"kickstand/internal/treepath"
 )
@@ -274,9 +275,9 @@ func (d *Doctor) checkDataDir() []Check {
 	case err != nil:
 		c.Status, c.Text = Warn, fmt.Sprintf("%s is writable; free space unknown: %v", dir, err)
 	case free < lowFreeSpace:
-		c.Status, c.Text = Warn, fmt.Sprintf("%s is writable but has only %s free: the store and its timelines grow with every install; free some space", dir, humanBytes(free))
+		c.Status, c.Text = Warn, fmt.Sprintf("%s is writable but has only %s free: the store and its timelines grow with every install; free some space", dir, inventory.Human(int64(free)))
 	default:
-		c.Status, c.Text = Pass, fmt.Sprintf("%s is writable, %s free", dir, humanBytes(free))
+		c.Status, c.Text = Pass, fmt.Sprintf("%s is writable, %s free", dir, inventory.Human(int64(free)))
 	}
 	return []Check{c}
 }
@@ -297,17 +298,4 @@ func existingParent(dir string) string {
 			return p
 		}
 	}
-}
-
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

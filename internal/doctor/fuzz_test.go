@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"kickstand/internal/events"
+	"kickstand/internal/netif"
 	"kickstand/internal/store"
 )
 
@@ -73,6 +74,6 @@ func FuzzParseProcNet(f *testing.F) {
 	f.Add("h\n 0: 00000000000000000000000001000000:0277 0:0 0A 0 0 0 0 0 60002\n")
 	f.Fuzz(func(t *testing.T, table string) {
 		parseProcNet(strings.NewReader(table), "tcp")
-		parseDefaultRoute(strings.NewReader(table))
+		netif.ParseDefaultRoute(strings.NewReader(table))
 	})
 }

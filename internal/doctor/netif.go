@@ -1,34 +1,16 @@
 package doctor
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"kickstand/internal/netif"
 	"kickstand/internal/tftp"
 )
-
-// Sizes of what wraps a TFTP data block in one frame.
-const (
-	ipv4HeaderSize = 20
-	udpHeaderSize  = 8
-	tftpDataHeader = 4
-	// maxBlockSize is RFC 2348's largest blksize.
-	maxBlockSize = 65464
-)
-
-// BlockSizeForMTU is the largest TFTP blksize whose DATA packets fit in one
-// IPv4 frame of the given MTU: MTU − 20 (IP) − 8 (UDP) − 4 (TFTP), within
-// RFC 2348's 8..65464. Larger blocks are fragmented, and fragments are what
-// PXE firmware and some firewalls drop.
-func BlockSizeForMTU(mtu int) int {
-	return min(max(mtu-ipv4HeaderSize-udpHeaderSize-tftpDataHeader, 8), maxBlockSize)
-}
 
 // iface is what the interface checks found, for the DHCP probe.
 type iface struct {
@@ -72,7 +54,7 @@ func (d *Doctor) checkInterface() iface {
 	case "dormant", "testing":
 		add(Warn, "%s is %s: it may not pass traffic yet", res.name, state)
 	}
-	res.prefix = ipv4Prefix(ifi)
+	res.prefix, _, _ = netif.IPv4Prefix(ifi)
 	if !res.prefix.IsValid() {
 		add(Fail, "%s has no IPv4 address: add one (ip addr add 10.0.0.1/24 dev %s) or pass --interface with another", res.name, res.name)
 	} else {
@@ -121,7 +103,7 @@ func serverIPCheck(serverIP, name string, prefix netip.Prefix, local map[netip.A
 // mtuCheck says which TFTP block size fits the interface's MTU. kickstand
 // grants at most tftp.DefaultMaxBlockSize, which fits a 1500-byte MTU.
 func mtuCheck(name string, mtu int) Check {
-	fits := BlockSizeForMTU(mtu)
+	fits := netif.BlockSizeForMTU(mtu)
 	if fits >= tftp.DefaultMaxBlockSize {
 		return Check{Name: "interface", Status: Pass, Text: fmt.Sprintf("%s MTU %d: TFTP blocks up to %d bytes fit one frame (kickstand grants at most %d)",
 			name, mtu, fits, tftp.DefaultMaxBlockSize)}
@@ -129,21 +111,6 @@ func mtuCheck(name string, mtu int) Check {
 	return Check{Name: "interface", Status: Warn, Text: fmt.Sprintf("%s MTU %d: TFTP blocks over %d bytes do not fit one frame, and firmware asks for %d: "+
 		"its transfers stall at the first block where fragments are dropped; raise the MTU to 1500 or cap TFTP blocks at %d",
 		name, mtu, fits, tftp.DefaultMaxBlockSize, fits)}
-}
-
-// ipv4Prefix returns the first IPv4 address of ifi with its prefix length.
-func ipv4Prefix(ifi *net.Interface) netip.Prefix {
-	addrs, _ := ifi.Addrs()
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok || ipn.IP.To4() == nil {
-			continue
-		}
-		ip, _ := netip.AddrFromSlice(ipn.IP.To4())
-		ones, _ := ipn.Mask.Size()
-		return netip.PrefixFrom(ip, ones)
-	}
-	return netip.Prefix{}
 }
 
 // localAddrs maps every address of this host to its interface.
@@ -180,21 +147,8 @@ func defaultRouteInterface(procRoot string) (string, error) {
 		return "", fmt.Errorf("cannot read the routing table: %w", err)
 	}
 	defer f.Close()
-	if name, ok := parseDefaultRoute(f); ok {
+	if name, ok := netif.ParseDefaultRoute(f); ok {
 		return name, nil
 	}
 	return "", fmt.Errorf("no IPv4 default route")
-}
-
-// parseDefaultRoute returns the interface of the first default route
-// (destination and mask 0) in a /proc/net/route table.
-func parseDefaultRoute(r io.Reader) (string, bool) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) >= 8 && f[0] != "Iface" && f[1] == "00000000" && f[7] == "00000000" {
-			return f[0], true
-		}
-	}
-	return "", false
 }

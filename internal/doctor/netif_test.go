@@ -6,14 +6,6 @@ import (
 	"testing"
 )
 
-func TestBlockSizeForMTU(t *testing.T) {
-	for mtu, want := range map[int]int{1500: 1468, 1450: 1418, 1400: 1368, 9000: 8968, 576: 544, 65536: 65464, 20: 8} {
-		if got := BlockSizeForMTU(mtu); got != want {
-			t.Errorf("BlockSizeForMTU(%d) = %d, want %d", mtu, got, want)
-		}
-	}
-}
-
 func TestMTUCheck(t *testing.T) {
 	if c := mtuCheck("br0", 1500); c.Status != Pass || !strings.Contains(c.Text, "1468") {
 		t.Errorf("MTU 1500: %+v", c)

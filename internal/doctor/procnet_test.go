@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"kickstand/internal/config"
+	"kickstand/internal/netif"
 )
 
 // littleEndian: /proc prints addresses in the host's byte order, and the
@@ -76,10 +77,10 @@ func TestParseDefaultRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if name, ok := parseDefaultRoute(f); !ok || name != "eth0" {
+	if name, ok := netif.ParseDefaultRoute(f); !ok || name != "eth0" {
 		t.Errorf("default route interface %q, %v; want eth0", name, ok)
 	}
-	if _, ok := parseDefaultRoute(strings.NewReader("Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\nbr0\t0007D50A\t00000000\t0001\t0\t0\t0\t00FFFFFF\n")); ok {
+	if _, ok := netif.ParseDefaultRoute(strings.NewReader("Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\nbr0\t0007D50A\t00000000\t0001\t0\t0\t0\t00FFFFFF\n")); ok {
 		t.Error("found a default route in a table without one")
 	}
 }

@@ -5,6 +5,7 @@ package netif
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -18,14 +19,42 @@ func DefaultRouteInterface() (string, error) {
 		return "", fmt.Errorf("find the default route: %w (pass --interface)", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 2 && fields[1] == "00000000" && fields[2] != "Destination" {
-			return fields[0], nil
-		}
+	if name, ok := ParseDefaultRoute(f); ok {
+		return name, nil
 	}
 	return "", fmt.Errorf("no IPv4 default route: pass --interface NAME")
+}
+
+// ParseDefaultRoute returns the interface of the first default route
+// (destination and mask 0) in a /proc/net/route table.
+func ParseDefaultRoute(r io.Reader) (string, bool) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 8 && f[0] != "Iface" && f[1] == "00000000" && f[7] == "00000000" {
+			return f[0], true
+		}
+	}
+	return "", false
+}
+
+// IPv4Prefix returns the first IPv4 address of ifi with its prefix length;
+// ok is false when it has none.
+func IPv4Prefix(ifi *net.Interface) (p netip.Prefix, ok bool, err error) {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Prefix{}, false, err
+	}
+	for _, a := range addrs {
+		ipn, isNet := a.(*net.IPNet)
+		if !isNet || ipn.IP.To4() == nil {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(ipn.IP.To4())
+		ones, _ := ipn.Mask.Size()
+		return netip.PrefixFrom(ip, ones), true, nil
+	}
+	return netip.Prefix{}, false, nil
 }
 
 // interfaceAddr returns the first IPv4 address and subnet of the named interface.
@@ -34,20 +63,14 @@ func interfaceAddr(name string) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("interface %q: %w (list them with: ip -br addr)", name, err)
 	}
-	addrs, err := ifi.Addrs()
+	p, ok, err := IPv4Prefix(ifi)
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("interface %s: %w", name, err)
 	}
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok || ipn.IP.To4() == nil {
-			continue
-		}
-		ip, _ := netip.AddrFromSlice(ipn.IP.To4())
-		ones, _ := ipn.Mask.Size()
-		return netip.PrefixFrom(ip, ones), nil
+	if !ok {
+		return netip.Prefix{}, fmt.Errorf("interface %s has no IPv4 address: add one or choose another with --interface", name)
 	}
-	return netip.Prefix{}, fmt.Errorf("interface %s has no IPv4 address: add one or choose another with --interface", name)
+	return p, nil
 }
 
 // Network is where kickstand serves: the interface, its address and subnet,
@@ -59,15 +82,31 @@ type Network struct {
 	MTU       int          // the interface's MTU (0: unknown)
 }
 
-// TFTPBlockSize is the largest TFTP block that fits one frame of the
-// interface (IPv4 20, UDP 8 and TFTP 4 bytes of headers): a larger block
-// is fragmented, and a path that drops fragments stalls at the first
-// full block. 0 when the MTU is not known.
+// TFTPBlockSize is BlockSizeForMTU of the interface's MTU, 0 when the MTU
+// is not known.
 func (n Network) TFTPBlockSize() int {
 	if n.MTU <= 32 {
 		return 0
 	}
-	return n.MTU - 32
+	return BlockSizeForMTU(n.MTU)
+}
+
+// Sizes of what wraps a TFTP data block in one frame, and RFC 2348's limits.
+const (
+	ipv4HeaderSize = 20
+	udpHeaderSize  = 8
+	tftpDataHeader = 4
+	minBlockSize   = 8
+	maxBlockSize   = 65464
+)
+
+// BlockSizeForMTU is the largest TFTP blksize whose DATA packets fit in one
+// IPv4 frame of the given MTU: MTU − 20 (IP) − 8 (UDP) − 4 (TFTP), within
+// RFC 2348's 8..65464. Larger blocks are fragmented, and fragments are what
+// PXE firmware and some firewalls drop: a path that drops them stalls at
+// the first full block.
+func BlockSizeForMTU(mtu int) int {
+	return min(max(mtu-ipv4HeaderSize-udpHeaderSize-tftpDataHeader, minBlockSize), maxBlockSize)
 }
 
 // Resolve finds the interface (the default route's unless named) and
