@@ -47,15 +47,9 @@ likely first, each with the events it rests on.`,
 					return e.doctorMachine(ctx, s, args[0], output)
 				})(cmd, args)
 			}
-			final := config.Default()
-			if configFile != "" {
-				if err := final.Load(configFile); err != nil {
-					return err
-				}
-			}
-			overlay(&final, &cfg, cmd.Flags().Changed)
-			if cmd.Flags().Changed("data-dir") || configFile == "" {
-				final.DataDir = e.dataDir
+			final, err := e.settings(configFile, &cfg, cmd.Flags().Changed)
+			if err != nil {
+				return err
 			}
 			if err := checkDoctorConfig(final); err != nil {
 				return err

@@ -17,15 +17,9 @@ func (e *env) serveCmd() *cobra.Command {
 		Short: "Serve DHCP (proxy by default), TFTP and HTTP so machines network-install",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			final := config.Default()
-			if configFile != "" {
-				if err := final.Load(configFile); err != nil {
-					return err
-				}
-			}
-			overlay(&final, &cfg, cmd.Flags().Changed)
-			if cmd.Flags().Changed("data-dir") || configFile == "" {
-				final.DataDir = e.dataDir
+			final, err := e.settings(configFile, &cfg, cmd.Flags().Changed)
+			if err != nil {
+				return err
 			}
 			if err := final.Validate(); err != nil {
 				return err
@@ -68,6 +62,23 @@ func (e *env) serveCmd() *cobra.Command {
 	f.DurationVar(&cfg.Retention, "event-retention", cfg.Retention, "prune timeline events older than this (0 keeps them all)")
 	f.BoolVar(&debug, "debug", false, "log every request")
 	return cmd
+}
+
+// settings are serve's: the defaults, then configFile (if any), then the
+// flags given; the data directory is --data-dir's when given or without a
+// file.
+func (e *env) settings(configFile string, flags *config.Config, changed func(name string) bool) (config.Config, error) {
+	final := config.Default()
+	if configFile != "" {
+		if err := final.Load(configFile); err != nil {
+			return config.Config{}, err
+		}
+	}
+	overlay(&final, flags, changed)
+	if changed("data-dir") || configFile == "" {
+		final.DataDir = e.dataDir
+	}
+	return final, nil
 }
 
 // overlay copies into final every setting whose flag the user set: flags win
