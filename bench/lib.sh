@@ -226,3 +226,49 @@ apt_install() {
 	[ -z "$guard" ] || rm -f "$guard"
 	[ $rc -eq 0 ] || die "apt-get install $*"
 }
+
+# wait_for_quiet SECONDS: waits up to SECONDS for other work to leave the CPUs
+# (below 10 % busy elsewhere); two CPUs are shared by the servers, the
+# clients and the kernel, so other work moves the numbers. Sets busy.
+wait_for_quiet() {
+	local limit=$1 waited=0
+	while busy=$(others_busy_percent) && [ "$busy" -ge 10 ] && [ "$waited" -lt "$limit" ]; do
+		[ "$waited" -gt 0 ] || say "bench: other processes keep ${busy}% of the CPUs busy; waiting up to $limit s for them to finish"
+		sleep 3
+		waited=$((waited + 5))
+	done
+	[ "$busy" -lt 10 ] || say "bench: measuring anyway, with ${busy}% of the CPUs busy elsewhere"
+}
+
+# measure_start DIR: notes the load, every process's CPU time (DIR/cpu.before)
+# and the CPUs' time before measuring, for measure_end.
+# shellcheck disable=SC2034 # globals the scripts' reports read
+measure_start() {
+	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+	cpu_snapshot >"$1/cpu.before"
+	read -r busy_before irq_before steal_before < <(system_cpu_ticks)
+	ours_before=$(tree_cpu_ticks $$)
+	clock_before=$(date +%s.%N)
+}
+
+# measure_end DIR IRQ_NOTE: what else ran while measuring: sets load_after,
+# others (the busiest other processes), cpu_use (a sentence; IRQ_NOTE says
+# what the interrupts were) and other_share (the percent other processes took).
+# shellcheck disable=SC2034 # globals the scripts' reports read
+measure_end() {
+	local dir=$1 irq_note=$2 clock_after ours_after busy_after irq_after steal_after ours
+	clock_after=$(date +%s.%N)
+	ours_after=$(tree_cpu_ticks $$)
+	read -r busy_after irq_after steal_after < <(system_cpu_ticks)
+	load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+	cpu_snapshot >"$dir/cpu.after"
+	mapfile -t ours < <(process_tree $$)
+	others=$(busiest_others "$dir/cpu.before" "$dir/cpu.after" "${ours[@]}")
+	cpu_use=$(awk -v hz="$(getconf CLK_TCK)" -v cpus="$(nproc)" -v wall="$(awk -v a="$clock_before" -v b="$clock_after" 'BEGIN { print b - a }')" \
+		-v busy=$((busy_after - busy_before)) -v irq=$((irq_after - irq_before)) -v steal=$((steal_after - steal_before)) \
+		-v ours=$((ours_after - ours_before)) -v note="$irq_note" 'BEGIN {
+		avail = wall * cpus; other = (busy - ours) / hz; if (other < 0) other = 0
+		printf "of %.0f CPU-seconds, the benchmark'"'"'s processes used %.0f, interrupts%s %.0f, other processes %.0f (%.0f%%), the hypervisor %.0f",
+			avail, ours / hz, note, irq / hz, other, 100 * other / avail, steal / hz }')
+	other_share=$(sed -E 's/.*\(([0-9]+)%\).*/\1/' <<<"$cpu_use")
+}

@@ -211,23 +211,10 @@ fetch() {
 			t, r, n, n * size, e - s, n * size / (e - s) / 1048576, peak, cpu / hz, cpu / hz / (n * size / 1073741824) }' >>"$raw"
 }
 
-# Two CPUs are shared by the servers, curl and the kernel's loopback: other
-# work moves the numbers. Wait a while for it to stop.
-waited=0
-while busy=$(others_busy_percent) && [ "$busy" -ge 10 ] && [ "$waited" -lt "$quiet_wait" ]; do
-	[ "$waited" -gt 0 ] || say "bench: other processes keep ${busy}% of the CPUs busy; waiting up to $quiet_wait s for them to finish"
-	sleep 3
-	waited=$((waited + 5))
-done
-[ "$busy" -lt 10 ] || say "bench: measuring anyway, with ${busy}% of the CPUs busy elsewhere"
-
+wait_for_quiet "$quiet_wait"
 # What else ran meanwhile is recorded: other processes on a machine of two
 # CPUs change these numbers.
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-cpu_snapshot >"$work/cpu.before"
-read -r busy_before irq_before steal_before < <(system_cpu_ticks)
-ours_before=$(tree_cpu_ticks $$)
-clock_before=$(date +%s.%N)
+measure_start "$work"
 
 deadline=$((SECONDS + measure_time))
 say "bench: one warm-up download from each server"
@@ -250,20 +237,7 @@ for ((r = 1; r <= reps; r++)); do
 	done
 done
 
-clock_after=$(date +%s.%N)
-ours_after=$(tree_cpu_ticks $$)
-read -r busy_after irq_after steal_after < <(system_cpu_ticks)
-load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-cpu_snapshot >"$work/cpu.after"
-mapfile -t ours < <(process_tree $$)
-others=$(busiest_others "$work/cpu.before" "$work/cpu.after" "${ours[@]}")
-cpu_use=$(awk -v hz="$(getconf CLK_TCK)" -v cpus="$(nproc)" -v wall="$(awk -v a="$clock_before" -v b="$clock_after" 'BEGIN { print b - a }')" \
-	-v busy=$((busy_after - busy_before)) -v irq=$((irq_after - irq_before)) -v steal=$((steal_after - steal_before)) \
-	-v ours=$((ours_after - ours_before)) 'BEGIN {
-	avail = wall * cpus; other = (busy - ours) / hz; if (other < 0) other = 0
-	printf "of %.0f CPU-seconds, the benchmark'"'"'s processes used %.0f, interrupts (its loopback traffic) %.0f, other processes %.0f (%.0f%%), the hypervisor %.0f",
-		avail, ours / hz, irq / hz, other, 100 * other / avail, steal / hz }')
-other_share=$(sed -E 's/.*\(([0-9]+)%\).*/\1/' <<<"$cpu_use")
+measure_end "$work" " (its loopback traffic)"
 
 # --- does kickstand send the ISO with sendfile? ---------------------------------------
 

@@ -231,10 +231,7 @@ concurrent() {
 		'BEGIN { printf "%.1f %s %d %d\n", ok * mib * 1.048576 / (ns / 1e9), p99, fails, peak }'
 }
 
-say "bench: waiting for a quiet machine (up to $quiet_wait s)"
-for _ in $(seq $((quiet_wait / 2))); do
-	[ "$(others_busy_percent)" -ge 10 ] || break
-done
+wait_for_quiet "$quiet_wait"
 
 for t in "${targets[@]}"; do
 	start_target "$t"
