@@ -211,8 +211,10 @@ func (s *Server) emit(f ClientFacts, reply *dhcpv4.DHCPv4, e Event) {
 		arch := f.Arch
 		e.Fields.Arch = &arch
 	}
-	if reply != nil && reply.BootFileNameOption() != "" {
-		e.Fields.BootFile, e.Fields.NextServer = reply.BootFileNameOption(), reply.ServerIPAddr.String()
+	if reply != nil {
+		if file := reply.BootFileNameOption(); file != "" {
+			e.Fields.BootFile, e.Fields.NextServer = file, reply.ServerIPAddr.String()
+		}
 	}
 	if s.OnEvent != nil {
 		s.OnEvent(e)
