@@ -1,6 +1,7 @@
 package tftp
 
 import (
+	"kickstand/internal/netlimit"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -14,10 +15,11 @@ import (
 // makes the server hold is bounded in number, time and bytes.
 const (
 	// DefaultMaxTransfers is how many transfers may run at once: two descriptors
-	// (a socket and the file) and at most a few hundred KiB of buffers each. A
-	// boot loader's transfer lasts a fraction of a second, so hundreds of
-	// machines booting together rarely hold more than a few dozen.
-	DefaultMaxTransfers = 256
+	// (a socket and the file) each, and buffers within MaxWindowMemory for all
+	// of them. A rack of machines powered on together asks for its boot loaders
+	// in the same second, and each must get one: a refused PXE ROM rarely asks
+	// again. A quarter of the open-file limit caps it when that is lower.
+	DefaultMaxTransfers = 4096
 	// DefaultMaxTransfersPerClient is how many transfers one client address may
 	// run at once. Firmware runs one at a time, sometimes two (a size query
 	// ending while the download starts), plus leftovers of transfers it abandoned.
@@ -34,9 +36,10 @@ const (
 	// the longest timeout a client may ask for.
 	DefaultIdleTimeout = 30 * time.Second
 	// DefaultMaxWindowMemory bounds the window buffers of all transfers
-	// together. With the default block and window sizes a transfer takes
-	// about 165 KiB, so DefaultMaxTransfers of them fit; larger block sizes
-	// (a raised MaxBlockSize) get smaller windows before any request is refused.
+	// together. A firmware transfer (lock-step, 1468-byte blocks) takes about
+	// 3.5 KiB, so DefaultMaxTransfers of them fit in 14 MiB; one with the
+	// largest default window takes about 165 KiB, so some 400 of those fit,
+	// and later ones get smaller windows before any request is refused.
 	DefaultMaxWindowMemory = 64 << 20
 )
 
@@ -231,11 +234,10 @@ func (p *params) setWindowSize(n int) {
 	}
 }
 
+// maxTransfers fits the cap to the open-file limit: a transfer past it would
+// fail to open its socket or its file anyway.
 func (s *Server) maxTransfers() int {
-	if s.MaxTransfers <= 0 {
-		return DefaultMaxTransfers
-	}
-	return s.MaxTransfers
+	return netlimit.Conns(netlimit.Or(s.MaxTransfers, DefaultMaxTransfers))
 }
 
 func (s *Server) maxTransfersPerClient() int {

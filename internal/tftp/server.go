@@ -146,6 +146,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	release := afterDone(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
 	defer release()
 
+	limits := s.limits() // read once: the open-file limit takes a system call
 	buf := make([]byte, maxRequestSize)
 	for {
 		n, from, err := conn.ReadFrom(buf)
@@ -155,12 +156,12 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			}
 			return fmt.Errorf("tftp: read request: %w", err)
 		}
-		s.handleRequest(ctx, conn, buf[:n], from, transfers)
+		s.handleRequest(ctx, conn, buf[:n], from, transfers, limits)
 	}
 }
 
 // handleRequest answers one packet that arrived on the listening socket.
-func (s *Server) handleRequest(ctx context.Context, conn net.PacketConn, packet []byte, from net.Addr, transfers *running) {
+func (s *Server) handleRequest(ctx context.Context, conn net.PacketConn, packet []byte, from net.Addr, transfers *running, limits limits) {
 	log := s.logger()
 	req, err := parseRequest(packet)
 	if err != nil {
@@ -184,7 +185,7 @@ func (s *Server) handleRequest(ctx context.Context, conn net.PacketConn, packet 
 	}
 	// Admitted before anything is opened; the size only adds tsize, which costs no memory.
 	p := s.negotiate(req.options, -1)
-	memory, why := s.admission.admit(peer.Addr(), &p, s.limits())
+	memory, why := s.admission.admit(peer.Addr(), &p, limits)
 	if why != admitted {
 		s.admission.logRefusal(log, why, from, req.filename)
 		_, _ = conn.WriteTo(busyPacket, from)
