@@ -113,6 +113,14 @@ func noFiles(context.Context, string, netip.Addr) (httpd.File, error) {
 	return nil, fs.ErrNotExist
 }
 
+// busyPoll maps --tftp-busy-poll to tftp.Server.BusyPoll, where 0 is the default.
+func busyPoll(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
 // tftpBlockSize is the largest TFTP block granted: --tftp-max-blksize, or
 // what fits the interface's MTU.
 func (a *App) tftpBlockSize() int {
@@ -195,7 +203,7 @@ func (a *App) serve(ctx context.Context) error {
 	}
 	tftpSrv := &tftp.Server{Handler: a.openTFTP, OnTransfer: a.onTFTP, Logger: a.log.With("server", "tftp"),
 		MaxTransfers: a.cfg.TFTPMaxTransfers, MaxTransfersPerClient: a.cfg.TFTPMaxPerClient, MaxBlockSize: a.tftpBlockSize(),
-		Transfers: &a.transfers}
+		BusyPoll: busyPoll(a.cfg.TFTPBusyPoll), Transfers: &a.transfers}
 	inv := &inventory.Inventory{Store: a.store, SiteOf: a.site, Recorded: a.machines.stream}
 	apiSrv := &api.Server{Inv: inv, Feed: a.feed, Transfers: a.liveTransfers,
 		Logger: a.log.With("server", "api")}

@@ -36,21 +36,24 @@ type Config struct {
 	TFTPMaxTransfers int `yaml:"tftp-max-transfers"`
 	TFTPMaxPerClient int `yaml:"tftp-max-per-client"`
 	// TFTPMaxBlockSize caps the TFTP blksize; 0 fits it to the interface's MTU.
-	TFTPMaxBlockSize int           `yaml:"tftp-max-blksize"`
-	HTTPPort         int           `yaml:"http-port"`
-	Unknown          string        `yaml:"unknown"` // menu, install or ignore
-	BootloaderDir    string        `yaml:"bootloader-dir"`
-	ISOs             []string      `yaml:"iso"`               // install media to serve; imported on first use
-	FTPPort          int           `yaml:"ftp-port"`          // 0 disables FTP
-	FTPPassive       string        `yaml:"ftp-passive-ports"` // FIRST-LAST
-	UEFIBoot         string        `yaml:"uefi-boot"`         // pxe or http: how UEFI firmware boots
-	IPXE             bool          `yaml:"ipxe"`              // chain BIOS and UEFI x64 PXE clients into iPXE
-	KSSourceCheck    bool          `yaml:"ks-source-check"`   // serve per-machine configs and kickstarts only to the machine's address
-	PasswordPolicy   string        `yaml:"password-policy"`   // warn or refuse: plaintext passwords in kickstarts
-	OpenFirewall     bool          `yaml:"open-firewall"`     // open the ports in the host's firewall while serving
-	APIListen        string        `yaml:"api-listen"`        // ADDR for the REST API; "" serves it on the HTTP port
-	Metrics          bool          `yaml:"metrics"`           // serve Prometheus metrics at /metrics, beside the API
-	Retention        time.Duration `yaml:"event-retention"`   // events older are pruned; 0 keeps them
+	TFTPMaxBlockSize int `yaml:"tftp-max-blksize"`
+	// TFTPBusyPoll is how long a TFTP transfer polls for the client's
+	// acknowledgement before it sleeps; 0 never polls.
+	TFTPBusyPoll   time.Duration `yaml:"tftp-busy-poll"`
+	HTTPPort       int           `yaml:"http-port"`
+	Unknown        string        `yaml:"unknown"` // menu, install or ignore
+	BootloaderDir  string        `yaml:"bootloader-dir"`
+	ISOs           []string      `yaml:"iso"`               // install media to serve; imported on first use
+	FTPPort        int           `yaml:"ftp-port"`          // 0 disables FTP
+	FTPPassive     string        `yaml:"ftp-passive-ports"` // FIRST-LAST
+	UEFIBoot       string        `yaml:"uefi-boot"`         // pxe or http: how UEFI firmware boots
+	IPXE           bool          `yaml:"ipxe"`              // chain BIOS and UEFI x64 PXE clients into iPXE
+	KSSourceCheck  bool          `yaml:"ks-source-check"`   // serve per-machine configs and kickstarts only to the machine's address
+	PasswordPolicy string        `yaml:"password-policy"`   // warn or refuse: plaintext passwords in kickstarts
+	OpenFirewall   bool          `yaml:"open-firewall"`     // open the ports in the host's firewall while serving
+	APIListen      string        `yaml:"api-listen"`        // ADDR for the REST API; "" serves it on the HTTP port
+	Metrics        bool          `yaml:"metrics"`           // serve Prometheus metrics at /metrics, beside the API
+	Retention      time.Duration `yaml:"event-retention"`   // events older are pruned; 0 keeps them
 }
 
 // DefaultFTPPassive is the passive data port range unless --ftp-passive-ports
@@ -65,7 +68,8 @@ func Default() Config {
 	}
 	return Config{DataDir: dir, DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu",
 		FTPPort: 21, FTPPassive: DefaultFTPPassive, UEFIBoot: "pxe", Retention: 90 * 24 * time.Hour,
-		KSSourceCheck: true, Metrics: true, PasswordPolicy: "warn", TFTPMaxTransfers: tftp.DefaultMaxTransfers, TFTPMaxPerClient: tftp.DefaultMaxTransfersPerClient}
+		KSSourceCheck: true, Metrics: true, PasswordPolicy: "warn", TFTPMaxTransfers: tftp.DefaultMaxTransfers, TFTPMaxPerClient: tftp.DefaultMaxTransfersPerClient,
+		TFTPBusyPoll: tftp.DefaultBusyPoll}
 }
 
 // Load reads a YAML file over c; unknown keys are errors.
@@ -119,6 +123,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TFTPMaxBlockSize != 0 && (c.TFTPMaxBlockSize < 8 || c.TFTPMaxBlockSize > 65464) {
 		return fmt.Errorf("--tftp-max-blksize %d: want 8-65464 (RFC 2348), or 0 to fit the interface's MTU", c.TFTPMaxBlockSize)
+	}
+	if c.TFTPBusyPoll < 0 || c.TFTPBusyPoll > time.Millisecond {
+		return fmt.Errorf("--tftp-busy-poll %s: want 0 (never poll) to 1ms; the default is %s", c.TFTPBusyPoll, tftp.DefaultBusyPoll)
 	}
 	if c.FTPPort < 0 || c.FTPPort > 65535 {
 		return fmt.Errorf("--ftp-port %d: want 1-65535, or 0 to turn FTP off", c.FTPPort)

@@ -34,6 +34,8 @@ func TestValidate(t *testing.T) {
 		{"ftp off", func(c *Config) { c.FTPPort = 0; c.FTPPassive = "junk" }, ""},
 		{"bad ftp port", func(c *Config) { c.FTPPort = -1 }, "--ftp-port"},
 		{"bad passive range", func(c *Config) { c.FTPPassive = "30010-30000" }, "lower port first"},
+		{"busy poll off", func(c *Config) { c.TFTPBusyPoll = 0 }, ""},
+		{"busy poll too long", func(c *Config) { c.TFTPBusyPoll = time.Second }, "--tftp-busy-poll"},
 		{"short lease", func(c *Config) { c.DHCP = "full"; c.DHCPRange = "a-b"; c.DHCPLease = time.Second }, "--dhcp-lease"},
 	}
 	for _, tt := range tests {

@@ -113,7 +113,15 @@ type Server struct {
 	// MaxWindowSize caps the windowsize a client may negotiate. Defaults to DefaultMaxWindowSize.
 	MaxWindowSize int
 
+	// BusyPoll is how long a transfer waiting for an acknowledgement polls its
+	// socket before it sleeps, on Linux with more than one CPU, one transfer
+	// per CPU beyond the first at a time. Defaults to DefaultBusyPoll;
+	// negative turns polling off.
+	BusyPoll time.Duration
+
 	admission admission // transfers in flight and counters, shared by Serve calls
+	spinOnce  sync.Once
+	spin      *spinner // made from BusyPoll on first use
 }
 
 // ListenAndServe listens on the UDP address addr (":69" when empty) and serves
@@ -309,7 +317,7 @@ func (s *Server) serveFile(ctx context.Context, local net.Addr, r *readRequest, 
 	p := s.negotiate(r.options, size)
 	p.setWindowSize(r.window) // the same options, now with tsize
 	result.BlockSize, result.WindowSize = p.blockSize, p.windowSize
-	t := newTransfer(conn, peer, file, p, s.retryPolicy(), s.logger())
+	t := newTransfer(conn, peer, file, p, s.retryPolicy(), s.spinner(), s.logger())
 	t.heard = r.heard
 	t.tracked = s.Transfers.Start("tftp", peer.Addr().Unmap(), result.Name, size)
 	defer s.Transfers.Done(t.tracked)

@@ -51,6 +51,10 @@ type transfer struct {
 	slotLen []int // packet length of each slot
 	recv    []byte
 	batch   *batchWriter
+	acks    *ackReader
+	// peerAddr is the client's address without a zone, as received
+	// datagrams' senders are compared to it
+	peerAddr netip.Addr
 
 	acked  uint64 // highest block the client acknowledged
 	sent   uint64 // highest block sent so far
@@ -72,19 +76,22 @@ type retryPolicy struct {
 	idle       time.Duration // longest time without progress, whatever the retries
 }
 
-// newTransfer allocates the transfer's buffers, once; params.memory says how much.
-func newTransfer(conn *net.UDPConn, peer netip.AddrPort, file io.Reader, p params, policy retryPolicy, log *slog.Logger) *transfer {
+// newTransfer allocates the transfer's buffers, once; params.memory says how
+// much. spin lets the wait for an acknowledgement poll before it sleeps.
+func newTransfer(conn *net.UDPConn, peer netip.AddrPort, file io.Reader, p params, policy retryPolicy, spin *spinner, log *slog.Logger) *transfer {
 	return &transfer{
-		conn:    conn,
-		peer:    peer,
-		log:     log,
-		file:    bufio.NewReaderSize(file, p.readBufferSize()),
-		params:  p,
-		policy:  policy,
-		slots:   make([]byte, p.windowSize*(headerSize+p.blockSize)),
-		slotLen: make([]int, p.windowSize),
-		recv:    make([]byte, recvBufferSize),
-		batch:   newBatchWriter(conn, peer, p.windowSize),
+		conn:     conn,
+		peer:     peer,
+		peerAddr: peer.Addr().Unmap().WithZone(""),
+		acks:     newAckReader(conn, spin),
+		log:      log,
+		file:     bufio.NewReaderSize(file, p.readBufferSize()),
+		params:   p,
+		policy:   policy,
+		slots:    make([]byte, p.windowSize*(headerSize+p.blockSize)),
+		slotLen:  make([]int, p.windowSize),
+		recv:     make([]byte, recvBufferSize),
+		batch:    newBatchWriter(conn, peer, p.windowSize),
 	}
 }
 
@@ -134,6 +141,7 @@ func (t *transfer) sendData() error {
 		if err := t.sendWindow(); err != nil {
 			return err
 		}
+		t.readAhead()
 		progressed, err := t.awaitWindowAck(t.waitDeadline())
 		if err != nil {
 			return err
@@ -200,6 +208,16 @@ func (t *transfer) sendWindow() error {
 		t.sent = max(t.sent, block)
 	}
 	return t.batch.flush()
+}
+
+// readAhead fills the read buffer while the window is on the wire, so that
+// the read(2) for the next window does not stand between its acknowledgement
+// and the answer: at lock-step the round trip is the speed. A read error waits
+// in the buffer and ends the transfer at the next load.
+func (t *transfer) readAhead() {
+	if t.last == 0 {
+		_, _ = t.file.Peek(t.file.Size())
+	}
 }
 
 // load reads the next block from the file into its slot. The slot's previous block
@@ -273,14 +291,14 @@ func (t *transfer) receiveAck(deadline time.Time) (uint16, error) {
 		return 0, fmt.Errorf("tftp: set deadline: %w", err)
 	}
 	for {
-		n, from, err := t.conn.ReadFromUDPAddrPort(t.recv)
+		n, from, err := t.acks.read(t.recv)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return 0, errAckTimeout
 			}
 			return 0, fmt.Errorf("tftp: receive: %w", err)
 		}
-		if from.Addr().Unmap() != t.peer.Addr() || from.Port() != t.peer.Port() {
+		if from.Addr().Unmap().WithZone("") != t.peerAddr || from.Port() != t.peer.Port() {
 			t.log.Debug("tftp: packet from unknown transfer ID", "from", from, "client", t.peer)
 			_, _ = t.conn.WriteToUDPAddrPort(unknownTIDPacket, from)
 			continue
