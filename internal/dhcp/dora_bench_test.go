@@ -63,7 +63,7 @@ func (c *doraClient) become(n uint32) {
 // benchServer is a full-mode server on 10.0.0.0/16 whose pool holds size
 // addresses, the first half of them leased to other clients; leases is its
 // store.
-func benchServer(b *testing.B, size int, leases LeaseStore) *Server {
+func benchServer(b testing.TB, size int, leases LeaseStore) *Server {
 	ctx := context.Background()
 	first := netip.MustParseAddr("10.0.0.10")
 	last := first
@@ -153,5 +153,59 @@ func BenchmarkDORA(b *testing.B) {
 				out = dora(b, s, c, out)
 			}
 		})
+	}
+}
+
+// renewal is a client that holds a lease, and its REQUEST renewing it
+// (ciaddr set, RFC 2131 4.3.2), as bytes on the wire.
+func renewal(tb testing.TB, s *Server) []byte {
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	offer := s.handlePacket(context.Background(), newPacket(dhcpv4.MessageTypeDiscover, mac).ToBytes(), serverPort, 2)
+	if offer == nil {
+		tb.Fatal("no offer")
+	}
+	yiaddr := offer.YourIPAddr.String()
+	s.releaseReply(offer)
+	request := newPacket(dhcpv4.MessageTypeRequest, mac, withServerID(benchServerIP.String()), withRequested(yiaddr)).ToBytes()
+	if ack := s.handlePacket(context.Background(), request, serverPort, 2); ack == nil || messageType(ack.Options) != dhcpv4.MessageTypeAck {
+		tb.Fatalf("no ack: %v", ack)
+	}
+	return newPacket(dhcpv4.MessageTypeRequest, mac, withCiaddr(yiaddr)).ToBytes()
+}
+
+// renew runs one renewal through the server as Serve's workers do.
+func renew(tb testing.TB, s *Server, request, out []byte) []byte {
+	ack := s.handlePacket(context.Background(), request, serverPort, 2)
+	if ack == nil || messageType(ack.Options) != dhcpv4.MessageTypeAck {
+		tb.Fatalf("no ack: %v", ack)
+	}
+	out = appendPacket(out[:0], ack)
+	s.releaseReply(ack)
+	return out
+}
+
+// BenchmarkRenew is the steady state of a LAN: a client renews its lease,
+// REQUEST → ACK, the lease stored again.
+//
+//	go test -run '^$' -bench Renew -benchmem ./internal/dhcp/
+func BenchmarkRenew(b *testing.B) {
+	s := benchServer(b, 65000, &discardStore{})
+	request, out := renewal(b, s), make([]byte, 0, 1500)
+	for b.Loop() {
+		out = renew(b, s, request, out)
+	}
+}
+
+// TestRenewAllocatesNothing holds the decision path of the steady state to
+// no allocation per packet: decoding, the lease, the store's batch, the
+// reply and its encoding all reuse what the packet before them used.
+func TestRenewAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	s := benchServer(t, 65000, &discardStore{})
+	request, out := renewal(t, s), make([]byte, 0, 1500)
+	if n := testing.AllocsPerRun(1000, func() { out = renew(t, s, request, out) }); n != 0 {
+		t.Errorf("a renewal allocates %v times, want 0", n)
 	}
 }

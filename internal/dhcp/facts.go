@@ -42,10 +42,10 @@ const (
 
 // parseFacts extracts the ClientFacts from a request. It never fails: an
 // option it can not read counts as absent.
-func parseFacts(req *dhcpv4.DHCPv4, ifIndex int) ClientFacts {
+func parseFacts(req *dhcpv4.DHCPv4, ifIndex int, shared *interned) ClientFacts {
 	f := ClientFacts{
-		MAC:         bytes.Clone(req.ClientHWAddr),
-		VendorClass: string(req.Options.Get(dhcpv4.OptionClassIdentifier)),
+		MAC:         shared.mac(req.ClientHWAddr),
+		VendorClass: shared.vendor(req.Options.Get(dhcpv4.OptionClassIdentifier)),
 		MessageType: messageType(req.Options),
 		IfIndex:     ifIndex,
 	}

@@ -59,7 +59,7 @@ func TestParseFacts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := parseFacts(decoded, 5)
+			got := parseFacts(decoded, 5, new(interned))
 			want := tt.want
 			want.MAC, want.MessageType, want.IfIndex = macA, dhcpv4.MessageTypeDiscover, 5
 			if !factsEqual(got, want) {
@@ -96,7 +96,7 @@ func TestFirstUserClass(t *testing.T) {
 
 func TestParseFactsCopiesBuffers(t *testing.T) {
 	req := newPacket(dhcpv4.MessageTypeDiscover, macA, withOpt(dhcpv4.OptionClientMachineIdentifier, bytes.Clone(testUUID)))
-	f := parseFacts(req, 0)
+	f := parseFacts(req, 0, new(interned))
 	req.ClientHWAddr[0] = 0xff
 	req.Options.Get(dhcpv4.OptionClientMachineIdentifier)[1] = 0xff
 	if f.MAC[0] == 0xff || f.UUID[0] == 0xff {

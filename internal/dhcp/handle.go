@@ -48,7 +48,7 @@ func (s *Server) answer(ctx context.Context, req *dhcpv4.DHCPv4, port, ifIndex i
 		s.logger().Debug("dhcp: dropping packet", "err", err)
 		return nil
 	}
-	f := parseFacts(req, ifIndex)
+	f := parseFacts(req, ifIndex, &s.shared)
 	log := s.requestLog(ctx, req, f)
 	if log.debug {
 		log.Debug("dhcp: request", "port", port, "vendor", f.VendorClass,

@@ -166,6 +166,7 @@ type Server struct {
 	optionsOnce sync.Once
 	opts        *replyOptions // see options
 	replies     sync.Pool     // of *dhcpv4.DHCPv4, see newReply
+	shared      interned      // MACs and vendor classes of recent requests
 }
 
 func (s *Server) mode() Mode {
