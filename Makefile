@@ -3,7 +3,7 @@ GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 BIN ?= kickstand
 
-.PHONY: build test e2e demo fixtures clean bench
+.PHONY: build test e2e demo fixtures clean bench bench-http bench-dhcp bench-tftp bench-storm
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kickstand
@@ -24,9 +24,24 @@ demo:
 fixtures:
 	bash test/e2e/fixtures/build.sh .cache/e2e
 
-# kickstand (HTTP from an ISO and from a directory, FTP) against nginx and vsftpd (as root).
-bench:
+# Every benchmark, one after the other (as root; about an hour on 2 CPUs); results in bench/results/.
+bench: bench-http bench-dhcp bench-tftp bench-storm
+
+# kickstand (HTTP from an ISO and from a directory, FTP) against nginx and vsftpd.
+bench-http:
 	bash bench/run.sh
+
+# DHCP DORA at rising rates (perfdhcp) against Kea and dnsmasq.
+bench-dhcp:
+	bash bench/dhcp.sh
+
+# TFTP lock-step, windowed and 200 clients at once against atftpd and dnsmasq.
+bench-tftp:
+	bash bench/tftp.sh
+
+# 100 and 500 machines network-installing at once, against dnsmasq + nginx.
+bench-storm:
+	bash bench/storm.sh
 
 clean:
 	rm -f $(BIN)

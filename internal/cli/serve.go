@@ -42,7 +42,7 @@ func (e *env) serveCmd() *cobra.Command {
 	f.IntVar(&cfg.TFTPPort, "tftp-port", cfg.TFTPPort, "TFTP port")
 	f.IntVar(&cfg.TFTPMaxTransfers, "tftp-max-transfers", cfg.TFTPMaxTransfers, "TFTP transfers at once; more get \"server busy\"")
 	f.IntVar(&cfg.TFTPMaxPerClient, "tftp-max-per-client", cfg.TFTPMaxPerClient, "TFTP transfers at once from one client address")
-	f.DurationVar(&cfg.TFTPBusyPoll, "tftp-busy-poll", cfg.TFTPBusyPoll, "how long a TFTP transfer polls for the client's answer before it sleeps, on one CPU less than there are (0: never)")
+	f.DurationVar(&cfg.TFTPBusyPoll, "tftp-busy-poll", cfg.TFTPBusyPoll, "how long a TFTP transfer polls for the client's answer before it sleeps, while fewer transfers run than there are CPUs (0: never)")
 	f.IntVar(&cfg.TFTPMaxBlockSize, "tftp-max-blksize", 0, "largest TFTP block granted (default: what fits the interface's MTU, 1468 on Ethernet)")
 	f.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "HTTP port")
 	f.StringVar(&cfg.Unknown, "unknown", cfg.Unknown, "unregistered machines: menu (local boot after 10 s), install (first profile) or ignore")

@@ -65,12 +65,13 @@ func TestAckReaderPolls(t *testing.T) {
 }
 
 // TestSpinnerShares checks that one CPU is always left to others: on n CPUs
-// at most n-1 transfers poll at once, and none on one CPU.
+// at most n-1 transfers poll at once, none while more than n-1 are in
+// flight, and none on one CPU.
 func TestSpinnerShares(t *testing.T) {
 	if newSpinner(0) != nil || newSpinner(-time.Second) != nil {
 		t.Error("a budget of 0 or less still polls")
 	}
-	s := &spinner{budget: time.Millisecond}
+	s := &spinner{budget: time.Millisecond, spare: 2}
 	s.free.Store(2)
 	for i, want := range []bool{true, true, false} {
 		if got := s.acquire(); got != want {
@@ -81,7 +82,21 @@ func TestSpinnerShares(t *testing.T) {
 	if !s.acquire() {
 		t.Error("a released slot is not handed out again")
 	}
+	s.release()
+	// More transfers in flight than spare CPUs: nobody polls.
+	for range 3 {
+		s.enter()
+	}
+	if s.acquire() {
+		t.Error("three transfers in flight on two spare CPUs, and one polls")
+	}
+	s.leave()
+	if !s.acquire() {
+		t.Error("two transfers in flight on two spare CPUs, and none may poll")
+	}
 	var none *spinner
+	none.enter()
+	none.leave()
 	if none.acquire() {
 		t.Error("a nil spinner polls")
 	}

@@ -114,9 +114,9 @@ type Server struct {
 	MaxWindowSize int
 
 	// BusyPoll is how long a transfer waiting for an acknowledgement polls its
-	// socket before it sleeps, on Linux with more than one CPU, one transfer
-	// per CPU beyond the first at a time. Defaults to DefaultBusyPoll;
-	// negative turns polling off.
+	// socket before it sleeps, on Linux with more than one CPU, while no more
+	// transfers run than there are CPUs beyond the first. Defaults to
+	// DefaultBusyPoll; negative turns polling off.
 	BusyPoll time.Duration
 
 	admission admission // transfers in flight and counters, shared by Serve calls
@@ -317,7 +317,10 @@ func (s *Server) serveFile(ctx context.Context, local net.Addr, r *readRequest, 
 	p := s.negotiate(r.options, size)
 	p.setWindowSize(r.window) // the same options, now with tsize
 	result.BlockSize, result.WindowSize = p.blockSize, p.windowSize
-	t := newTransfer(conn, peer, file, p, s.retryPolicy(), s.spinner(), s.logger())
+	spin := s.spinner()
+	spin.enter()
+	defer spin.leave()
+	t := newTransfer(conn, peer, file, p, s.retryPolicy(), spin, s.logger())
 	t.heard = r.heard
 	t.tracked = s.Transfers.Start("tftp", peer.Addr().Unmap(), result.Name, size)
 	defer s.Transfers.Done(t.tracked)

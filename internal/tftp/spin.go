@@ -18,13 +18,17 @@ const DefaultBusyPoll = 50 * time.Microsecond
 // one per block.
 const missBackoff = 16
 
-// spinner hands out the right to poll: to one transfer at a time per CPU
-// beyond the first, so that polling never takes the CPU that other
-// transfers, the other servers or the client itself need. A nil spinner
-// never polls.
+// spinner hands out the right to poll: only while no more transfers run
+// than there are CPUs beyond the first, and to one transfer per such CPU at
+// a time, so that polling never takes a CPU that other transfers, the other
+// servers or the client itself need. Under load (a rack booting) nobody
+// polls: every CPU has work, and a thread woken there is soon running. A nil
+// spinner never polls.
 type spinner struct {
-	budget time.Duration
-	free   atomic.Int32 // polls that may start
+	budget  time.Duration
+	spare   int32        // CPUs beyond the first
+	free    atomic.Int32 // polls that may start
+	running atomic.Int32 // transfers in flight
 }
 
 // newSpinner returns a spinner that polls for budget, or nil when budget is
@@ -34,14 +38,27 @@ func newSpinner(budget time.Duration) *spinner {
 	if budget <= 0 || procs < 2 {
 		return nil
 	}
-	s := &spinner{budget: budget}
-	s.free.Store(int32(procs - 1))
+	s := &spinner{budget: budget, spare: int32(procs - 1)}
+	s.free.Store(s.spare)
 	return s
+}
+
+// enter and leave count a transfer in flight.
+func (s *spinner) enter() {
+	if s != nil {
+		s.running.Add(1)
+	}
+}
+
+func (s *spinner) leave() {
+	if s != nil {
+		s.running.Add(-1)
+	}
 }
 
 // acquire takes the right to poll if it is free.
 func (s *spinner) acquire() bool {
-	if s == nil {
+	if s == nil || s.running.Load() > s.spare {
 		return false
 	}
 	for {
