@@ -37,8 +37,8 @@ const (
 	DefaultIdleTimeout = 30 * time.Second
 	// DefaultMaxWindowMemory bounds the window buffers of all transfers
 	// together. A firmware transfer (lock-step, 1468-byte blocks) takes about
-	// 3.5 KiB, so DefaultMaxTransfers of them fit in 14 MiB; one with the
-	// largest default window takes about 165 KiB, so some 400 of those fit,
+	// 5 KiB, so DefaultMaxTransfers of them fit in 21 MiB; one with the
+	// largest default window takes about 167 KiB, so some 400 of those fit,
 	// and later ones get smaller windows before any request is refused.
 	DefaultMaxWindowMemory = 64 << 20
 )
@@ -208,15 +208,17 @@ func (p *params) readBufferSize() int {
 	return min(p.blockSize*p.windowSize, maxReadBuffer)
 }
 
-// memory is what a transfer with these parameters allocates for its buffers.
+// memory is what a transfer with these parameters allocates for its buffers:
+// a slot per block of the window and one for the block read ahead.
 func (p *params) memory() int64 {
-	return int64(p.windowSize)*p.slotMemory() + int64(p.readBufferSize()) + recvBufferSize
+	return int64(p.windowSize+1)*p.slotMemory() + int64(p.readBufferSize()) + recvBufferSize
 }
 
 // windowFitting returns the largest window whose buffers fit in memory bytes,
 // less than 1 when none does.
 func (p *params) windowFitting(memory int64) int {
 	blockSize := int64(p.blockSize)
+	memory -= p.slotMemory() // the block read ahead
 	// While the read buffer grows with the window, each block costs its slot
 	// and its read-ahead; beyond maxReadBuffer, its slot only.
 	growing := min((memory-recvBufferSize)/(p.slotMemory()+blockSize), maxReadBuffer/blockSize)

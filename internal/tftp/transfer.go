@@ -44,14 +44,16 @@ type transfer struct {
 	params params
 	policy retryPolicy
 
-	// slots holds the current window: block b lives in slot b%windowSize, each slot
-	// a complete DATA packet of headerSize+blockSize bytes. Retransmissions resend
-	// slots as they are; nothing is allocated per packet.
+	// slots holds the current window and the block read ahead after it: block b
+	// lives in slot b%(windowSize+1), each slot a complete DATA packet of
+	// headerSize+blockSize bytes. Retransmissions resend slots as they are;
+	// nothing is allocated per packet.
 	slots   []byte
 	slotLen []int // packet length of each slot
 	recv    []byte
 	batch   *batchWriter
 	acks    *ackReader
+	readErr error // the read ahead failed: the error of the next load
 	// peerAddr is the client's address without a zone, as received
 	// datagrams' senders are compared to it
 	peerAddr netip.Addr
@@ -88,8 +90,8 @@ func newTransfer(conn *net.UDPConn, peer netip.AddrPort, file io.Reader, p param
 		file:     bufio.NewReaderSize(file, p.readBufferSize()),
 		params:   p,
 		policy:   policy,
-		slots:    make([]byte, p.windowSize*(headerSize+p.blockSize)),
-		slotLen:  make([]int, p.windowSize),
+		slots:    make([]byte, (p.windowSize+1)*(headerSize+p.blockSize)),
+		slotLen:  make([]int, p.windowSize+1),
 		recv:     make([]byte, recvBufferSize),
 		batch:    newBatchWriter(conn, peer, p.windowSize),
 	}
@@ -210,19 +212,24 @@ func (t *transfer) sendWindow() error {
 	return t.batch.flush()
 }
 
-// readAhead fills the read buffer while the window is on the wire, so that
-// the read(2) for the next window does not stand between its acknowledgement
-// and the answer: at lock-step the round trip is the speed. A read error waits
-// in the buffer and ends the transfer at the next load.
+// readAhead reads the block after the window into its slot while the
+// window is on the wire, so that the read(2) does not stand between the
+// acknowledgement and the answer: at lock-step the round trip is the speed.
+// A read error waits until the block is due, so that the client still gets
+// every block before it.
 func (t *transfer) readAhead() {
-	if t.last == 0 {
-		_, _ = t.file.Peek(t.file.Size())
+	if t.last != 0 || t.loaded > t.sent || t.readErr != nil {
+		return
 	}
+	t.readErr = t.load(t.sent + 1)
 }
 
 // load reads the next block from the file into its slot. The slot's previous block
-// is at least a window old and thus acknowledged.
+// is more than a window old and thus acknowledged.
 func (t *transfer) load(block uint64) error {
+	if t.readErr != nil {
+		return t.readErr
+	}
 	i := t.slotIndex(block)
 	packet := t.slot(i)
 	putDataHeader(packet, uint16(block))
@@ -241,7 +248,7 @@ func (t *transfer) load(block uint64) error {
 }
 
 func (t *transfer) slotIndex(block uint64) int {
-	return int(block % uint64(t.params.windowSize))
+	return int(block % uint64(t.params.windowSize+1))
 }
 
 func (t *transfer) slot(i int) []byte {
