@@ -21,9 +21,13 @@ const (
 )
 
 // DefaultWorkers is how many requests one conn answers at once when
-// Server.Workers is zero: enough that the ACKs of a burst wait for their
-// leases to be stored together (group commit) rather than one by one.
-const DefaultWorkers = 32
+// Server.Workers is zero. An ACK waits for its lease's group commit, a
+// millisecond or a few; every request arriving meanwhile needs a worker of
+// its own, or it waits in the socket's buffer, and at 12,000 DORAs a second
+// that is dozens to hundreds. With 32 workers the server lost 2.5 % of the
+// DORAs at 11,000/s; with 256, 0.3 % at 13,000/s (512 lose more again:
+// workers only wake each other then). A waiting worker costs a goroutine.
+const DefaultWorkers = 256
 
 // Serve answers requests read from conn until ctx ends, and then returns
 // nil; it does not close conn. conn is bound to port 67 or to the PXE boot
