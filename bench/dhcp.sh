@@ -315,23 +315,12 @@ mkdir -p "$here/results"
 results="$here/results/dhcp-$(date +%Y-%m-%dT%H%M%S).txt"
 {
 	echo "kickstand DHCP bench, $(date -Is)"
-	echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+	machine_line
 	echo "kickstand $ks_version${baseline_bin:+ and baseline $baseline_bin}; Kea $kea_version; dnsmasq $dnsmasq_version; $(perfdhcp -v 2>&1 | head -n 1)"
 	echo "perfdhcp DORA over a veth between two namespaces, $seconds s per run, $rounds rounds, rates ${rates[*]}/s; a fresh lease database per run; /16 pool"
-	echo "load average before/after measuring: $load_before / $load_after"
-	echo "CPU while measuring: $cpu_use"
-	echo "busiest other processes (CPU seconds while measuring): ${others:-none}"
-	[ "$other_share" -lt 10 ] ||
-		echo "WARNING: other processes took ${other_share}% of the CPU while measuring: the numbers are noisy; rerun on a quiet machine"
+	measured_lines
 	echo
 	report
-} | tee "$results.table"
-{
-	cat "$results.table"
-	echo
-	echo "--- raw"
-	cat "$raw"
-} >"$results"
-rm -f "$results.table"
+} | save_results "$results" raw="$raw"
 echo
 echo "raw numbers: $results"

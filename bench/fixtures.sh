@@ -10,6 +10,8 @@
 # Usage: bash bench/fixtures.sh [CACHE]       (BENCH_FILE_MIB changes the big file's size)
 set -euo pipefail
 
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 cache=${1:-"$(cd "$(dirname "$0")/.." && pwd)/.cache/bench"}
 size_mib=${BENCH_FILE_MIB:-1024}
 stamp="$cache/.fixture-key"
@@ -37,27 +39,7 @@ head -c "$((size_mib << 20))" /dev/urandom >"$tree/images/install.img"
 printf 'placeholder kernel: the benchmark never boots it\n' >"$tree/images/pxeboot/vmlinuz"
 printf 'placeholder initrd: the benchmark never boots it\n' >"$tree/images/pxeboot/initrd.img"
 
-cat >"$tree/.treeinfo" <<'EOF'
-[header]
-type = productmd.treeinfo
-version = 1.2
-
-[release]
-name = Rocky Linux
-short = Rocky
-version = 9.6
-
-[tree]
-arch = x86_64
-platforms = x86_64
-
-[images-x86_64]
-kernel = images/pxeboot/vmlinuz
-initrd = images/pxeboot/initrd.img
-
-[stage2]
-mainimage = images/install.img
-EOF
+write_treeinfo "$tree"
 printf '1700000000.000000\n9.6\nx86_64\n' >"$tree/.discinfo"
 
 # Everyone may read, nobody but root may write: nginx's workers and vsftpd's

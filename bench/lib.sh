@@ -272,3 +272,63 @@ measure_end() {
 			avail, ours / hz, note, irq / hz, other, 100 * other / avail, steal / hz }')
 	other_share=$(sed -E 's/.*\(([0-9]+)%\).*/\1/' <<<"$cpu_use")
 }
+
+# machine_line: the "machine:" line of a report: CPUs, memory, kernel.
+machine_line() {
+	echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+}
+
+# measured_lines: what else ran while measuring (from measure_end), and a
+# warning when other processes took 10 % of the CPU or more.
+measured_lines() {
+	echo "load average before/after measuring: $load_before / $load_after"
+	echo "CPU while measuring: $cpu_use"
+	echo "busiest other processes (CPU seconds while measuring): ${others:-none}"
+	[ "$other_share" -lt 10 ] ||
+		echo "WARNING: other processes took ${other_share}% of the CPU while measuring: the numbers are noisy; rerun on a quiet machine"
+}
+
+# save_results FILE NAME=PATH...: prints the report read from stdin and saves
+# it to FILE, each PATH after it under a "--- NAME" heading.
+save_results() {
+	local results=$1 part
+	shift
+	tee "$results.table"
+	{
+		cat "$results.table"
+		for part in "$@"; do
+			echo
+			echo "--- ${part%%=*}"
+			cat "${part#*=}"
+		done
+	} >"$results"
+	rm -f "$results.table"
+}
+
+# write_treeinfo DIR: the .treeinfo and .discinfo of a Rocky 9.6 x86_64 tree
+# whose kernel, initrd and stage2 are images/pxeboot/vmlinuz,
+# images/pxeboot/initrd.img and images/install.img.
+write_treeinfo() {
+	cat >"$1/.treeinfo" <<'EOF'
+[header]
+type = productmd.treeinfo
+version = 1.2
+
+[release]
+name = Rocky Linux
+short = Rocky
+version = 9.6
+
+[tree]
+arch = x86_64
+platforms = x86_64
+
+[images-x86_64]
+kernel = images/pxeboot/vmlinuz
+initrd = images/pxeboot/initrd.img
+
+[stage2]
+mainimage = images/install.img
+EOF
+	printf '1700000000.000000\n9.6\nx86_64\n' >"$1/.discinfo"
+}

@@ -320,27 +320,13 @@ mkdir -p "$here/results"
 results="$here/results/$(date +%Y-%m-%dT%H%M%S).txt"
 {
 	echo "kickstand bench, $(date -Is)"
-	echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+	machine_line
 	echo "kickstand $ks_version; $(nginx -v 2>&1); vsftpd $(dpkg-query -W -f='${Version}' vsftpd 2>/dev/null); $(curl --version | head -n 1 | cut -d' ' -f1-2)"
 	echo "file: $file, $size bytes; $parallel parallel downloads per round, $reps rounds per server, over 127.0.0.1"
-	echo "load average before/after measuring: $load_before / $load_after"
-	echo "CPU while measuring: $cpu_use"
-	echo "busiest other processes still running at the end (CPU seconds while measuring): ${others:-none}"
-	[ "$other_share" -lt 10 ] ||
-		echo "WARNING: other processes took ${other_share}% of the CPU while measuring: the numbers are noisy; rerun on a quiet machine"
+	measured_lines
 	echo
 	report
-} | tee "$results.table"
-{
-	cat "$results.table"
-	echo
-	echo "--- raw"
-	cat "$raw"
-	echo
-	echo "--- syscalls"
-	cat "$strace_out"
-} >"$results"
-rm -f "$results.table"
+} | save_results "$results" raw="$raw" syscalls="$strace_out"
 if [ -s "$strace_out" ]; then
 	echo
 	echo "kickstand's syscalls during one download each (strace -f -c):"

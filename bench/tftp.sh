@@ -99,24 +99,8 @@ tree=$work/tree
 mkdir -p "$tree/images/pxeboot"
 printf 'placeholder\n' >"$tree/images/pxeboot/vmlinuz"
 printf 'placeholder\n' >"$tree/images/pxeboot/initrd.img"
-cat >"$tree/.treeinfo" <<'EOF'
-[header]
-type = productmd.treeinfo
-version = 1.2
-
-[release]
-name = Rocky Linux
-short = Rocky
-version = 9.6
-
-[tree]
-arch = x86_64
-platforms = x86_64
-
-[images-x86_64]
-kernel = images/pxeboot/vmlinuz
-initrd = images/pxeboot/initrd.img
-EOF
+printf 'placeholder\n' >"$tree/images/install.img"
+write_treeinfo "$tree"
 head -c $((mib << 20)) /dev/urandom >"$tree/big.img"
 head -c $((client_mib << 20)) /dev/urandom >"$tree/many.img"
 root=$work/root
