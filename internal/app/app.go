@@ -87,7 +87,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 		return nil, err
 	}
 	st := newAbsentStore(db)
-	a := &App{cfg: cfg, log: log, store: st, net: network, bus: events.New(0), feed: &events.Feed{}, peers: newNeighbours()}
+	a := &App{cfg: cfg, log: log, store: st, net: network, bus: events.New(0), feed: &events.Feed{}, peers: newNeighbours(network.Interface)}
 	if a.defaults, err = inventory.EnsureISOs(ctx, db, cfg.ISOs, progressWriter()); err != nil {
 		db.Close()
 		return nil, err

@@ -129,7 +129,7 @@ func TestUEFIShimInFullMode(t *testing.T) {
 	db.AddProfile(ctx, store.Profile{Name: "web", Distro: "rocky9"})
 	db.PutMachine(ctx, store.Machine{MAC: mac, Profile: "web", State: store.StateNew, Token: "t"})
 	log := slog.New(slog.DiscardHandler)
-	a := &App{log: log, store: db, peers: newNeighbours(), net: netif.Network{ServerIP: netip.MustParseAddr("10.0.0.1")}}
+	a := &App{log: log, store: db, peers: newNeighbours(""), net: netif.Network{ServerIP: netip.MustParseAddr("10.0.0.1")}}
 	a.cfg.DHCP = "full"
 	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1", log: log}
 	a.tree = &bootfs.Tree{Loaders: map[string]string{"snponly.efi": "/x"}, Distro: a.distroSource, Default: a.defaultDistro, Generate: a.generate}
@@ -227,7 +227,7 @@ func TestGRUBConfigFollowsTheDistrosGRUB(t *testing.T) {
 	}
 	defer db.Close()
 	log := slog.New(slog.DiscardHandler)
-	a := &App{log: log, store: db, peers: newNeighbours()}
+	a := &App{log: log, store: db, peers: newNeighbours("")}
 	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1:8080", grub: a.grubDialect, log: log}
 	a.tree = &bootfs.Tree{Distro: a.distroSource, Default: a.defaultDistro, Generate: a.generate}
 	for i, tc := range []struct{ distro, linux, initrd, from string }{

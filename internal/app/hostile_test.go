@@ -53,10 +53,10 @@ func newLANApp(t *testing.T, unknown boot.Unknown) *lanApp {
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	l := &lanApp{db: db, arp: map[netip.Addr]net.HardwareAddr{}, logs: logs}
-	l.App = &App{log: log, store: db, bus: events.New(0), peers: newNeighbours(),
+	l.App = &App{log: log, store: db, bus: events.New(0), peers: newNeighbours(""),
 		net: netif.Network{ServerIP: netip.MustParseAddr("10.0.0.1")}}
 	l.cfg.KSSourceCheck = true
-	l.peers.arpFn = func() map[netip.Addr]net.HardwareAddr { return l.arp }
+	l.peers.arpFn = func(ip netip.Addr) (net.HardwareAddr, bool) { mac, ok := l.arp[ip]; return mac, ok }
 	l.machines = &machines{store: db, unknown: unknown, baseURL: "http://10.0.0.1", source: l.sourceOf, log: log,
 		discoveries: newRateLimit(discoverRate, discoverBurst), wireEvents: rateLimits{rate: eventRate, burst: eventBurst, maxKeys: 8192}}
 	l.tree = &bootfs.Tree{Loaders: map[string]string{}, Generate: l.machines.generate}

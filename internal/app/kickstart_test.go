@@ -108,7 +108,7 @@ func TestInvalidKickstartIsNotServed(t *testing.T) {
 	}
 
 	log := slog.New(slog.DiscardHandler)
-	a := &App{log: log, store: db, bus: events.New(0), peers: newNeighbours()}
+	a := &App{log: log, store: db, bus: events.New(0), peers: newNeighbours("")}
 	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1", log: log}
 	if _, err := a.kickstart(ctx, "tok-bad", netip.MustParseAddr("10.0.0.50")); err == nil || errors.Is(err, httpd.ErrNotFound) {
 		t.Fatalf("an invalid kickstart was served (or 404ed): %v", err)

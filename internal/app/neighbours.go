@@ -1,26 +1,45 @@
 package app
 
 import (
-	"bufio"
 	"net"
 	"net/netip"
-	"os"
-	"strings"
 	"sync"
+
+	"kickstand/internal/netif"
 )
 
 // neighbours maps client addresses to MACs so that TFTP and HTTP transfers,
 // which only know an IP, land on the right machine's timeline. DHCP teaches
-// it; the kernel's ARP table is the fallback (proxy mode, where the LAN's
-// DHCP server gave the address).
+// it; the kernel's neighbour table is the fallback (proxy mode, where the
+// LAN's DHCP server gave the address).
 type neighbours struct {
-	mu    sync.Mutex
-	byIP  map[netip.Addr]net.HardwareAddr
-	arpFn func() map[netip.Addr]net.HardwareAddr
+	mu   sync.Mutex
+	byIP map[netip.Addr]net.HardwareAddr
+	// arpFn returns what the kernel's neighbour table has for one address now.
+	arpFn func(netip.Addr) (net.HardwareAddr, bool)
 }
 
-func newNeighbours() *neighbours {
-	return &neighbours{byIP: map[netip.Addr]net.HardwareAddr{}, arpFn: readARP}
+// newNeighbours asks the neighbour table of the interface named ifName for
+// one address at a time, and the whole table (/proc/net/arp, every
+// interface) only for an address that interface has no entry for: a client
+// on another interface, or behind a router (none at all).
+func newNeighbours(ifName string) *neighbours {
+	n := &neighbours{byIP: map[netip.Addr]net.HardwareAddr{}, arpFn: wholeARP}
+	if table, err := netif.NewNeighbours(ifName); err == nil {
+		n.arpFn = func(ip netip.Addr) (net.HardwareAddr, bool) {
+			if mac, ok := table.Lookup(ip); ok {
+				return mac, true
+			}
+			return wholeARP(ip)
+		}
+	}
+	return n
+}
+
+// wholeARP looks ip up in the whole table, read again for each lookup.
+func wholeARP(ip netip.Addr) (net.HardwareAddr, bool) {
+	mac, ok := netif.ReadARP()[ip]
+	return mac, ok
 }
 
 // maxLearned bounds the learned addresses: anything on the LAN can send a
@@ -57,7 +76,7 @@ func (n *neighbours) lookup(ip netip.Addr) (net.HardwareAddr, bool) {
 	if mac, ok := n.learned(ip); ok {
 		return mac, true
 	}
-	mac, ok := n.arpFn()[ip]
+	mac, ok := n.arpFn(ip)
 	if ok {
 		n.learn(ip, mac)
 	}
@@ -67,30 +86,5 @@ func (n *neighbours) lookup(ip netip.Addr) (net.HardwareAddr, bool) {
 // current returns the MAC the kernel's neighbour table has for ip now,
 // without the learned addresses, which may be stale.
 func (n *neighbours) current(ip netip.Addr) (net.HardwareAddr, bool) {
-	mac, ok := n.arpFn()[ip]
-	return mac, ok
-}
-
-// readARP reads the kernel's IPv4 neighbour table.
-func readARP() map[netip.Addr]net.HardwareAddr {
-	out := map[netip.Addr]net.HardwareAddr{}
-	f, err := os.Open("/proc/net/arp")
-	if err != nil {
-		return out
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// IP address  HW type  Flags  HW address  Mask  Device
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 4 || fields[2] == "0x0" {
-			continue
-		}
-		ip, err1 := netip.ParseAddr(fields[0])
-		mac, err2 := net.ParseMAC(fields[3])
-		if err1 == nil && err2 == nil && len(mac) == 6 {
-			out[ip] = mac
-		}
-	}
-	return out
+	return n.arpFn(ip)
 }

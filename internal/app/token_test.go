@@ -43,10 +43,10 @@ func TestKickstartTokens(t *testing.T) {
 	db.PutMachine(ctx, store.Machine{MAC: macB, Profile: "web", State: store.StateNew, Token: "token-b"})
 	db.Discover(ctx, store.Machine{MAC: stranger, Token: "token-stranger"}, DiscoveredMax)
 	log := slog.New(slog.DiscardHandler)
-	a := &App{log: log, store: db, bus: events.New(0), peers: newNeighbours()}
+	a := &App{log: log, store: db, bus: events.New(0), peers: newNeighbours("")}
 	ip := netip.MustParseAddr
 	arp := map[netip.Addr]net.HardwareAddr{ip("10.0.0.10"): macA, ip("10.0.0.11"): macB, ip("10.0.0.12"): stranger}
-	a.peers.arpFn = func() map[netip.Addr]net.HardwareAddr { return arp }
+	a.peers.arpFn = func(ip netip.Addr) (net.HardwareAddr, bool) { mac, ok := arp[ip]; return mac, ok }
 	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1", log: log}
 	ipA, ipB, ipStranger, ipNobody := ip("10.0.0.10"), ip("10.0.0.11"), ip("10.0.0.12"), ip("10.0.0.13")
 
@@ -125,7 +125,7 @@ func TestStage2Event(t *testing.T) {
 	defer db.Close()
 	db.AddDistro(ctx, store.Distro{Name: "rocky9", Source: t.TempDir(), Stage2: "images/install.img"})
 	log := slog.New(slog.DiscardHandler)
-	a := &App{log: log, store: db, bus: events.New(0), peers: newNeighbours(), defaults: []string{"rocky9"}}
+	a := &App{log: log, store: db, bus: events.New(0), peers: newNeighbours(""), defaults: []string{"rocky9"}}
 	a.machines = &machines{store: db, pubDistro: a.defaultDistro, log: log}
 	mac, _ := store.ParseMAC("52:54:00:00:00:0d")
 	client := netip.MustParseAddr("10.0.0.9")
