@@ -20,7 +20,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"golang.org/x/net/ipv4"
 
 	"kickstand/internal/bootfs"
 	"kickstand/internal/config"
@@ -108,14 +107,16 @@ func (s *servedApp) dhcp(t *testing.T) (port67, pxePort *net.UDPAddr) {
 		t.Fatal(err)
 	}
 	srv.Mode = dhcp.ModeProxy
-	var conns [2]*ipv4.PacketConn
+	var conns [2]*dhcp.Conn
 	for i := range conns {
 		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		conns[i] = ipv4.NewPacketConn(c)
+		if conns[i], err = dhcp.NewConn(c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	port67, pxePort = conns[0].LocalAddr().(*net.UDPAddr), conns[1].LocalAddr().(*net.UDPAddr)
 	srv.PXEPort = pxePort.Port

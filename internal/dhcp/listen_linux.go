@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"syscall"
 
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +17,7 @@ import (
 // returns it with the interface and destination control messages on, ready
 // for Serve. Binding port 67 needs root or CAP_NET_BIND_SERVICE; binding to
 // an interface needs CAP_NET_RAW on older kernels.
-func Listen(ctx context.Context, iface string, port int) (*ipv4.PacketConn, error) {
+func Listen(ctx context.Context, iface string, port int) (*Conn, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) { serr = setSocketOptions(int(fd), iface) })
@@ -31,10 +30,10 @@ func Listen(ctx context.Context, iface string, port int) (*ipv4.PacketConn, erro
 	if err != nil {
 		return nil, fmt.Errorf("dhcp: listen on port %d (interface %q): %w", port, iface, err)
 	}
-	conn := ipv4.NewPacketConn(pc)
-	if err := conn.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
+	conn, err := NewConn(pc)
+	if err != nil {
 		pc.Close()
-		return nil, fmt.Errorf("dhcp: enable control messages on port %d: %w", port, err)
+		return nil, err
 	}
 	return conn, nil
 }

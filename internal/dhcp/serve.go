@@ -39,7 +39,7 @@ const DefaultWorkers = 256
 // Workers goroutines read conn and answer what they read, so that a
 // request waiting for its lease to be stored does not hold up the others;
 // several conns may be served at once.
-func (s *Server) Serve(ctx context.Context, conn *ipv4.PacketConn) error {
+func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 	if s.mode() == ModeOff {
 		return nil
 	}
@@ -75,23 +75,24 @@ func (s *Server) workers() int {
 }
 
 // serveConn is one worker of Serve.
-func (s *Server) serveConn(ctx context.Context, conn *ipv4.PacketConn, port int) error {
+func (s *Server) serveConn(ctx context.Context, conn *Conn, port int) error {
 	w := &worker{in: make([]byte, maxDatagram), out: make([]byte, 0, 1500)}
 	for {
-		n, cm, src, err := conn.ReadFrom(w.in)
+		n, ifIndex, src, err := conn.read(w)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("dhcp: read: %w", err)
 		}
-		s.serveOne(ctx, conn, w, w.in[:n], cm, src, port)
+		s.serveOne(ctx, conn, w, w.in[:n], ifIndex, src, port)
 	}
 }
 
 // worker is what one worker of Serve reuses from one packet to the next.
 type worker struct {
 	in, out []byte // the request read, the reply encoded
+	reader  packetReader
 	dst     net.UDPAddr
 	dstIP   [4]byte
 	wcm     ipv4.ControlMessage
@@ -100,23 +101,18 @@ type worker struct {
 // serveOne handles one datagram and sends the reply, if any. A panic in
 // the handler is logged and the datagram dropped, so that one odd packet
 // can not stop the server.
-func (s *Server) serveOne(ctx context.Context, conn *ipv4.PacketConn, w *worker, b []byte, cm *ipv4.ControlMessage, src net.Addr, port int) {
+func (s *Server) serveOne(ctx context.Context, conn *Conn, w *worker, b []byte, ifIndex int, src *net.UDPAddr, port int) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.logger().Error("dhcp: bug: handler panicked; packet dropped", "panic", r)
 		}
 	}()
-	ifIndex := 0
-	if cm != nil {
-		ifIndex = cm.IfIndex
-	}
 	reply := s.handlePacket(ctx, b, port, ifIndex)
 	if reply == nil {
 		return
 	}
 	defer s.releaseReply(reply)
-	udpSrc, _ := src.(*net.UDPAddr)
-	dst, broadcast, ok := replyAddrPort(reply, udpSrc, port == s.pxePort())
+	dst, broadcast, ok := replyAddrPort(reply, src, port == s.pxePort())
 	if !ok {
 		s.logger().Debug("dhcp: no address to reply to", "src", src)
 		return

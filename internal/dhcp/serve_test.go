@@ -9,20 +9,19 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"golang.org/x/net/ipv4"
 )
 
 // listenLoopback opens a server conn on 127.0.0.1 port 0 the way Listen
 // does, minus the privileged socket options.
-func listenLoopback(t *testing.T) (*ipv4.PacketConn, int) {
+func listenLoopback(t *testing.T) (*Conn, int) {
 	t.Helper()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	conn := ipv4.NewPacketConn(pc)
-	if err := conn.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
+	conn, err := NewConn(pc)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return conn, pc.LocalAddr().(*net.UDPAddr).Port
