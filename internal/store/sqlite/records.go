@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -361,8 +360,16 @@ func (d *DB) RemoveMachine(ctx context.Context, mac net.HardwareAddr) error {
 
 // Record appends ev and advances the machine toward step, atomically: the
 // transaction takes the write lock first (_txlock=immediate), so the state
-// read here is the one the update replaces.
+// read there is the one the update replaces. Concurrent calls share a
+// transaction (eventWriter); each gets its own event's result.
+//
+// ctx ending before Record is called fails it; once ev has joined a batch
+// the batch is written whatever becomes of ctx, since the other events in
+// it are not the caller's to cancel, and the wait is one or two batches.
 func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (store.State, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	if ev.Time.IsZero() {
 		ev.Time = now()
 	}
@@ -370,33 +377,8 @@ func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (stor
 	if err != nil {
 		return "", err
 	}
-	var state store.State
-	err = d.inTx(ctx, func(tx *sql.Tx) error {
-		var cur string
-		err := tx.QueryRowContext(ctx, `SELECT state FROM machines WHERE mac = ?`, ev.MAC.String()).Scan(&cur)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("machine %s: %w", ev.MAC, store.ErrNotFound)
-		case err != nil:
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events (mac, time, kind, detail, fields) VALUES (?,?,?,?,?)`,
-			ev.MAC.String(), unix(ev.Time), string(ev.Kind), ev.Detail, fields); err != nil {
-			return err
-		}
-		state = store.State(cur)
-		next, changed := store.Advance(state, step)
-		if step != "" && changed {
-			state = next
-			_, err = tx.ExecContext(ctx, `UPDATE machines SET state = ?, updated = ?, seen = max(seen, ?) WHERE mac = ?`,
-				string(next), unix(ev.Time), unix(ev.Time), ev.MAC.String())
-		} else {
-			_, err = tx.ExecContext(ctx, `UPDATE machines SET seen = ? WHERE mac = ? AND seen < ?`,
-				unix(ev.Time), ev.MAC.String(), unix(ev.Time))
-		}
-		return err
-	})
-	return state, err
+	e := batchEvent{ev: ev, mac: ev.MAC.String(), fields: fields, step: step}
+	return d.events.record(context.WithoutCancel(ctx), e)
 }
 
 // Events returns the machine's timeline, oldest first.

@@ -32,6 +32,8 @@ type DB struct {
 
 	mu    sync.Mutex // guards stmts
 	stmts map[string]*sql.Stmt
+
+	events eventWriter // Record's group commit
 }
 
 var _ store.Store = (*DB)(nil)
@@ -64,7 +66,9 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: migrate %s: %w", path, err)
 	}
-	return &DB{db: db, stmts: make(map[string]*sql.Stmt)}, nil
+	d := &DB{db: db, stmts: make(map[string]*sql.Stmt)}
+	d.events.init(d.writeEvents)
+	return d, nil
 }
 
 // Close closes the database.
