@@ -227,7 +227,7 @@ func (a *App) serve(ctx context.Context) error {
 	runs = append(runs,
 		func(ctx context.Context) error { return tftpSrv.Serve(ctx, tftpConn) },
 		func(ctx context.Context) error { return httpSrv.Serve(ctx, httpLn) },
-		func(ctx context.Context) error { a.bus.Run(ctx, a.recordEvent); return nil },
+		func(ctx context.Context) error { a.bus.RunParallel(ctx, eventWorkers, a.recordEvent); return nil },
 		func(ctx context.Context) error { a.prune(ctx, 10*time.Minute); return nil })
 
 	g, ctx := errgroup.WithContext(ctx)
@@ -238,6 +238,12 @@ func (a *App) serve(ctx context.Context) error {
 		"dhcp", a.cfg.DHCP, "tftp-port", a.cfg.TFTPPort, "http", a.machines.baseURL, "ftp", a.ftpSummary(), "unknown", a.cfg.Unknown)
 	return g.Wait()
 }
+
+// eventWorkers is how many wire events (DHCP, TFTP, HTTP, FTP) are recorded
+// at once, each machine's in order: the store commits events that arrive
+// together in one transaction, which in a rack booting at once is most of
+// the cost of recording them.
+const eventWorkers = 16
 
 // prune deletes, now and then every interval until ctx ends, the events
 // older than --event-retention, all but the newest MaxEventsPerMachine of

@@ -5,6 +5,7 @@ package events
 
 import (
 	"context"
+	"hash/maphash"
 	"net"
 	"net/netip"
 	"strings"
@@ -158,6 +159,39 @@ func (b *Bus) Run(ctx context.Context, fn func(Event)) {
 		}
 	}
 }
+
+// RunParallel is Run with n goroutines calling fn: the events of one MAC
+// all go to the same goroutine, in order, so each machine's timeline and
+// state still see them one at a time, while the events of different
+// machines are recorded together (the store commits concurrent events in
+// one transaction). When ctx ends it delivers what is still queued and
+// returns once every goroutine is done.
+func (b *Bus) RunParallel(ctx context.Context, n int, fn func(Event)) {
+	if n <= 1 {
+		b.Run(ctx, fn)
+		return
+	}
+	shards := make([]chan Event, n)
+	var wg sync.WaitGroup
+	for i := range shards {
+		shards[i] = make(chan Event, shardQueue)
+		wg.Go(func() {
+			for e := range shards[i] {
+				fn(e)
+			}
+		})
+	}
+	seed := maphash.MakeSeed()
+	b.Run(ctx, func(e Event) { shards[maphash.Bytes(seed, e.MAC)%uint64(n)] <- e })
+	for _, s := range shards {
+		close(s)
+	}
+	wg.Wait()
+}
+
+// shardQueue is how many events one of RunParallel's goroutines may have
+// waiting; past it the bus's own queue fills, and then Publish drops.
+const shardQueue = 64
 
 // Feed hands every event it is sent to each of its subscribers (the live
 // views: the API's event stream, the dashboard). A subscriber that does not

@@ -2,6 +2,10 @@ package events
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -74,4 +78,47 @@ func TestFeed(t *testing.T) {
 		t.Fatal("a closed subscription still receives")
 	}
 	a.Close()
+}
+
+// TestRunParallel checks that every event is delivered once, each MAC's in
+// the order published, and that different MACs' events are handled at once.
+func TestRunParallel(t *testing.T) {
+	const macs, each = 20, 50
+	b := New(macs * each)
+	for i := range each {
+		for m := range macs {
+			b.Publish(Event{MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(m)}, Detail: fmt.Sprint(i)})
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // deliver what is queued, then return
+	var mu sync.Mutex
+	next := map[string]int{}
+	var running, most atomic.Int32
+	b.RunParallel(ctx, 4, func(e Event) {
+		now := running.Add(1)
+		for {
+			m := most.Load()
+			if now <= m || most.CompareAndSwap(m, now) {
+				break
+			}
+		}
+		time.Sleep(100 * time.Microsecond)
+		running.Add(-1)
+		mu.Lock()
+		defer mu.Unlock()
+		mac := e.MAC.String()
+		if e.Detail != fmt.Sprint(next[mac]) {
+			t.Errorf("%s: event %s, want %d: out of order", mac, e.Detail, next[mac])
+		}
+		next[mac]++
+	})
+	for m := range macs {
+		if got := next[net.HardwareAddr{2, 0, 0, 0, 0, byte(m)}.String()]; got != each {
+			t.Errorf("MAC %d: %d events delivered, want %d", m, got, each)
+		}
+	}
+	if most.Load() < 2 {
+		t.Errorf("at most %d events handled at once, want several", most.Load())
+	}
 }
