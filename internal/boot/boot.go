@@ -151,6 +151,12 @@ type Decision struct {
 	Offered bool
 	// GRUB is the dialect of the client's GRUB, for GRUB configs.
 	GRUB GRUBDialect
+	// BootIF names the NIC the client booted from as the installer reads
+	// it ("01-52-54-00-12-34-56", the BOOTIF= argument), so that a machine
+	// with several NICs installs over the one kickstand knows; "" when the
+	// client's MAC is unknown. pxelinux (IPAPPEND 2) and iPXE (${mac})
+	// know it themselves; GRUB configs write it out.
+	BootIF string
 }
 
 // Profiles returns the profile of each install, in order.
@@ -166,6 +172,21 @@ func (d Decision) Profiles() []string {
 // operator registered installs unattended; a boot config never turns any
 // other machine into an install by itself.
 func Decide(in Input) Decision {
+	d := decide(in)
+	d.BootIF = bootIF(in.MAC)
+	return d
+}
+
+// bootIF is the BOOTIF= value of an Ethernet MAC, as pxelinux's IPAPPEND 2
+// writes it: hardware type 01, then the bytes in hex joined by '-'.
+func bootIF(mac net.HardwareAddr) string {
+	if len(mac) != 6 {
+		return ""
+	}
+	return "01-" + strings.ReplaceAll(mac.String(), ":", "-")
+}
+
+func decide(in Input) Decision {
 	m := in.Machine
 	switch {
 	case m != nil && m.State == store.StateInstalled:

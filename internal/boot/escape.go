@@ -39,6 +39,16 @@ func cmdlineArgs(cmdline string) []string {
 	return strings.FieldsFunc(cmdline, func(r rune) bool { return r == ' ' || isControl(r) })
 }
 
+// hasArg reports whether a kernel command line sets name (name=...).
+func hasArg(args []string, name string) bool {
+	for _, arg := range args {
+		if key, _, _ := strings.Cut(arg, "="); key == name {
+			return true
+		}
+	}
+	return false
+}
+
 // maxLabel bounds a label: a longer one (never a name the CLI accepts) is
 // cut and told apart by a hash, so that a pxelinux LABEL line stays short.
 const maxLabel = 80

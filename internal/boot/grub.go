@@ -83,12 +83,12 @@ func RenderGRUB(d Decision, title string) []byte {
 	switch d.Action {
 	case ActionInstall:
 		b.WriteString("set default=install\nset timeout=0\n")
-		writeGRUBInstall(&b, "install", d.Installs[0], d.GRUB)
+		writeGRUBInstall(&b, "install", d.Installs[0], d)
 	case ActionMenu:
 		fmt.Fprintf(&b, "set default=local\nset timeout=%d\necho %s\n", MenuTimeout/10, grubQuote(oneLine(title)))
 		b.WriteString("\nmenuentry 'Boot from local disk' --id local {\n\texit\n}\n")
 		for _, in := range d.Installs {
-			writeGRUBInstall(&b, "install-"+label(in.Profile), in, d.GRUB)
+			writeGRUBInstall(&b, "install-"+label(in.Profile), in, d)
 		}
 	default:
 		b.WriteString("set default=local\nset timeout=0\n\nmenuentry 'Boot from local disk' --id local {\n\texit\n}\n")
@@ -96,15 +96,20 @@ func RenderGRUB(d Decision, title string) []byte {
 	return b.Bytes()
 }
 
-func writeGRUBInstall(b *bytes.Buffer, id string, in Install, g GRUBDialect) {
+func writeGRUBInstall(b *bytes.Buffer, id string, in Install, d Decision) {
+	g := d.GRUB
 	linux, initrd := "linux", "initrd"
 	if g.LinuxEFI {
 		linux, initrd = "linuxefi", "initrdefi"
 	}
 	fmt.Fprintf(b, "\nmenuentry %s --id %s {\n", grubQuote(oneLine(fmt.Sprintf("Install %s (%s)", in.Profile, in.Distro))), id)
 	fmt.Fprintf(b, "\t%s %s", linux, grubQuote(grubPath(loaderURL(in.Kernel), g.TFTP)))
-	for _, arg := range cmdlineArgs(in.Cmdline) {
+	args := cmdlineArgs(in.Cmdline)
+	for _, arg := range args {
 		b.WriteString(" " + grubQuote(arg))
+	}
+	if d.BootIF != "" && !hasArg(args, "BOOTIF") {
+		b.WriteString(" " + grubQuote("BOOTIF="+d.BootIF))
 	}
 	fmt.Fprintf(b, "\n\t%s %s\n}\n", initrd, grubQuote(grubPath(loaderURL(in.Initrd), g.TFTP)))
 }

@@ -59,6 +59,9 @@ func writeIPXEInstall(b *bytes.Buffer, in Install) {
 			args = append(args, arg)
 		}
 	}
+	if !hasArg(args, "BOOTIF") {
+		args = append(args, "BOOTIF=01-${netX/mac:hexhyp}") // the NIC iPXE booted from
+	}
 	line := fmt.Sprintf("kernel %s initrd=%s %s", kernel, name, strings.Join(args, " "))
 	if strings.HasSuffix(line, `\`) {
 		line += " " // not a continuation line

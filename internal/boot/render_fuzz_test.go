@@ -23,7 +23,7 @@ func FuzzRender(f *testing.F) {
 	// The decisions of the golden files (testdata/), then hostile values:
 	// each seed is a way into one of the three languages.
 	for _, a := range []Action{ActionInstall, ActionMenu, ActionLocal, ActionIgnore} {
-		f.Add(byte(a)|0x10, "web", "db", "rocky9", kernel, initrd, cmdline, "registered: install profile web", "kickstand: 52:54:00:12:34:56")
+		f.Add(byte(a)|0x30, "web", "db", "rocky9", kernel, initrd, cmdline, "registered: install profile web", "kickstand: 52:54:00:12:34:56")
 	}
 	for _, h := range hostile {
 		for _, a := range []Action{ActionInstall, ActionMenu} {
@@ -99,6 +99,9 @@ func or(s, def string) string {
 // (the store's key) and kernel and initrd URLs never empty.
 func fuzzDecision(flags byte, profile0, profile1, distro, kernel, initrd, cmdline, reason string) Decision {
 	d := Decision{Action: Action(flags & 3), Reason: reason, GRUB: GRUBDialect{LinuxEFI: flags&4 != 0, TFTP: flags&8 != 0}}
+	if flags&0x20 != 0 {
+		d.BootIF = "01-52-54-00-12-34-56"
+	}
 	if d.Action != ActionInstall && d.Action != ActionMenu {
 		return d
 	}
@@ -112,7 +115,7 @@ func fuzzDecision(flags byte, profile0, profile1, distro, kernel, initrd, cmdlin
 
 // plainTwin is d with plain values in place of every string.
 func plainTwin(d Decision) Decision {
-	p := Decision{Action: d.Action, Reason: "r", GRUB: d.GRUB}
+	p := Decision{Action: d.Action, Reason: "r", GRUB: d.GRUB, BootIF: d.BootIF}
 	for i := range d.Installs {
 		p.Installs = append(p.Installs, Install{Profile: fmt.Sprint("p", i), Distro: "d", Kernel: "http://h/k", Initrd: "http://h/i", Cmdline: "a"})
 	}
@@ -123,6 +126,17 @@ func plainTwin(d Decision) Decision {
 // control characters, as the loaders and the kernel would split them.
 func kernelArgs(cmdline string) []string {
 	return strings.FieldsFunc(cmdline, func(r rune) bool { return r <= ' ' || r == 0x7f })
+}
+
+// withBootIF is args as a loader passes them on: with BOOTIF=bootIF
+// added, unless bootIF is empty or the command line names a BOOTIF itself.
+func withBootIF(args []string, bootIF string) []string {
+	for _, a := range args {
+		if key, _, _ := strings.Cut(a, "="); key == "BOOTIF" || bootIF == "" {
+			return args
+		}
+	}
+	return append(slices.Clip(args), "BOOTIF="+bootIF)
 }
 
 // checkURL fails unless u, written for the loaders as written, is one
@@ -264,6 +278,7 @@ func checkIPXE(t *testing.T, d Decision, script, plainScript []byte) {
 						all = append(all, a)
 					}
 				}
+				all = withBootIF(all, "01-${netX/mac:hexhyp}") // iPXE knows the NIC it booted from
 				if len(c) < 3 || !strings.HasPrefix(c[2], "initrd=") || !slices.Equal(c[3:], all) {
 					t.Fatalf("iPXE kernel command %q, want the arguments %q", c, all)
 				}
@@ -329,8 +344,8 @@ func checkGRUB(t *testing.T, d Decision, title string, cfg, plainCfg []byte) {
 				}
 			}
 		case "linux", "linuxefi":
-			if i := d.Installs[max(install, 0)]; !slices.Equal(grubTexts(c[2:]), kernelArgs(i.Cmdline)) {
-				t.Fatalf("GRUB kernel arguments %q, want %q", grubTexts(c[2:]), kernelArgs(i.Cmdline))
+			if i := d.Installs[max(install, 0)]; !slices.Equal(grubTexts(c[2:]), withBootIF(kernelArgs(i.Cmdline), d.BootIF)) {
+				t.Fatalf("GRUB kernel arguments %q, want %q", grubTexts(c[2:]), withBootIF(kernelArgs(i.Cmdline), d.BootIF))
 			}
 		}
 	}

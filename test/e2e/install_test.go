@@ -133,7 +133,25 @@ func bootAndInstall(t *testing.T, l *lan, s *served, mac string, fx fixture) []s
 	console := runQEMU(t, l.ns, s.console(), qemuTimeout(t, 6*time.Minute), pxeBootArgs(l.tap, mac)...)
 	got := checkInstallerRun(t, console, fx.stage2SHA)
 	t.Logf("installer markers:\n  %s", strings.Join(got, "\n  "))
+	wantBootIF(t, got, mac)
 	return got
+}
+
+// wantBootIF checks that the kernel command line named the NIC the machine
+// booted from (BOOTIF=01-<mac>, from pxelinux, iPXE or GRUB alike) and that
+// the installer found it.
+func wantBootIF(t *testing.T, markers []string, mac string) {
+	t.Helper()
+	want := "bootif 01-" + strings.ReplaceAll(strings.ToLower(mac), ":", "-") + " iface "
+	for _, m := range markers {
+		if rest, ok := strings.CutPrefix(m, want); ok {
+			if rest == "" {
+				t.Errorf("installer marker %q: no NIC has that MAC", m)
+			}
+			return
+		}
+	}
+	t.Errorf("console lacks %q...: the kernel command line named no boot NIC", markerPrefix+want)
 }
 
 // wantCmdlineRepo checks the installer's "cmdline ks=... repo=..." marker: the
