@@ -117,7 +117,9 @@ func (w *leaseWriter) write(ctx context.Context, add func(*leaseBatch)) error {
 		w.open = nil
 		w.mu.Unlock()
 		put, remove := b.leases()
-		err := w.store.SaveLeases(ctx, put, remove)
+		// The batch holds other callers' leases: it is written whatever
+		// becomes of this caller's ctx.
+		err := w.store.SaveLeases(context.WithoutCancel(ctx), put, remove)
 		w.mu.Lock()
 		b.done, b.err, w.writing = true, err, false
 		w.busy = w.open != nil

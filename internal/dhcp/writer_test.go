@@ -149,3 +149,32 @@ func TestFullConcurrentDORAOneAddressOneMAC(t *testing.T) {
 	}
 	t.Logf("%d ACKs and their releases in %d writes", acks, len(store.sizes))
 }
+
+// ctxStore fails a write whose context has ended, as a database driver
+// does.
+type ctxStore struct{ *memStore }
+
+func (s ctxStore) SaveLeases(ctx context.Context, put []Lease, remove []net.HardwareAddr) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.memStore.SaveLeases(ctx, put, remove)
+}
+
+// TestLeaseWriterIgnoresWriterContext checks that a batch is written even
+// when the caller writing it has given up: the batch holds other callers'
+// leases.
+func TestLeaseWriterIgnoresWriterContext(t *testing.T) {
+	store := ctxStore{newMemStore()}
+	w := newLeaseWriter(store)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	l := Lease{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, IP: netip.AddrFrom4([4]byte{10, 0, 0, 1}), Expires: t0}
+	if err := w.put(ctx, l, nil); err != nil {
+		t.Fatalf("put with an ended context: %v, want the lease written", err)
+	}
+	got, err := store.Leases(context.Background())
+	if err != nil || len(got) != 1 || got[0].IP != l.IP {
+		t.Errorf("stored leases %v, %v; want the one put", got, err)
+	}
+}
