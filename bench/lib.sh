@@ -12,8 +12,9 @@ die() {
 descendants() {
 	local pid=$1 task kid kids
 	for task in /proc/"$pid"/task/*; do
-		[ -r "$task/children" ] || continue
-		read -r -a kids <"$task/children" || true
+		# A task may end between the two: its children are then gone too.
+		kids=()
+		read -r -a kids 2>/dev/null <"$task/children" || true
 		for kid in "${kids[@]}"; do
 			echo "$kid"
 			descendants "$kid"
