@@ -29,7 +29,7 @@ func requireUEFI(t *testing.T) {
 
 // bootUEFI powers on a q35 machine with OVMF and the given NIC device options
 // (and further QEMU arguments), and asserts that the fixture installer ran
-// with the right stage2.
+// with the right stage2 over the NIC it booted from (mac= of nic).
 func bootUEFI(t *testing.T, l *lan, s *served, fx fixture, nic string, extra ...string) []string {
 	t.Helper()
 	vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
@@ -42,6 +42,12 @@ func bootUEFI(t *testing.T, l *lan, s *served, fx fixture, nic string, extra ...
 	console := runQEMU(t, l.ns, s.console(), qemuTimeout(t, 8*time.Minute), args...)
 	got := checkInstallerRun(t, console, fx.stage2SHA)
 	t.Logf("installer markers:\n  %s", strings.Join(got, "\n  "))
+	if _, mac, ok := strings.Cut(nic, "mac="); ok {
+		mac, _, _ = strings.Cut(mac, ",")
+		wantBootIF(t, got, mac)
+	} else {
+		t.Fatalf("NIC %q has no mac=: the boot NIC can not be checked", nic)
+	}
 	return got
 }
 
