@@ -222,6 +222,7 @@ for t in "${targets[@]}"; do
 done
 say "bench: serving: ${targets[*]}; $rounds rounds"
 
+measure_start "$work"
 for round in $(seq "$rounds"); do
 	say "bench: round $round of $rounds"
 	for b in "${blksizes[@]}"; do
@@ -249,6 +250,8 @@ for round in $(seq "$rounds"); do
 	done
 done
 
+measure_end "$work" " (mostly the loopback traffic)"
+
 # --- report --------------------------------------------------------------------------
 
 med() { awk -v r="$1" -v t="$2" '$1 == r && $2 == t { print $3 }' "$results" | median; }
@@ -274,6 +277,8 @@ report=$work/report
 	echo "# TFTP over loopback, $(nproc) CPUs, median of $rounds rounds ($stamp)"
 	echo "# kickstand $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?'), atftpd $(dpkg-query -W -f='${Version}' atftpd 2>/dev/null), dnsmasq $(dnsmasq --version | awk 'NR == 1 { print $3 }'), curl $(curl -V | awk 'NR == 1 { print $2 }')"
 	echo "# ratio: kickstand's speed over the peer's (time or p99: peer/kickstand; MB/s: kickstand/peer); > 1 is kickstand ahead"
+	measured_lines | sed 's/^/# /'
+	echo
 	printf '| %s |' row
 	for t in "${targets[@]}"; do printf ' %s |' "$t"; done
 	for p in "${peers[@]}"; do printf ' vs %s |' "$p"; done
