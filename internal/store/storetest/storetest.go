@@ -395,6 +395,20 @@ func testSaveLeases(t *testing.T, s store.Store) {
 	// A removal of a MAC without a lease is no error.
 	must(t, s.SaveLeases(ctx, nil, []net.HardwareAddr{mac3, mac2}))
 	checkLeases(t, s, map[string]netip.Addr{mac1.String(): x})
+	// A batch of a burst's size (a store may write it in pieces), whose
+	// last lease takes mac1's address.
+	var burst []store.Lease
+	want := map[string]netip.Addr{}
+	for i := range 100 {
+		l := store.Lease{MAC: net.HardwareAddr{2, 0, 0, 0, 1, byte(i)}, IP: netip.AddrFrom4([4]byte{10, 0, 1, byte(i)}), Expires: exp}
+		if i == 99 {
+			l.IP = x
+		}
+		burst = append(burst, l)
+		want[l.MAC.String()] = l.IP
+	}
+	must(t, s.SaveLeases(ctx, burst, nil))
+	checkLeases(t, s, want)
 }
 
 func checkLeases(t *testing.T, s store.Store, want map[string]netip.Addr) {
