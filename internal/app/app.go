@@ -86,6 +86,14 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 	if err != nil {
 		return nil, err
 	}
+	// The server stores leases through the journal: an ACK waits for a
+	// write(2), not a transaction (sqlite.EnableLeaseJournal).
+	if err := db.EnableLeaseJournal(ctx, func(err error) {
+		log.Error("store: leases wait in the journal: "+err.Error(), "retry", "in a second")
+	}); err != nil {
+		db.Close()
+		return nil, err
+	}
 	st := newAbsentStore(db)
 	a := &App{cfg: cfg, log: log, store: st, net: network, bus: events.New(0), feed: &events.Feed{}, peers: newNeighbours(network.Interface)}
 	if a.defaults, err = inventory.EnsureISOs(ctx, db, cfg.ISOs, progressWriter()); err != nil {

@@ -346,6 +346,10 @@ func (d *DB) Machines(ctx context.Context) ([]store.Machine, error) {
 
 // RemoveMachine deletes the machine, its events and its lease.
 func (d *DB) RemoveMachine(ctx context.Context, mac net.HardwareAddr) error {
+	// A journaled lease of the machine must not reach the table after it.
+	if err := d.flushLeases(ctx); err != nil {
+		return err
+	}
 	return d.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM machines WHERE mac = ?`, mac.String())
 		if err := affected(res, err, fmt.Sprintf("machine %s", mac)); err != nil {
@@ -505,6 +509,9 @@ func (d *DB) UsedAPIToken(ctx context.Context, id string, at time.Time) error {
 
 // Leases returns every lease.
 func (d *DB) Leases(ctx context.Context) ([]store.Lease, error) {
+	if err := d.flushLeases(ctx); err != nil {
+		return nil, err
+	}
 	return queryAll(ctx, d.db, scanLease, `SELECT mac, ip, expires, hostname FROM leases ORDER BY ip`)
 }
 
@@ -545,45 +552,61 @@ func (d *DB) RemoveLease(ctx context.Context, mac net.HardwareAddr) error {
 	return d.SaveLeases(ctx, nil, []net.HardwareAddr{mac})
 }
 
-// SaveLeases stores put and deletes the leases of remove in one
-// transaction.
+// SaveLeases stores put and deletes the leases of remove (first) in one
+// transaction; or, in the process that owns the lease journal, in one
+// write to the journal.
 func (d *DB) SaveLeases(ctx context.Context, put []store.Lease, remove []net.HardwareAddr) error {
 	if len(put) == 0 && len(remove) == 0 {
 		return nil
 	}
-	return d.inTx(ctx, func(tx *sql.Tx) error {
-		if len(remove) > 0 {
-			del, err := d.txStmt(ctx, tx, leaseRemove)
-			if err != nil {
-				return err
-			}
-			for _, mac := range remove {
-				if _, err := del.ExecContext(ctx, mac.String()); err != nil {
-					return err
-				}
-			}
-		}
-		if len(put) == 0 {
-			return nil
-		}
-		args := make([]any, 0, 4*min(len(put), maxLeaseRows))
-		for len(put) > 0 {
-			n := leaseRows(len(put))
-			replace, err := d.txStmt(ctx, tx, leaseReplaceRows[n])
-			if err != nil {
-				return err
-			}
-			args = args[:0]
-			for _, l := range put[:n] {
-				args = append(args, l.MAC.String(), l.IP.String(), unix(l.Expires), l.Hostname)
-			}
-			if _, err := replace.ExecContext(ctx, args...); err != nil {
-				return err
-			}
-			put = put[n:]
-		}
+	if d.journal != nil {
+		return d.journal.save(put, remove)
+	}
+	return d.inTx(ctx, func(tx *sql.Tx) error { return d.saveLeases(ctx, tx, put, remove) })
+}
+
+// flushLeases moves journaled leases into the table, so that what follows
+// reads or changes them there.
+func (d *DB) flushLeases(ctx context.Context) error {
+	if d.journal == nil {
 		return nil
-	})
+	}
+	return d.journal.flush(ctx)
+}
+
+// saveLeases is SaveLeases inside tx.
+func (d *DB) saveLeases(ctx context.Context, tx *sql.Tx, put []store.Lease, remove []net.HardwareAddr) error {
+	if len(remove) > 0 {
+		del, err := d.txStmt(ctx, tx, leaseRemove)
+		if err != nil {
+			return err
+		}
+		for _, mac := range remove {
+			if _, err := del.ExecContext(ctx, mac.String()); err != nil {
+				return err
+			}
+		}
+	}
+	if len(put) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 4*min(len(put), maxLeaseRows))
+	for len(put) > 0 {
+		n := leaseRows(len(put))
+		replace, err := d.txStmt(ctx, tx, leaseReplaceRows[n])
+		if err != nil {
+			return err
+		}
+		args = args[:0]
+		for _, l := range put[:n] {
+			args = append(args, l.MAC.String(), l.IP.String(), unix(l.Expires), l.Hostname)
+		}
+		if _, err := replace.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		put = put[n:]
+	}
+	return nil
 }
 
 // maxLeaseRows is the most leases one INSERT writes. A statement per

@@ -28,7 +28,10 @@ const MaxOpenConns = 8
 
 // DB is a store.Store on SQLite.
 type DB struct {
-	db *sql.DB
+	db  *sql.DB
+	dir string
+
+	journal *leaseJournal // when this process owns the lease journal
 
 	mu    sync.Mutex // guards stmts
 	stmts map[string]*sql.Stmt
@@ -66,20 +69,28 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: migrate %s: %w", path, err)
 	}
-	d := &DB{db: db, stmts: make(map[string]*sql.Stmt)}
+	d := &DB{db: db, dir: dir, stmts: make(map[string]*sql.Stmt)}
 	d.events.init(d.writeEvents)
+	if err := d.recoverJournal(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
-// Close closes the database.
+// Close closes the database, after moving journaled leases into it.
 func (d *DB) Close() error {
+	var jerr error
+	if d.journal != nil {
+		jerr = d.journal.close()
+	}
 	d.mu.Lock()
 	for q, st := range d.stmts {
 		st.Close()
 		delete(d.stmts, q)
 	}
 	d.mu.Unlock()
-	return d.db.Close()
+	return errors.Join(jerr, d.db.Close())
 }
 
 // stmt returns query prepared, the first time it is asked for; SQLite
