@@ -28,6 +28,11 @@ staticcheck ./...
 echo "== go test -race"
 go test -race -count=1 ./...
 
+# Allocation counts mean nothing under the race detector, so these tests
+# skip there: run them once without it.
+echo "== allocations per packet (without -race)"
+go test -count=1 -run 'AllocatesNothing|NoPerPacketAllocations' ./internal/dhcp/ ./internal/tftp/
+
 echo "== end-to-end (QEMU in network namespaces)"
 if [ "$(id -u)" -ne 0 ] && [ "${CI:-}" != "true" ]; then
   echo "SKIPPED: the end-to-end tests need root (network namespaces, taps); run: sudo make e2e"

@@ -118,8 +118,9 @@ func (w *leaseWriter) write(ctx context.Context, add func(*leaseBatch)) error {
 		w.mu.Unlock()
 		put, remove := b.leases()
 		// The batch holds other callers' leases: it is written whatever
-		// becomes of this caller's ctx.
-		err := w.store.SaveLeases(context.WithoutCancel(ctx), put, remove)
+		// becomes of this caller's ctx (and context.WithoutCancel(ctx)
+		// would allocate for every batch).
+		err := w.store.SaveLeases(context.Background(), put, remove)
 		w.mu.Lock()
 		b.done, b.err, w.writing = true, err, false
 		w.busy = w.open != nil
