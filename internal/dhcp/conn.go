@@ -3,6 +3,7 @@ package dhcp
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"syscall"
 
@@ -49,4 +50,18 @@ func (c *Conn) read(w *worker) (int, int, *net.UDPAddr, error) {
 	}
 	udp, _ := src.(*net.UDPAddr)
 	return n, ifIndex, udp, nil
+}
+
+// write sends the reply b to dst, through the interface ifIndex when it is
+// not 0 (a broadcast must leave where its request came in).
+func (c *Conn) write(w *worker, b []byte, ifIndex int, dst netip.AddrPort) error {
+	if c.raw != nil {
+		return w.writer.write(c.raw, b, ifIndex, dst)
+	}
+	var cm *ipv4.ControlMessage
+	if ifIndex != 0 {
+		cm = &ipv4.ControlMessage{IfIndex: ifIndex}
+	}
+	_, err := c.WriteTo(b, cm, net.UDPAddrFromAddrPort(dst))
+	return err
 }

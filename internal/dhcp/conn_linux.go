@@ -3,6 +3,7 @@ package dhcp
 import (
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"unsafe"
@@ -86,4 +87,60 @@ func (r *packetReader) ifIndex() int {
 		oob = oob[min(unix.CmsgSpace(size-header), len(oob)):]
 	}
 	return 0
+}
+
+// packetWriter sends one worker's replies with a raw sendmsg(2), from a
+// message header, address and IP_PKTINFO control message kept from one
+// reply to the next: x/net marshals a control message for each.
+type packetWriter struct {
+	send func(fd uintptr) bool // w.sendmsg, bound once
+
+	iov unix.Iovec
+	msg unix.Msghdr
+	to  unix.RawSockaddrInet4
+	oob [64]byte
+	err error
+}
+
+// write sends b to dst, through the interface ifIndex when it is not 0.
+func (w *packetWriter) write(raw syscall.RawConn, b []byte, ifIndex int, dst netip.AddrPort) error {
+	if w.send == nil {
+		w.send = w.sendmsg
+	}
+	w.to = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.Addr().As4()}
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&w.to.Port))[:], dst.Port())
+	w.iov.Base = &b[0]
+	w.iov.SetLen(len(b))
+	w.msg = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&w.to)), Namelen: unix.SizeofSockaddrInet4, Iov: &w.iov, Iovlen: 1}
+	if ifIndex != 0 {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&w.oob[0]))
+		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+		*(*unix.Inet4Pktinfo)(unsafe.Pointer(&w.oob[unix.CmsgLen(0)])) = unix.Inet4Pktinfo{Ifindex: int32(ifIndex)}
+		w.msg.Control = &w.oob[0]
+		w.msg.SetControllen(unix.CmsgSpace(unix.SizeofInet4Pktinfo))
+	}
+	w.err = nil
+	if err := raw.Write(w.send); err != nil {
+		return err
+	}
+	return w.err
+}
+
+// sendmsg is RawConn.Write's callback: false asks it to wait until the
+// socket is writable.
+func (w *packetWriter) sendmsg(fd uintptr) bool {
+	for {
+		_, _, errno := syscall.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&w.msg)), unix.MSG_DONTWAIT)
+		switch errno {
+		case 0:
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		w.err = os.NewSyscallError("sendmsg", errno)
+		return true
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -93,9 +92,7 @@ func (s *Server) serveConn(ctx context.Context, conn *Conn, port int) error {
 type worker struct {
 	in, out []byte // the request read, the reply encoded
 	reader  packetReader
-	dst     net.UDPAddr
-	dstIP   [4]byte
-	wcm     ipv4.ControlMessage
+	writer  packetWriter
 }
 
 // serveOne handles one datagram and sends the reply, if any. A panic in
@@ -117,17 +114,14 @@ func (s *Server) serveOne(ctx context.Context, conn *Conn, w *worker, b []byte, 
 		s.logger().Debug("dhcp: no address to reply to", "src", src)
 		return
 	}
-	w.dstIP = dst.Addr().As4()
-	w.dst = net.UDPAddr{IP: w.dstIP[:], Port: int(dst.Port())}
-	var wcm *ipv4.ControlMessage
-	if broadcast && ifIndex != 0 {
-		// A broadcast must leave through the request's interface; unicast
-		// replies follow the routing table.
-		w.wcm = ipv4.ControlMessage{IfIndex: ifIndex}
-		wcm = &w.wcm
+	// A broadcast must leave through the request's interface; unicast
+	// replies follow the routing table.
+	out := 0
+	if broadcast {
+		out = ifIndex
 	}
 	w.out = appendPacket(w.out[:0], reply)
-	if _, err := conn.WriteTo(w.out, wcm, &w.dst); err != nil {
+	if err := conn.write(w, w.out, out, dst); err != nil {
 		s.logger().Warn("dhcp: sending reply failed", "dst", dst.String(), "ifindex", ifIndex, "err", err)
 		return
 	}
