@@ -404,29 +404,7 @@ func TestStreamProgress(t *testing.T) {
 	if _, _, list := f.call(f.ro, "GET", "/api/v1/transfers", ""); len(list) != 1 || list[0].(map[string]any)["file"] != "images/install.img" {
 		t.Fatalf("GET /transfers: %v", list)
 	}
-	req, _ := http.NewRequest("GET", f.url+streamPath, nil)
-	req.Header.Set("Authorization", "Bearer "+f.ro)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	next := func() ProgressJSON {
-		for sc.Scan() {
-			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				var p ProgressJSON
-				if err := json.Unmarshal([]byte(data), &p); err != nil {
-					t.Fatalf("progress %s: %v", data, err)
-				}
-				return p
-			}
-		}
-		t.Fatalf("stream ended: %v", sc.Err())
-		return ProgressJSON{}
-	}
+	next := progressMessages(t, f)
 	if p := next(); len(p.Transfers) != 1 || p.Transfers[0].Bytes != 1<<20 || p.Transfers[0].Total != 8<<20 {
 		t.Fatalf("first progress: %+v", p)
 	}
@@ -441,6 +419,47 @@ func TestStreamProgress(t *testing.T) {
 	mu.Unlock()
 	if p := next(); p.Transfers == nil || len(p.Transfers) != 0 {
 		t.Fatalf("after the last ended: %+v, want an empty list", p)
+	}
+}
+
+// A stream's first progress message comes whether or not files are in
+// flight: a page that read a file in flight with GET /api/v1/transfers
+// just before that file ended, before any tick of its new stream saw it,
+// is told that nothing is in flight any more.
+func TestStreamFirstProgressEvenIfIdle(t *testing.T) {
+	f := newFixture(t)
+	f.srv.Transfers = func() []TransferJSON { return nil }
+	next := progressMessages(t, f)
+	if p := next(); p.Transfers == nil || len(p.Transfers) != 0 {
+		t.Fatalf("first progress: %+v, want an empty list", p)
+	}
+}
+
+// progressMessages opens the event stream and returns a function that
+// reads its next progress message.
+func progressMessages(t *testing.T, f *fixture) func() ProgressJSON {
+	req, _ := http.NewRequest("GET", f.url+streamPath, nil)
+	req.Header.Set("Authorization", "Bearer "+f.ro)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	sc := bufio.NewScanner(resp.Body)
+	return func() ProgressJSON {
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok && strings.Contains(data, `"transfers"`) {
+				var p ProgressJSON
+				if err := json.Unmarshal([]byte(data), &p); err != nil {
+					t.Fatalf("progress %s: %v", data, err)
+				}
+				return p
+			}
+		}
+		t.Fatalf("stream ended: %v", sc.Err())
+		return ProgressJSON{}
 	}
 }
 

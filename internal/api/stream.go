@@ -65,7 +65,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	progress := time.NewTicker(progressEvery)
 	defer progress.Stop()
 	var dropped int64
-	pending, moving := false, false
+	// moving starts true: the first tick sends the transfers in flight even
+	// when there are none, since the client may be showing some it read with
+	// GET /api/v1/transfers while it connected, which ended before any tick
+	// of this stream saw them.
+	pending, moving := false, true
 	for {
 		select {
 		case <-r.Context().Done():
