@@ -69,3 +69,14 @@ func TestChooseLoader(t *testing.T) {
 		}
 	}
 }
+
+func TestGRUBConfigDir(t *testing.T) {
+	for prefix, want := range map[string]string{
+		"": "", "/": "", "/grub": "grub", "/grub/": "grub", "/EFI/rocky": "EFI/rocky",
+		"(,gpt2)/boot/grub": "", "($root)/grub": "", "grub": "", "/a/../grub": "grub",
+	} {
+		if got := GRUBConfigDir(prefix); got != want {
+			t.Errorf("GRUBConfigDir(%q) = %q, want %q", prefix, got, want)
+		}
+	}
+}

@@ -32,13 +32,30 @@ func requireUEFI(t *testing.T) {
 // with the right stage2 over the NIC it booted from (mac= of nic).
 func bootUEFI(t *testing.T, l *lan, s *served, fx fixture, nic string, extra ...string) []string {
 	t.Helper()
+	return bootFirmware(t, l, s, fx, ovmf{code: ovmfCode, vars: ovmfVars}, nic, extra...)
+}
+
+// ovmf is an OVMF build: its code, the variables a machine starts from, and
+// whether it is the Secure Boot build (SMM, flash writable only from SMM).
+type ovmf struct {
+	code, vars string
+	secure     bool
+}
+
+// bootFirmware is bootUEFI with the given OVMF.
+func bootFirmware(t *testing.T, l *lan, s *served, fx fixture, fw ovmf, nic string, extra ...string) []string {
+	t.Helper()
 	vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
-	copyFile(t, ovmfVars, vars)
-	args := append([]string{"-M", "q35", "-m", "1024", "-display", "none", "-no-reboot", "-boot", "n",
-		"-drive", "if=pflash,format=raw,readonly=on,file=" + ovmfCode,
-		"-drive", "if=pflash,format=raw,file=" + vars,
+	copyFile(t, fw.vars, vars) // a fresh copy: the firmware writes its variables
+	machine := []string{"-M", "q35"}
+	if fw.secure {
+		machine = []string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on"}
+	}
+	args := append(append(machine, "-m", "1024", "-display", "none", "-no-reboot", "-boot", "n",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+fw.code,
+		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
 		"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", l.tap),
-		"-device", nic}, extra...)
+		"-device", nic), extra...)
 	console := runQEMU(t, l.ns, s.console(), qemuTimeout(t, 8*time.Minute), args...)
 	got := checkInstallerRun(t, console, fx.stage2SHA)
 	t.Logf("installer markers:\n  %s", strings.Join(got, "\n  "))
