@@ -198,6 +198,28 @@ func TestUEFIShimInFullMode(t *testing.T) {
 	if r, ok := a.bootReply(ctx, armFacts); ok {
 		t.Fatalf("aarch64 proxy mode: %+v, want no answer", r)
 	}
+
+	// Proxy mode, media whose GRUB takes proxy offers (Rocky 9.6): shim.
+	el9, _ := store.ParseMAC("52:54:00:00:00:0a")
+	db.AddDistro(ctx, store.Distro{Name: "rocky96", Family: "Rocky Linux", Version: "9.6", Source: filepath.Join(dir, "tree")})
+	db.AddProfile(ctx, store.Profile{Name: "el9", Distro: "rocky96"})
+	db.PutMachine(ctx, store.Machine{MAC: el9, Profile: "el9", State: store.StateNew, Token: "t3"})
+	el9Facts := dhcp.ClientFacts{MAC: el9, Arch: 7, HasArch: true}
+	for _, tc := range []struct {
+		setting string
+		facts   dhcp.ClientFacts
+		want    string
+	}{
+		{"auto", el9Facts, boot.ShimX64},
+		{"auto", uefi, boot.IPXEEFI}, // a distro that does not say what it is
+		{"off", el9Facts, boot.IPXEEFI},
+		{"on", uefi, boot.ShimX64},
+	} {
+		a.cfg.ProxyShim = tc.setting
+		if r, ok := a.bootReply(ctx, tc.facts); !ok || r.BootFile != tc.want {
+			t.Errorf("proxy mode, --proxy-shim %s, %s: %+v, %v; want %s", tc.setting, tc.facts.MAC, r, ok, tc.want)
+		}
+	}
 }
 
 // The GRUB config a machine gets speaks its distro's GRUB: linux/initrd

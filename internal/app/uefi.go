@@ -94,6 +94,24 @@ func (a *App) hasShim(ctx context.Context, mac net.HardwareAddr, fw boot.Firmwar
 	return true
 }
 
+// proxyGRUB reports whether the GRUB of the distro mac installs takes its
+// server from a proxyDHCP offer: --proxy-shim on or off, else what the
+// distro's family and version say (boot.GRUBTakesProxyOffers).
+func (a *App) proxyGRUB(ctx context.Context, mac net.HardwareAddr) bool {
+	switch a.cfg.ProxyShim {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	name, err := a.distroFor(ctx, mac)
+	if err != nil || name == "" {
+		return false
+	}
+	d, err := a.store.Distro(ctx, name)
+	return err == nil && boot.GRUBTakesProxyOffers(d.Family, d.Version)
+}
+
 // maxGRUBImage bounds what is read of a distro's shim or GRUB image
 // (distros' are 1-4 MiB).
 const maxGRUBImage = 64 << 20

@@ -1,5 +1,10 @@
 package boot
 
+import (
+	"strconv"
+	"strings"
+)
+
 // Client is what a DHCP request says about the program asking.
 type Client struct {
 	Firmware Firmware
@@ -12,9 +17,10 @@ type Client struct {
 
 // LoaderPolicy is how the server is set up to answer.
 type LoaderPolicy struct {
-	// FullDHCP is set when kickstand is the DHCP server. Only then may a
-	// UEFI client get shim and GRUB: in proxy mode GRUB reads the LAN
-	// server's answer, which does not point at kickstand.
+	// FullDHCP is set when kickstand is the DHCP server. In proxy mode a
+	// UEFI client gets shim and GRUB only when its distro's GRUB takes the
+	// server from a proxyDHCP offer (Available.ProxyGRUB): others read
+	// only the LAN server's answer, which does not point at kickstand.
 	FullDHCP bool
 	// IPXE chains BIOS PXE into iPXE, and UEFI x64 into iPXE instead of shim
 	// (--ipxe).
@@ -33,6 +39,10 @@ type Available struct {
 	// Shim is set when the client's distro has shim and GRUB for
 	// ShimFirmware(client); the caller looks for them only when asked.
 	Shim bool
+	// ProxyGRUB is set when the client's distro's GRUB takes its server
+	// from a proxyDHCP offer (GRUBTakesProxyOffers, or the operator says
+	// so): then shim and GRUB go to UEFI machines in proxy mode too.
+	ProxyGRUB bool
 }
 
 // LoaderChoice is the boot file a client is told to load, or why it gets
@@ -50,7 +60,7 @@ func ShimFirmware(c Client, p LoaderPolicy) (Firmware, bool) {
 	switch fw := c.Firmware; {
 	case fw == FirmwareHTTPARM64:
 		return FirmwareEFIARM64, true
-	case fw == FirmwareEFIX64 && c.IPXE, p.UEFIHTTPOnly, !p.FullDHCP:
+	case fw == FirmwareEFIX64 && c.IPXE, p.UEFIHTTPOnly:
 		return 0, false
 	case fw == FirmwareEFIX64 && !p.IPXE, fw == FirmwareEFIARM64:
 		return fw, true
@@ -67,8 +77,9 @@ const (
 
 // ChooseLoader decides what boot program c gets: BIOS clients lpxelinux.0
 // over TFTP (iPXE with --ipxe); iPXE clients their script over HTTP; UEFI
-// firmware the distro's signed shim in full mode, so that Secure Boot
-// machines install, else iPXE (x64 only); UEFI HTTP Boot iPXE by URL (x64)
+// firmware the distro's signed shim in full mode, and in proxy mode when
+// the distro's GRUB takes proxy offers, so that Secure Boot machines
+// install, else iPXE (x64 only); UEFI HTTP Boot iPXE by URL (x64)
 // or the distro's shim by URL (aarch64).
 func ChooseLoader(c Client, p LoaderPolicy, have Available) LoaderChoice {
 	fw := c.Firmware
@@ -94,7 +105,7 @@ func ChooseLoader(c Client, p LoaderPolicy, have Available) LoaderChoice {
 		// once, and it moves on to HTTP Boot.
 		return LoaderChoice{File: DeclineUEFIPXE}
 	case efi:
-		if _, ok := ShimFirmware(c, p); ok && have.Shim {
+		if _, ok := ShimFirmware(c, p); ok && have.Shim && (p.FullDHCP || have.ProxyGRUB) {
 			shim, _, _ := EFILoaders(fw)
 			return LoaderChoice{File: shim}
 		}
@@ -108,4 +119,34 @@ func pick(file string, ok bool, missing string) LoaderChoice {
 		return LoaderChoice{Missing: missing}
 	}
 	return LoaderChoice{File: file}
+}
+
+// GRUBTakesProxyOffers reports whether the GRUB of a distro (its family and
+// version, as .treeinfo names them) takes its TFTP server from a proxyDHCP
+// offer when the LAN's DHCP answer has no boot file: RHEL's "efinet: Add
+// DHCP proxy support" patch, in RHEL and its rebuilds since 8.6, CentOS
+// Stream and Fedora since 34. Upstream GRUB and older distros read only the
+// LAN server's answer.
+func GRUBTakesProxyOffers(family, version string) bool {
+	f := strings.ToLower(family)
+	major, minor := majorMinor(version)
+	switch {
+	case strings.Contains(f, "centos stream"):
+		return true
+	case strings.Contains(f, "fedora"):
+		return major >= 34
+	case strings.Contains(f, "red hat"), strings.Contains(f, "rocky"), strings.Contains(f, "alma"):
+		return major > 8 || major == 8 && minor >= 6
+	}
+	return false
+}
+
+// majorMinor reads "9.6" (or "10", or "8.10") as numbers; what is not a
+// number is 0.
+func majorMinor(version string) (int, int) {
+	maj, min, _ := strings.Cut(strings.TrimSpace(version), ".")
+	major, _ := strconv.Atoi(maj)
+	min, _, _ = strings.Cut(min, ".")
+	minor, _ := strconv.Atoi(min)
+	return major, minor
 }

@@ -14,6 +14,7 @@ func TestChooseLoader(t *testing.T) {
 	all := Available{IPXEBIOS: true, IPXEEFI: true, Shim: true}
 	noShim := Available{IPXEBIOS: true, IPXEEFI: true}
 	shimOnly := Available{Shim: true}
+	proxyGRUB := Available{IPXEBIOS: true, IPXEEFI: true, Shim: true, ProxyGRUB: true}
 	client := func(fw Firmware, ipxe bool) Client { return Client{Firmware: fw, IPXE: ipxe, Script: script} }
 	tests := []struct {
 		name    string
@@ -32,7 +33,10 @@ func TestChooseLoader(t *testing.T) {
 		{"UEFI x64 iPXE gets its script", client(FirmwareEFIX64, true), full, all, base + "/" + script, ""},
 		{"UEFI x64 full mode: shim", client(FirmwareEFIX64, false), full, all, ShimX64, ""},
 		{"UEFI x64 full mode without shim: iPXE", client(FirmwareEFIX64, false), full, noShim, IPXEEFI, ""},
-		{"UEFI x64 proxy mode: iPXE, never shim", client(FirmwareEFIX64, false), proxy, all, IPXEEFI, ""},
+		{"UEFI x64 proxy mode, GRUB without proxy support: iPXE", client(FirmwareEFIX64, false), proxy, all, IPXEEFI, ""},
+		{"UEFI x64 proxy mode, GRUB takes proxy offers: shim", client(FirmwareEFIX64, false), proxy, proxyGRUB, ShimX64, ""},
+		{"UEFI x64 proxy mode --ipxe: iPXE", client(FirmwareEFIX64, false), withIPXE(proxy), proxyGRUB, IPXEEFI, ""},
+		{"UEFI arm64 proxy mode, GRUB takes proxy offers: shim", client(FirmwareEFIARM64, false), proxy, proxyGRUB, ShimARM64, ""},
 		{"UEFI x64 full mode --ipxe: iPXE", client(FirmwareEFIX64, false), withIPXE(full), all, IPXEEFI, ""},
 		{"UEFI x64 proxy mode without iPXE", client(FirmwareEFIX64, false), proxy, shimOnly, "", "no iPXE for it"},
 		{"UEFI x64 nothing on the host", client(FirmwareEFIX64, false), full, Available{}, "", "ipxe package"},
@@ -62,7 +66,7 @@ func TestChooseLoader(t *testing.T) {
 		// The caller looks for shim exactly when the choice can be it.
 		fw, asks := ShimFirmware(tt.client, tt.policy)
 		shim, _, _ := EFILoaders(fw)
-		withShim := ChooseLoader(tt.client, tt.policy, Available{IPXEBIOS: tt.have.IPXEBIOS, IPXEEFI: tt.have.IPXEEFI, Shim: true})
+		withShim := ChooseLoader(tt.client, tt.policy, Available{IPXEBIOS: tt.have.IPXEBIOS, IPXEEFI: tt.have.IPXEEFI, Shim: true, ProxyGRUB: true})
 		isShim := strings.HasSuffix(withShim.File, ShimX64) || strings.HasSuffix(withShim.File, ShimARM64)
 		if asks != isShim || asks && !strings.HasSuffix(withShim.File, shim) {
 			t.Errorf("%s: ShimFirmware = %v, %v but with shim available the choice is %q", tt.name, fw, asks, withShim.File)
@@ -77,6 +81,32 @@ func TestGRUBConfigDir(t *testing.T) {
 	} {
 		if got := GRUBConfigDir(prefix); got != want {
 			t.Errorf("GRUBConfigDir(%q) = %q, want %q", prefix, got, want)
+		}
+	}
+}
+
+func TestGRUBTakesProxyOffers(t *testing.T) {
+	for _, tc := range []struct {
+		family, version string
+		want            bool
+	}{
+		{"Red Hat Enterprise Linux", "8.6", true},
+		{"Red Hat Enterprise Linux", "8.5", false},
+		{"Red Hat Enterprise Linux", "8.10", true},
+		{"Red Hat Enterprise Linux", "7.9", false},
+		{"Red Hat Enterprise Linux", "10.0", true},
+		{"Rocky Linux", "9.6", true},
+		{"Rocky Linux", "8.4", false},
+		{"AlmaLinux", "8.6", true},
+		{"CentOS Stream", "9", true},
+		{"CentOS Linux", "8.5", false},
+		{"Fedora", "34", true},
+		{"Fedora", "33", false},
+		{"Debian", "12", false},
+		{"", "", false},
+	} {
+		if got := GRUBTakesProxyOffers(tc.family, tc.version); got != tc.want {
+			t.Errorf("GRUBTakesProxyOffers(%q, %q) = %v, want %v", tc.family, tc.version, got, tc.want)
 		}
 	}
 }

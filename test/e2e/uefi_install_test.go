@@ -190,9 +190,11 @@ func TestUEFIiPXEInstallFullDHCP(t *testing.T) {
 // signed shim from the ISO, shim loads the ISO's GRUB from the TFTP root, and GRUB
 // reads its per-machine config: kernel over GRUB's http with linux/initrd from the
 // Rocky 9 media, over TFTP with linuxefi/initrdefi from the Rocky 8 media (whose
-// GRUB has no http). In proxy mode the LAN's DHCP is dnsmasq on another host —
-// GRUB would only see that server's answer — so kickstand hands the firmware iPXE
-// (snponly.efi), which asks again as iPXE and gets its script.
+// GRUB has no http). In proxy mode the LAN's DHCP is dnsmasq on another host, and
+// the fixture's GRUB (upstream's) would only see that server's answer: with
+// --proxy-shim off kickstand hands the firmware iPXE (snponly.efi), which asks
+// again as iPXE and gets its script. (A GRUB that takes proxy offers gets shim in
+// proxy mode: TestSecureBootInstall.)
 func TestUEFIFirmwarePXEInstall(t *testing.T) {
 	for _, tc := range []struct {
 		name, mode, distro string
@@ -207,6 +209,9 @@ func TestUEFIFirmwarePXEInstall(t *testing.T) {
 			u := newUEFISetupISO(t, tc.distro, tc.iso, "curl", "dnsmasq")
 			fx, cli, l, mac := u.fx, u.cli, u.l, u.mac
 			args, logs := u.dhcp(t, tc.mode)
+			if tc.mode == "proxy" {
+				args = append(args, "--proxy-shim", "off")
+			}
 			server := startServe(t, l, cli, logs, args...)
 			bootUEFI(t, l, server, fx, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=")
 			checkInstalled(t, l, cli, mac, "dhcp", "tftp", "kickstart")
