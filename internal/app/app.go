@@ -331,8 +331,9 @@ func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply
 	_, ipxeEFI := a.tree.Loaders[boot.IPXEEFI]
 	have := boot.Available{IPXEBIOS: ipxeBIOS, IPXEEFI: ipxeEFI}
 	if fw, ok := boot.ShimFirmware(c, p); ok {
-		have.ProxyGRUB = !p.FullDHCP && a.proxyGRUB(ctx, f.MAC)
-		if p.FullDHCP || have.ProxyGRUB {
+		viaProxy := boot.NeedsProxyGRUB(c, p)
+		have.ProxyGRUB = viaProxy && a.proxyGRUB(ctx, f.MAC)
+		if !viaProxy || have.ProxyGRUB {
 			have.Shim = a.hasShim(ctx, f.MAC, fw)
 		}
 	}

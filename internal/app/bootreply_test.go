@@ -180,6 +180,11 @@ func TestUEFIShimInFullMode(t *testing.T) {
 	if r, ok := a.bootReply(ctx, armHTTP); !ok || r.BootFile != "http://10.0.0.1/"+boot.ShimARM64 {
 		t.Fatalf("aarch64 HTTP Boot: %+v, %v; want the URL of %s", r, ok, boot.ShimARM64)
 	}
+	// UEFI HTTP Boot on x64: the distro's shim by URL.
+	x64HTTP := dhcp.ClientFacts{MAC: mac, Arch: 16, HasArch: true, HTTPClient: true}
+	if r, ok := a.bootReply(ctx, x64HTTP); !ok || r.BootFile != "http://10.0.0.1/"+boot.ShimX64 {
+		t.Fatalf("x64 HTTP Boot: %+v, %v; want the URL of %s", r, ok, boot.ShimX64)
+	}
 	// --ipxe in full mode: x64 firmware gets iPXE, not shim; aarch64 still shim.
 	a.cfg.IPXE = true
 	if r, ok := a.bootReply(ctx, uefi); !ok || r.BootFile != boot.IPXEEFI {
@@ -214,6 +219,8 @@ func TestUEFIShimInFullMode(t *testing.T) {
 		{"auto", uefi, boot.IPXEEFI}, // a distro that does not say what it is
 		{"off", el9Facts, boot.IPXEEFI},
 		{"on", uefi, boot.ShimX64},
+		// Over HTTP Boot the firmware reads the proxy offer: shim whatever GRUB.
+		{"off", dhcp.ClientFacts{MAC: mac, Arch: 16, HasArch: true, HTTPClient: true}, "http://10.0.0.1/" + boot.ShimX64},
 	} {
 		a.cfg.ProxyShim = tc.setting
 		if r, ok := a.bootReply(ctx, tc.facts); !ok || r.BootFile != tc.want {

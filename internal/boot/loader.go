@@ -60,12 +60,21 @@ func ShimFirmware(c Client, p LoaderPolicy) (Firmware, bool) {
 	switch fw := c.Firmware; {
 	case fw == FirmwareHTTPARM64:
 		return FirmwareEFIARM64, true
+	case fw == FirmwareHTTPX64 && !p.IPXE:
+		return FirmwareEFIX64, true
 	case fw == FirmwareEFIX64 && c.IPXE, p.UEFIHTTPOnly:
 		return 0, false
 	case fw == FirmwareEFIX64 && !p.IPXE, fw == FirmwareEFIARM64:
 		return fw, true
 	}
 	return 0, false
+}
+
+// NeedsProxyGRUB reports whether shim and GRUB reach c only through a GRUB
+// that takes proxy offers (Available.ProxyGRUB): UEFI PXE in proxy mode.
+// Over HTTP Boot the firmware reads the proxy offer, and GRUB its own URL.
+func NeedsProxyGRUB(c Client, p LoaderPolicy) bool {
+	return !p.FullDHCP && (c.Firmware == FirmwareEFIX64 || c.Firmware == FirmwareEFIARM64)
 }
 
 // Advice on what is missing.
@@ -79,8 +88,8 @@ const (
 // over TFTP (iPXE with --ipxe); iPXE clients their script over HTTP; UEFI
 // firmware the distro's signed shim in full mode, and in proxy mode when
 // the distro's GRUB takes proxy offers, so that Secure Boot machines
-// install, else iPXE (x64 only); UEFI HTTP Boot iPXE by URL (x64)
-// or the distro's shim by URL (aarch64).
+// install, else iPXE (x64 only); UEFI HTTP Boot the distro's shim by URL,
+// else iPXE by URL (x64; --ipxe: always iPXE).
 func ChooseLoader(c Client, p LoaderPolicy, have Available) LoaderChoice {
 	fw := c.Firmware
 	efi := fw == FirmwareEFIX64 || fw == FirmwareEFIARM64
@@ -93,7 +102,12 @@ func ChooseLoader(c Client, p LoaderPolicy, have Available) LoaderChoice {
 	case fw == FirmwareBIOS:
 		return LoaderChoice{File: BootFile}
 	case fw == FirmwareHTTPX64:
-		// HTTP Boot loads one image by URL: iPXE, which then asks for its script.
+		// HTTP Boot loads one image by URL: the distro's shim, which loads
+		// GRUB from beside its URL (Secure Boot), else iPXE, which then asks
+		// for its script.
+		if _, ok := ShimFirmware(c, p); ok && have.Shim {
+			return LoaderChoice{File: p.BaseURL + "/" + ShimX64}
+		}
 		return pick(p.BaseURL+"/"+IPXEEFI, have.IPXEEFI, IPXEEFI+" is missing; "+installIPXE)
 	case fw == FirmwareHTTPARM64:
 		// No iPXE for aarch64 here: the distro's shim, which loads GRUB
@@ -105,7 +119,7 @@ func ChooseLoader(c Client, p LoaderPolicy, have Available) LoaderChoice {
 		// once, and it moves on to HTTP Boot.
 		return LoaderChoice{File: DeclineUEFIPXE}
 	case efi:
-		if _, ok := ShimFirmware(c, p); ok && have.Shim && (p.FullDHCP || have.ProxyGRUB) {
+		if _, ok := ShimFirmware(c, p); ok && have.Shim && (!NeedsProxyGRUB(c, p) || have.ProxyGRUB) {
 			shim, _, _ := EFILoaders(fw)
 			return LoaderChoice{File: shim}
 		}

@@ -3,7 +3,10 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -45,28 +48,63 @@ func rockySBISO(fx fixture) string { return fx.isoSB }
 func TestSecureBootInstall(t *testing.T) {
 	for _, tc := range []struct {
 		name, mode string
+		httpBoot   bool
 	}{
-		{"full", "full"},
+		{"full", "full", false},
 		// dnsmasq on another host lends the address; kickstand's proxy offer
 		// names itself (siaddr) and BOOTX64.EFI (file): shim reads the offer,
 		// and Debian 13's GRUB, which takes proxy offers, reads its config
 		// from kickstand too.
-		{"proxy", "proxy"},
+		{"proxy", "proxy", false},
+		// UEFI HTTP Boot (--uefi-boot http declines the firmware's PXE): the
+		// shim's URL, grubx64.efi beside it, and GRUB's grub.cfg under its
+		// prefix, over HTTP; as the LAN's DHCP and as proxyDHCP.
+		{"HTTP Boot full", "full", true},
+		{"HTTP Boot proxy", "proxy", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			requireSecureBoot(t)
 			u := newUEFISetupISO(t, "rockysb", rockySBISO, "curl", "dnsmasq")
 			fx, cli, l, mac := u.fx, u.cli, u.l, u.mac
 			args, logs := u.dhcp(t, tc.mode)
+			proto, extra := "tftp", []string(nil)
+			if tc.httpBoot {
+				proto = "http"
+				args = append(args, "--uefi-boot", "http")
+				// PXEv6 would wait a minute for DHCPv6 before HTTP Boot.
+				extra = []string{"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no"}
+			}
 			server := startServe(t, l, cli, logs, args...)
-			bootFirmware(t, l, server, fx, ovmfSecureBoot, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=")
+			bootFirmware(t, l, server, fx, ovmfSecureBoot, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=", extra...)
 			if console := logFile(server.console()); !strings.Contains(console, secureBootOn) {
 				t.Errorf("the kernel did not say %q: Secure Boot was not on", secureBootOn)
 			}
-			checkInstalled(t, l, cli, mac, "dhcp", "tftp", "kickstart")
-			wantEvents(t, cli, mac, "tftp BOOTX64.EFI ", "tftp grubx64.efi ", "boot-config grub/grub.cfg: registered",
+			checkInstalled(t, l, cli, mac, "dhcp", "kickstart")
+			wantEvents(t, cli, mac, proto+" BOOTX64.EFI ", proto+" grubx64.efi ", "boot-config grub/grub.cfg: registered",
 				"http distros/rockysb/images/pxeboot/vmlinuz 200")
+			checkShimCompanions(t, l, fx, mac)
 		})
+	}
+}
+
+// checkShimCompanions asserts that MokManager and the fallback loader are served
+// beside the shim, over TFTP and HTTP, as the media has them, so that a machine can
+// enrol a key.
+func checkShimCompanions(t *testing.T, l *lan, fx fixture, mac string) {
+	t.Helper()
+	media := t.TempDir()
+	extractFromISO(t, fx.isoSB, "/EFI/BOOT", media)
+	for _, name := range []string{"mmx64.efi", "fbx64.efi"} {
+		want, err := os.ReadFile(filepath.Join(media, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, url := range []string{"tftp://" + l.serverIP + "/" + name, "http://" + l.serverIP + ":" + httpPort + "/" + name} {
+			got := l.asMachine(t, mac).run(t, "sh", "-c", "curl -sS --fail --max-time 20 "+url+" | sha256sum")
+			if sum := fmt.Sprintf("%x", sha256.Sum256(want)); !strings.HasPrefix(got, sum) {
+				t.Errorf("%s: sha256 %s, want the media's %s", url, strings.Fields(got + " ?")[0], sum)
+			}
+		}
 	}
 }
 

@@ -224,7 +224,8 @@ func TestUEFIFirmwarePXEInstall(t *testing.T) {
 	}
 }
 
-// TestUEFIHTTPBootInstall installs a UEFI machine by UEFI HTTP Boot, with kickstand
+// TestUEFIHTTPBootInstall installs a UEFI machine by UEFI HTTP Boot through iPXE
+// (--ipxe; without it the media's shim is chosen: TestSecureBootInstall), with kickstand
 // as the LAN's DHCP server and as proxyDHCP beside dnsmasq. With --uefi-boot http
 // kickstand declines the firmware's PXE with a boot file that TFTP does not have,
 // which fails it at once, so OVMF moves on to HTTPv4 (PXEv6, which
@@ -237,7 +238,7 @@ func TestUEFIHTTPBootInstall(t *testing.T) {
 			u := newUEFISetup(t, "curl", "dnsmasq")
 			fx, cli, l, mac := u.fx, u.cli, u.l, u.mac
 			args, logs := u.dhcp(t, mode)
-			server := startServe(t, l, cli, logs, append(args, "--uefi-boot", "http")...)
+			server := startServe(t, l, cli, logs, append(args, "--uefi-boot", "http", "--ipxe")...)
 			bootUEFI(t, l, server, fx, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=",
 				"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no")
 			checkInstalled(t, l, cli, mac, "dhcp", "kickstart")
