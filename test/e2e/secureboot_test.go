@@ -3,12 +3,16 @@
 package e2e
 
 import (
+	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // OVMF with Secure Boot, from Debian's ovmf package: the code that enforces it, and
@@ -127,4 +131,90 @@ func wantEvents(t *testing.T, cli *kickstand, mac string, prefixes ...string) {
 			t.Logf("  %s %s", e.Kind, e.Detail)
 		}
 	}
+}
+
+// TestSecureBootRefusesUnsignedKernel is the negative of TestSecureBootInstall: the
+// same signed shim and GRUB, but a kernel whose signature was stripped. GRUB asks
+// shim to verify it, shim refuses, and the machine never reaches the installer;
+// kickstand's timeline shows the chain stopping after the kernel was fetched.
+func TestSecureBootRefusesUnsignedKernel(t *testing.T) {
+	requireSecureBoot(t)
+	unsigned := func(fx fixture) string {
+		tree := filepath.Join(t.TempDir(), "tree")
+		if out, err := exec.Command("cp", "-a", fx.tree, tree).CombinedOutput(); err != nil {
+			t.Fatalf("cp -a %s: %v\n%s", fx.tree, err, out)
+		}
+		_ = os.Chmod(filepath.Join(tree, "EFI", "BOOT"), 0o755)
+		extractFromISO(t, fx.isoSB, "/EFI/BOOT", filepath.Join(tree, "EFI", "BOOT"))
+		kernel := filepath.Join(tree, "images", "pxeboot", "vmlinuz")
+		signed, err := os.ReadFile(kernel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, kernel, string(stripSignature(t, signed)))
+		return tree
+	}
+	u := newUEFISetupISO(t, "unsigned", unsigned, "curl")
+	cli, l, mac := u.cli, u.l, u.mac
+	server := startServe(t, l, cli, nil, u.fullDHCP()...)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, stop := startQEMU(t, ctx, l.ns, server.console(), firmwareArgs(t, l, ovmfSecureBoot, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=")...)
+	defer stop()
+	// The kernel is fetched within ~15 s; then GRUB reports the refusal.
+	err := waitFor(qemuTimeout(t, 3*time.Minute), time.Second, func() error {
+		if c := logFile(server.console()); !strings.Contains(c, refusedKernel) {
+			return fmt.Errorf("the console does not show %q", refusedKernel)
+		}
+		return nil
+	})
+	stop()
+	console := logFile(server.console())
+	if err != nil {
+		t.Errorf("%v:\n%s", err, console)
+	}
+	if strings.Contains(console, markerPrefix) || strings.Contains(console, secureBootOn) {
+		t.Errorf("the unsigned kernel ran:\n%s", console)
+	}
+	for _, line := range strings.Split(console, "\n") {
+		if strings.Contains(line, refusedKernel) {
+			t.Logf("console: %s", strings.TrimSpace(line))
+		}
+	}
+	m := cli.machine(t, mac)
+	wantEvents(t, cli, mac, "tftp grubx64.efi ", "boot-config grub/grub.cfg: registered", "http distros/unsigned/images/pxeboot/vmlinuz 200")
+	for _, e := range m.Events {
+		if e.Kind == "kickstart" || e.Kind == "phone-home" {
+			t.Errorf("the machine got as far as %s %s with an unsigned kernel", e.Kind, e.Detail)
+		}
+	}
+	if m.State != "booting" {
+		t.Errorf("state %q, want booting: the chain stopped at the kernel", m.State)
+	}
+}
+
+// refusedKernel is what GRUB prints when shim refuses the kernel's signature.
+const refusedKernel = "bad shim signature"
+
+// stripSignature returns a PE image without its Authenticode signature (the
+// certificate table that the security data directory points at), as sbattach
+// --remove makes it: what an unsigned build of the same kernel is to shim.
+func stripSignature(t *testing.T, image []byte) []byte {
+	t.Helper()
+	le := binary.LittleEndian
+	if len(image) < 0x40 || string(image[:2]) != "MZ" {
+		t.Fatal("not a PE image")
+	}
+	opt := int(le.Uint32(image[0x3c:])) + 24 // after "PE\0\0" and the COFF header
+	if le.Uint16(image[opt:]) != 0x20b {
+		t.Fatal("not a PE32+ image")
+	}
+	security := opt + 112 + 4*8 // PE32+ data directories start at 112; the security one is the fifth
+	at, size := le.Uint32(image[security:]), le.Uint32(image[security+4:])
+	if size == 0 || int(at)+int(size) != len(image) {
+		t.Fatalf("no certificate table at the image's end (at %d, %d bytes, image %d bytes)", at, size, len(image))
+	}
+	out := append([]byte(nil), image[:at]...)
+	le.PutUint64(out[security:], 0)
+	return out
 }

@@ -45,18 +45,7 @@ type ovmf struct {
 // bootFirmware is bootUEFI with the given OVMF.
 func bootFirmware(t *testing.T, l *lan, s *served, fx fixture, fw ovmf, nic string, extra ...string) []string {
 	t.Helper()
-	vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
-	copyFile(t, fw.vars, vars) // a fresh copy: the firmware writes its variables
-	machine := []string{"-M", "q35"}
-	if fw.secure {
-		machine = []string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on"}
-	}
-	args := append(append(machine, "-m", "1024", "-display", "none", "-no-reboot", "-boot", "n",
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+fw.code,
-		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
-		"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", l.tap),
-		"-device", nic), extra...)
-	console := runQEMU(t, l.ns, s.console(), qemuTimeout(t, 8*time.Minute), args...)
+	console := runQEMU(t, l.ns, s.console(), qemuTimeout(t, 8*time.Minute), firmwareArgs(t, l, fw, nic, extra...)...)
 	got := checkInstallerRun(t, console, fx.stage2SHA)
 	t.Logf("installer markers:\n  %s", strings.Join(got, "\n  "))
 	if _, mac, ok := strings.Cut(nic, "mac="); ok {
@@ -66,6 +55,24 @@ func bootFirmware(t *testing.T, l *lan, s *served, fx fixture, fw ovmf, nic stri
 		t.Fatalf("NIC %q has no mac=: the boot NIC can not be checked", nic)
 	}
 	return got
+}
+
+// firmwareArgs are QEMU's arguments for a q35 machine with OVMF fw (a fresh copy of
+// its variables), the NIC device nic on the LAN's tap and nothing to boot but the
+// network, and extra.
+func firmwareArgs(t *testing.T, l *lan, fw ovmf, nic string, extra ...string) []string {
+	t.Helper()
+	vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
+	copyFile(t, fw.vars, vars) // a fresh copy: the firmware writes its variables
+	machine := []string{"-M", "q35"}
+	if fw.secure {
+		machine = []string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on"}
+	}
+	return append(append(machine, "-m", "1024", "-display", "none", "-no-reboot", "-boot", "n",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+fw.code,
+		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
+		"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", l.tap),
+		"-device", nic), extra...)
 }
 
 // checkGRUBPath asserts that the firmware booted the distro's shim and GRUB
