@@ -339,7 +339,11 @@ func (a *App) bootReply(ctx context.Context, f dhcp.ClientFacts) (dhcp.BootReply
 	_, ipxeEFI := a.tree.Loaders[boot.IPXEEFI]
 	have := boot.Available{IPXEBIOS: ipxeBIOS, IPXEEFI: ipxeEFI}
 	if fw, ok := boot.ShimFirmware(c, p); ok {
-		have.Shim = a.hasShim(ctx, f.MAC, fw)
+		viaProxy := boot.NeedsProxyGRUB(c, p)
+		have.ProxyGRUB = viaProxy && a.proxyGRUB(ctx, f.MAC)
+		if !viaProxy || have.ProxyGRUB {
+			have.Shim = a.hasShim(ctx, f.MAC, fw)
+		}
 	}
 	choice := boot.ChooseLoader(c, p, have)
 	switch {

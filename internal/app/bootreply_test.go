@@ -180,6 +180,11 @@ func TestUEFIShimInFullMode(t *testing.T) {
 	if r, ok := a.bootReply(ctx, armHTTP); !ok || r.BootFile != "http://10.0.0.1/"+boot.ShimARM64 {
 		t.Fatalf("aarch64 HTTP Boot: %+v, %v; want the URL of %s", r, ok, boot.ShimARM64)
 	}
+	// UEFI HTTP Boot on x64: the distro's shim by URL.
+	x64HTTP := dhcp.ClientFacts{MAC: mac, Arch: 16, HasArch: true, HTTPClient: true}
+	if r, ok := a.bootReply(ctx, x64HTTP); !ok || r.BootFile != "http://10.0.0.1/"+boot.ShimX64 {
+		t.Fatalf("x64 HTTP Boot: %+v, %v; want the URL of %s", r, ok, boot.ShimX64)
+	}
 	// --ipxe in full mode: x64 firmware gets iPXE, not shim; aarch64 still shim.
 	a.cfg.IPXE = true
 	if r, ok := a.bootReply(ctx, uefi); !ok || r.BootFile != boot.IPXEEFI {
@@ -197,6 +202,30 @@ func TestUEFIShimInFullMode(t *testing.T) {
 	// There is no iPXE for aarch64 here: in proxy mode it gets no answer.
 	if r, ok := a.bootReply(ctx, armFacts); ok {
 		t.Fatalf("aarch64 proxy mode: %+v, want no answer", r)
+	}
+
+	// Proxy mode, media whose GRUB takes proxy offers (Rocky 9.6): shim.
+	el9, _ := store.ParseMAC("52:54:00:00:00:0a")
+	db.AddDistro(ctx, store.Distro{Name: "rocky96", Family: "Rocky Linux", Version: "9.6", Source: filepath.Join(dir, "tree")})
+	db.AddProfile(ctx, store.Profile{Name: "el9", Distro: "rocky96"})
+	db.PutMachine(ctx, store.Machine{MAC: el9, Profile: "el9", State: store.StateNew, Token: "t3"})
+	el9Facts := dhcp.ClientFacts{MAC: el9, Arch: 7, HasArch: true}
+	for _, tc := range []struct {
+		setting string
+		facts   dhcp.ClientFacts
+		want    string
+	}{
+		{"auto", el9Facts, boot.ShimX64},
+		{"auto", uefi, boot.IPXEEFI}, // a distro that does not say what it is
+		{"off", el9Facts, boot.IPXEEFI},
+		{"on", uefi, boot.ShimX64},
+		// Over HTTP Boot the firmware reads the proxy offer: shim whatever GRUB.
+		{"off", dhcp.ClientFacts{MAC: mac, Arch: 16, HasArch: true, HTTPClient: true}, "http://10.0.0.1/" + boot.ShimX64},
+	} {
+		a.cfg.ProxyShim = tc.setting
+		if r, ok := a.bootReply(ctx, tc.facts); !ok || r.BootFile != tc.want {
+			t.Errorf("proxy mode, --proxy-shim %s, %s: %+v, %v; want %s", tc.setting, tc.facts.MAC, r, ok, tc.want)
+		}
 	}
 }
 
@@ -221,15 +250,7 @@ func TestGRUBConfigFollowsTheDistrosGRUB(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "el8/EFI/BOOT/grub.cfg"), "menuentry 'Install' {\n\tlinuxefi /images/pxeboot/vmlinuz\n\tinitrdefi /images/pxeboot/initrd.img\n}\n")
 	writeFile(t, filepath.Join(dir, "junk/EFI/BOOT/grubx64.efi"), "not a GRUB image")
 
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	log := slog.New(slog.DiscardHandler)
-	a := &App{log: log, store: db, peers: newNeighbours("")}
-	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1:8080", grub: a.grubDialect, log: log}
-	a.tree = &bootfs.Tree{Distro: a.distroSource, Default: a.defaultDistro, Generate: a.generate}
+	a, db := grubApp(t, dir)
 	for i, tc := range []struct{ distro, linux, initrd, from string }{
 		{"el9", "\tlinux '(http,10.0.0.1:8080)/distros/el9/images/pxeboot/vmlinuz'", "\tinitrd '(http,10.0.0.1:8080)/", "http"},
 		{"el8", "\tlinuxefi '(tftp,10.0.0.1)/distros/el8/images/pxeboot/vmlinuz'", "\tinitrdefi '(tftp,10.0.0.1)/", "tftp"},
@@ -250,4 +271,76 @@ func TestGRUBConfigFollowsTheDistrosGRUB(t *testing.T) {
 			t.Errorf("%s: GRUB config loads the kernel not as %q ... over %s:\n%s", tc.distro, tc.linux, tc.from, b)
 		}
 	}
+}
+
+// A GRUB that reads a grub.cfg whose name has no MAC — Debian's netboot GRUB,
+// whose built-in prefix /grub makes it read grub/grub.cfg, or any GRUB at the
+// root — gets the config of the machine at its address; an address that is no
+// known machine's gets the shared config that boots the disk, and a directory
+// that is not the GRUB's prefix has no grub.cfg.
+func TestGRUBConfigByAddress(t *testing.T) {
+	requireTools(t, "grub-mkimage")
+	ctx := context.Background()
+	dir := t.TempDir()
+	image := filepath.Join(dir, "deb/EFI/BOOT/grubx64.efi")
+	os.MkdirAll(filepath.Dir(image), 0o755)
+	if b, err := exec.Command("grub-mkimage", "-O", "x86_64-efi", "-p", "/grub", "-o", image,
+		"normal", "linux", "efinet", "tftp", "http").CombinedOutput(); err != nil {
+		t.Fatalf("grub-mkimage: %v\n%s", err, b)
+	}
+	a, db := grubApp(t, dir)
+	mac := net.HardwareAddr{0x52, 0x54, 0, 0, 2, 1}
+	db.AddDistro(ctx, store.Distro{Name: "deb", Arch: "x86_64", Source: filepath.Join(dir, "deb"),
+		Kernel: "images/pxeboot/vmlinuz", Initrd: "images/pxeboot/initrd.img"})
+	db.AddProfile(ctx, store.Profile{Name: "deb", Distro: "deb"})
+	db.PutMachine(ctx, store.Machine{MAC: mac, Profile: "deb", State: store.StateNew, Token: "tdeb"})
+	machineIP, stranger := netip.MustParseAddr("10.0.0.60"), netip.MustParseAddr("192.0.2.99")
+	a.peers.learn(machineIP, mac)
+	read := func(name string, client netip.Addr) (string, error) {
+		f, err := a.tree.Open(ctx, name, client)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		b, err := io.ReadAll(f)
+		return string(b), err
+	}
+	install := "\tlinux '(http,10.0.0.1:8080)/distros/deb/images/pxeboot/vmlinuz'"
+	for _, tc := range []struct {
+		name   string
+		client netip.Addr
+		want   string // "" for not found
+	}{
+		{"grub/grub.cfg", machineIP, install},
+		{"/grub/grub.cfg", machineIP, install},
+		{"grub.cfg", machineIP, install},
+		{"grub.cfg", stranger, "\texit\n"},
+		{"grub/grub.cfg", stranger, ""},
+		{"other/grub.cfg", machineIP, ""},
+		{"grub/x86_64-efi/grub.cfg", machineIP, ""},
+	} {
+		got, err := read(tc.name, tc.client)
+		switch {
+		case tc.want == "" && !errors.Is(err, fs.ErrNotExist):
+			t.Errorf("%s from %s: %v\n%s\nwant not found", tc.name, tc.client, err, got)
+		case tc.want != "" && (err != nil || !strings.Contains(got, tc.want)):
+			t.Errorf("%s from %s: %v\n%s\nwant a config with %q", tc.name, tc.client, err, got, tc.want)
+		}
+	}
+}
+
+// grubApp is an App on a store in dir whose GRUB configs follow each
+// distro's GRUB, with HTTP at 10.0.0.1:8080.
+func grubApp(t *testing.T, dir string) (*App, store.Store) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	log := slog.New(slog.DiscardHandler)
+	a := &App{log: log, store: db, peers: newNeighbours("")}
+	a.machines = &machines{store: db, unknown: boot.UnknownMenu, baseURL: "http://10.0.0.1:8080", grub: a.grubDialect, log: log}
+	a.tree = &bootfs.Tree{Distro: a.distroSource, Default: a.defaultDistro, Generate: a.generate}
+	return a, db
 }

@@ -151,17 +151,23 @@ func (m *machines) generate(ctx context.Context, name string, client netip.Addr)
 	case "grub.cfg":
 		return boot.RenderGRUB(fallthroughLocal, "kickstand"), true, nil
 	}
-	var mac net.HardwareAddr
-	var kind *configKind
 	for i, c := range configKinds {
-		if m, ok := c.parse(name); ok {
-			mac, kind = m, &configKinds[i]
-			break
+		if mac, ok := c.parse(name); ok {
+			return m.render(ctx, name, mac, &configKinds[i], client)
 		}
 	}
-	if kind == nil {
-		return nil, false, nil
-	}
+	return nil, false, nil
+}
+
+// grubByAddress makes mac's GRUB config under a name that does not carry
+// its MAC (a GRUB that reads only $prefix/grub.cfg, or the grub.cfg beside
+// an HTTP Boot shim): the caller found mac from the client's address.
+func (m *machines) grubByAddress(ctx context.Context, name string, mac net.HardwareAddr, client netip.Addr) ([]byte, bool, error) {
+	return m.render(ctx, name, mac, &configKinds[grubConfigKind], client)
+}
+
+// render makes mac's config of kind, asked for by client as name.
+func (m *machines) render(ctx context.Context, name string, mac net.HardwareAddr, kind *configKind, client netip.Addr) ([]byte, bool, error) {
 	if m.source != nil {
 		if err := m.source(ctx, mac, client); err != nil {
 			m.refuse(ctx, mac, client, events.Refused(events.BootConfig), name+": "+err.Error())
@@ -253,5 +259,8 @@ type configKind struct {
 var configKinds = []configKind{
 	{boot.ParsePXELinuxConfigName, boot.RenderPXELinux, false},
 	{boot.ParseIPXEScriptName, boot.RenderIPXE, false},
-	{boot.ParseGRUBConfigName, boot.RenderGRUB, true},
+	grubConfigKind: {boot.ParseGRUBConfigName, boot.RenderGRUB, true},
 }
+
+// grubConfigKind is the GRUB config's index in configKinds.
+const grubConfigKind = 2

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
+	"path"
 	"sync"
 
 	"kickstand/internal/boot"
@@ -20,6 +21,9 @@ import (
 // generate makes the tree's per-client files: boot configs, and the shim and
 // GRUB a UEFI machine fetches from the TFTP root, taken from its distro.
 func (a *App) generate(ctx context.Context, name string, client netip.Addr) ([]byte, bool, error) {
+	if path.Base(name) == "grub.cfg" {
+		return a.grubConfigByAddress(ctx, name, client)
+	}
 	if !boot.IsEFILoader(name) {
 		return a.machines.generate(ctx, name, client)
 	}
@@ -30,6 +34,27 @@ func (a *App) generate(ctx context.Context, name string, client netip.Addr) ([]b
 	}
 	b, err := a.readTreeFile(ctx, treepath.EFI(d, name), maxGRUBImage)
 	return b, err == nil, err
+}
+
+// grubConfigByAddress answers a request for grub.cfg, at the root or in the
+// config directory of the client's GRUB (Debian's netboot GRUB reads only
+// $prefix/grub.cfg; RHEL's, booted over HTTP, only the grub.cfg beside
+// itself): the config of the machine at the client's address. A client
+// that is no known machine's, or not the machine's own address, gets the
+// shared config, which boots from the local disk.
+func (a *App) grubConfigByAddress(ctx context.Context, name string, client netip.Addr) ([]byte, bool, error) {
+	mac, known := a.peers.lookup(client)
+	dir := path.Dir(name)
+	if dir != "." && (!known || dir != a.grubDialect(ctx, mac).ConfigDir) {
+		return nil, false, nil
+	}
+	if known {
+		b, ok, err := a.machines.grubByAddress(ctx, name, mac, client)
+		if ok || err != nil {
+			return b, ok, err
+		}
+	}
+	return a.machines.generate(ctx, "grub.cfg", client)
 }
 
 // distroFor is the distro a machine installs: its profile's, else (unknown
@@ -69,6 +94,24 @@ func (a *App) hasShim(ctx context.Context, mac net.HardwareAddr, fw boot.Firmwar
 	return true
 }
 
+// proxyGRUB reports whether the GRUB of the distro mac installs takes its
+// server from a proxyDHCP offer: --proxy-shim on or off, else what the
+// distro's family and version say (boot.GRUBTakesProxyOffers).
+func (a *App) proxyGRUB(ctx context.Context, mac net.HardwareAddr) bool {
+	switch a.cfg.ProxyShim {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	name, err := a.distroFor(ctx, mac)
+	if err != nil || name == "" {
+		return false
+	}
+	d, err := a.store.Distro(ctx, name)
+	return err == nil && boot.GRUBTakesProxyOffers(d.Family, d.Version)
+}
+
 // maxGRUBImage bounds what is read of a distro's shim or GRUB image
 // (distros' are 1-4 MiB).
 const maxGRUBImage = 64 << 20
@@ -105,7 +148,7 @@ func (a *App) grubDialect(ctx context.Context, mac net.HardwareAddr) boot.GRUBDi
 	var bad *distro.BadGRUBError
 	switch {
 	case err == nil:
-		a.log.Info("distro GRUB", "distro", name, "linuxefi", g.LinuxEFI, "http", !g.TFTP)
+		a.log.Info("distro GRUB", "distro", name, "linuxefi", g.LinuxEFI, "http", !g.TFTP, "config-dir", g.ConfigDir)
 	case errors.As(err, &bad), errors.Is(err, fs.ErrNotExist):
 		a.log.Warn("cannot tell what the distro's GRUB understands; GRUB configs use linux/initrd over http", "distro", name, "err", err)
 	default:
@@ -142,7 +185,7 @@ func (a *App) readGRUB(ctx context.Context, name string) (boot.GRUBDialect, erro
 	if err != nil {
 		return boot.GRUBDialect{}, &distro.BadGRUBError{Name: grub, Err: err}
 	}
-	return boot.GRUBDialect{LinuxEFI: g.LinuxEFI, TFTP: !g.HTTP}, nil
+	return boot.GRUBDialect{LinuxEFI: g.LinuxEFI, TFTP: !g.HTTP, ConfigDir: boot.GRUBConfigDir(g.Prefix)}, nil
 }
 
 // readTreeFile reads a file of the served tree, up to limit bytes.

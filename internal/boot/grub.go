@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"strings"
 )
 
@@ -69,6 +70,25 @@ func ParseGRUBConfigName(name string) (net.HardwareAddr, bool) {
 type GRUBDialect struct {
 	LinuxEFI bool
 	TFTP     bool
+	// ConfigDir is where on the boot server this GRUB reads grub.cfg
+	// besides the boot file's directory: its built-in prefix ("grub" for
+	// Debian's netboot GRUB, whose prefix is /grub), "" for none.
+	ConfigDir string
+}
+
+// GRUBConfigDir is the directory on the boot server that a GRUB with the
+// built-in prefix reads its config from: the prefix without its leading
+// slash, or "" when the prefix names a device of its own ("(hd0,gpt2)/...",
+// "($root)/...") or is empty.
+func GRUBConfigDir(prefix string) string {
+	if !strings.HasPrefix(prefix, "/") {
+		return ""
+	}
+	dir := strings.Trim(path.Clean(prefix), "/")
+	if dir == "." {
+		return ""
+	}
+	return dir
 }
 
 // RenderGRUB renders the GRUB configuration for a decision. Kernel and

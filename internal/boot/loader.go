@@ -1,5 +1,10 @@
 package boot
 
+import (
+	"strconv"
+	"strings"
+)
+
 // Client is what a DHCP request says about the program asking.
 type Client struct {
 	Firmware Firmware
@@ -12,9 +17,10 @@ type Client struct {
 
 // LoaderPolicy is how the server is set up to answer.
 type LoaderPolicy struct {
-	// FullDHCP is set when kickstand is the DHCP server. Only then may a
-	// UEFI client get shim and GRUB: in proxy mode GRUB reads the LAN
-	// server's answer, which does not point at kickstand.
+	// FullDHCP is set when kickstand is the DHCP server. In proxy mode a
+	// UEFI client gets shim and GRUB only when its distro's GRUB takes the
+	// server from a proxyDHCP offer (Available.ProxyGRUB): others read
+	// only the LAN server's answer, which does not point at kickstand.
 	FullDHCP bool
 	// IPXE chains BIOS PXE into iPXE, and UEFI x64 into iPXE instead of shim
 	// (--ipxe).
@@ -33,6 +39,10 @@ type Available struct {
 	// Shim is set when the client's distro has shim and GRUB for
 	// ShimFirmware(client); the caller looks for them only when asked.
 	Shim bool
+	// ProxyGRUB is set when the client's distro's GRUB takes its server
+	// from a proxyDHCP offer (GRUBTakesProxyOffers, or the operator says
+	// so): then shim and GRUB go to UEFI machines in proxy mode too.
+	ProxyGRUB bool
 }
 
 // LoaderChoice is the boot file a client is told to load, or why it gets
@@ -50,12 +60,21 @@ func ShimFirmware(c Client, p LoaderPolicy) (Firmware, bool) {
 	switch fw := c.Firmware; {
 	case fw == FirmwareHTTPARM64:
 		return FirmwareEFIARM64, true
-	case fw == FirmwareEFIX64 && c.IPXE, p.UEFIHTTPOnly, !p.FullDHCP:
+	case fw == FirmwareHTTPX64 && !p.IPXE:
+		return FirmwareEFIX64, true
+	case fw == FirmwareEFIX64 && c.IPXE, p.UEFIHTTPOnly:
 		return 0, false
 	case fw == FirmwareEFIX64 && !p.IPXE, fw == FirmwareEFIARM64:
 		return fw, true
 	}
 	return 0, false
+}
+
+// NeedsProxyGRUB reports whether shim and GRUB reach c only through a GRUB
+// that takes proxy offers (Available.ProxyGRUB): UEFI PXE in proxy mode.
+// Over HTTP Boot the firmware reads the proxy offer, and GRUB its own URL.
+func NeedsProxyGRUB(c Client, p LoaderPolicy) bool {
+	return !p.FullDHCP && (c.Firmware == FirmwareEFIX64 || c.Firmware == FirmwareEFIARM64)
 }
 
 // Advice on what is missing.
@@ -67,9 +86,10 @@ const (
 
 // ChooseLoader decides what boot program c gets: BIOS clients lpxelinux.0
 // over TFTP (iPXE with --ipxe); iPXE clients their script over HTTP; UEFI
-// firmware the distro's signed shim in full mode, so that Secure Boot
-// machines install, else iPXE (x64 only); UEFI HTTP Boot iPXE by URL (x64)
-// or the distro's shim by URL (aarch64).
+// firmware the distro's signed shim in full mode, and in proxy mode when
+// the distro's GRUB takes proxy offers, so that Secure Boot machines
+// install, else iPXE (x64 only); UEFI HTTP Boot the distro's shim by URL,
+// else iPXE by URL (x64; --ipxe: always iPXE).
 func ChooseLoader(c Client, p LoaderPolicy, have Available) LoaderChoice {
 	fw := c.Firmware
 	efi := fw == FirmwareEFIX64 || fw == FirmwareEFIARM64
@@ -82,7 +102,12 @@ func ChooseLoader(c Client, p LoaderPolicy, have Available) LoaderChoice {
 	case fw == FirmwareBIOS:
 		return LoaderChoice{File: BootFile}
 	case fw == FirmwareHTTPX64:
-		// HTTP Boot loads one image by URL: iPXE, which then asks for its script.
+		// HTTP Boot loads one image by URL: the distro's shim, which loads
+		// GRUB from beside its URL (Secure Boot), else iPXE, which then asks
+		// for its script.
+		if _, ok := ShimFirmware(c, p); ok && have.Shim {
+			return LoaderChoice{File: p.BaseURL + "/" + ShimX64}
+		}
 		return pick(p.BaseURL+"/"+IPXEEFI, have.IPXEEFI, IPXEEFI+" is missing; "+installIPXE)
 	case fw == FirmwareHTTPARM64:
 		// No iPXE for aarch64 here: the distro's shim, which loads GRUB
@@ -94,7 +119,7 @@ func ChooseLoader(c Client, p LoaderPolicy, have Available) LoaderChoice {
 		// once, and it moves on to HTTP Boot.
 		return LoaderChoice{File: DeclineUEFIPXE}
 	case efi:
-		if _, ok := ShimFirmware(c, p); ok && have.Shim {
+		if _, ok := ShimFirmware(c, p); ok && have.Shim && (!NeedsProxyGRUB(c, p) || have.ProxyGRUB) {
 			shim, _, _ := EFILoaders(fw)
 			return LoaderChoice{File: shim}
 		}
@@ -108,4 +133,34 @@ func pick(file string, ok bool, missing string) LoaderChoice {
 		return LoaderChoice{Missing: missing}
 	}
 	return LoaderChoice{File: file}
+}
+
+// GRUBTakesProxyOffers reports whether the GRUB of a distro (its family and
+// version, as .treeinfo names them) takes its TFTP server from a proxyDHCP
+// offer when the LAN's DHCP answer has no boot file: RHEL's "efinet: Add
+// DHCP proxy support" patch, in RHEL and its rebuilds since 8.6, CentOS
+// Stream and Fedora since 34. Upstream GRUB and older distros read only the
+// LAN server's answer.
+func GRUBTakesProxyOffers(family, version string) bool {
+	f := strings.ToLower(family)
+	major, minor := majorMinor(version)
+	switch {
+	case strings.Contains(f, "centos stream"):
+		return true
+	case strings.Contains(f, "fedora"):
+		return major >= 34
+	case strings.Contains(f, "red hat"), strings.Contains(f, "rocky"), strings.Contains(f, "alma"):
+		return major > 8 || major == 8 && minor >= 6
+	}
+	return false
+}
+
+// majorMinor reads "9.6" (or "10", or "8.10") as numbers; what is not a
+// number is 0.
+func majorMinor(version string) (int, int) {
+	maj, min, _ := strings.Cut(strings.TrimSpace(version), ".")
+	major, _ := strconv.Atoi(maj)
+	min, _, _ = strings.Cut(min, ".")
+	minor, _ := strconv.Atoi(min)
+	return major, minor
 }

@@ -14,6 +14,7 @@ func TestChooseLoader(t *testing.T) {
 	all := Available{IPXEBIOS: true, IPXEEFI: true, Shim: true}
 	noShim := Available{IPXEBIOS: true, IPXEEFI: true}
 	shimOnly := Available{Shim: true}
+	proxyGRUB := Available{IPXEBIOS: true, IPXEEFI: true, Shim: true, ProxyGRUB: true}
 	client := func(fw Firmware, ipxe bool) Client { return Client{Firmware: fw, IPXE: ipxe, Script: script} }
 	tests := []struct {
 		name    string
@@ -32,7 +33,10 @@ func TestChooseLoader(t *testing.T) {
 		{"UEFI x64 iPXE gets its script", client(FirmwareEFIX64, true), full, all, base + "/" + script, ""},
 		{"UEFI x64 full mode: shim", client(FirmwareEFIX64, false), full, all, ShimX64, ""},
 		{"UEFI x64 full mode without shim: iPXE", client(FirmwareEFIX64, false), full, noShim, IPXEEFI, ""},
-		{"UEFI x64 proxy mode: iPXE, never shim", client(FirmwareEFIX64, false), proxy, all, IPXEEFI, ""},
+		{"UEFI x64 proxy mode, GRUB without proxy support: iPXE", client(FirmwareEFIX64, false), proxy, all, IPXEEFI, ""},
+		{"UEFI x64 proxy mode, GRUB takes proxy offers: shim", client(FirmwareEFIX64, false), proxy, proxyGRUB, ShimX64, ""},
+		{"UEFI x64 proxy mode --ipxe: iPXE", client(FirmwareEFIX64, false), withIPXE(proxy), proxyGRUB, IPXEEFI, ""},
+		{"UEFI arm64 proxy mode, GRUB takes proxy offers: shim", client(FirmwareEFIARM64, false), proxy, proxyGRUB, ShimARM64, ""},
 		{"UEFI x64 full mode --ipxe: iPXE", client(FirmwareEFIX64, false), withIPXE(full), all, IPXEEFI, ""},
 		{"UEFI x64 proxy mode without iPXE", client(FirmwareEFIX64, false), proxy, shimOnly, "", "no iPXE for it"},
 		{"UEFI x64 nothing on the host", client(FirmwareEFIX64, false), full, Available{}, "", "ipxe package"},
@@ -44,8 +48,11 @@ func TestChooseLoader(t *testing.T) {
 		{"--uefi-boot http declines x64 PXE", client(FirmwareEFIX64, false), httpOnly(full), all, DeclineUEFIPXE, ""},
 		{"--uefi-boot http declines arm64 PXE", client(FirmwareEFIARM64, false), httpOnly(full), all, DeclineUEFIPXE, ""},
 		{"--uefi-boot http still answers iPXE", client(FirmwareEFIX64, true), httpOnly(full), all, base + "/" + script, ""},
-		{"HTTP Boot x64: iPXE by URL", client(FirmwareHTTPX64, false), httpOnly(proxy), all, base + "/" + IPXEEFI, ""},
-		{"HTTP Boot x64 without iPXE", client(FirmwareHTTPX64, false), full, shimOnly, "", "snponly.efi is missing"},
+		{"HTTP Boot x64: shim by URL", client(FirmwareHTTPX64, false), httpOnly(proxy), all, base + "/" + ShimX64, ""},
+		{"HTTP Boot x64: shim by URL in full mode", client(FirmwareHTTPX64, false), full, shimOnly, base + "/" + ShimX64, ""},
+		{"HTTP Boot x64 without shim: iPXE by URL", client(FirmwareHTTPX64, false), httpOnly(proxy), noShim, base + "/" + IPXEEFI, ""},
+		{"HTTP Boot x64 --ipxe: iPXE by URL", client(FirmwareHTTPX64, false), withIPXE(full), all, base + "/" + IPXEEFI, ""},
+		{"HTTP Boot x64 without shim or iPXE", client(FirmwareHTTPX64, false), full, Available{}, "", "snponly.efi is missing"},
 		{"HTTP Boot arm64: shim by URL, also in proxy mode", client(FirmwareHTTPARM64, false), proxy, shimOnly, base + "/" + ShimARM64, ""},
 		{"HTTP Boot arm64 without aarch64 media", client(FirmwareHTTPARM64, false), full, noShim, "", "aarch64 media"},
 		{"32-bit UEFI: not served", client(FirmwareEFIIA32, false), full, all, "", ""},
@@ -62,10 +69,47 @@ func TestChooseLoader(t *testing.T) {
 		// The caller looks for shim exactly when the choice can be it.
 		fw, asks := ShimFirmware(tt.client, tt.policy)
 		shim, _, _ := EFILoaders(fw)
-		withShim := ChooseLoader(tt.client, tt.policy, Available{IPXEBIOS: tt.have.IPXEBIOS, IPXEEFI: tt.have.IPXEEFI, Shim: true})
+		withShim := ChooseLoader(tt.client, tt.policy, Available{IPXEBIOS: tt.have.IPXEBIOS, IPXEEFI: tt.have.IPXEEFI, Shim: true, ProxyGRUB: true})
 		isShim := strings.HasSuffix(withShim.File, ShimX64) || strings.HasSuffix(withShim.File, ShimARM64)
 		if asks != isShim || asks && !strings.HasSuffix(withShim.File, shim) {
 			t.Errorf("%s: ShimFirmware = %v, %v but with shim available the choice is %q", tt.name, fw, asks, withShim.File)
+		}
+	}
+}
+
+func TestGRUBConfigDir(t *testing.T) {
+	for prefix, want := range map[string]string{
+		"": "", "/": "", "/grub": "grub", "/grub/": "grub", "/EFI/rocky": "EFI/rocky",
+		"(,gpt2)/boot/grub": "", "($root)/grub": "", "grub": "", "/a/../grub": "grub",
+	} {
+		if got := GRUBConfigDir(prefix); got != want {
+			t.Errorf("GRUBConfigDir(%q) = %q, want %q", prefix, got, want)
+		}
+	}
+}
+
+func TestGRUBTakesProxyOffers(t *testing.T) {
+	for _, tc := range []struct {
+		family, version string
+		want            bool
+	}{
+		{"Red Hat Enterprise Linux", "8.6", true},
+		{"Red Hat Enterprise Linux", "8.5", false},
+		{"Red Hat Enterprise Linux", "8.10", true},
+		{"Red Hat Enterprise Linux", "7.9", false},
+		{"Red Hat Enterprise Linux", "10.0", true},
+		{"Rocky Linux", "9.6", true},
+		{"Rocky Linux", "8.4", false},
+		{"AlmaLinux", "8.6", true},
+		{"CentOS Stream", "9", true},
+		{"CentOS Linux", "8.5", false},
+		{"Fedora", "34", true},
+		{"Fedora", "33", false},
+		{"Debian", "12", false},
+		{"", "", false},
+	} {
+		if got := GRUBTakesProxyOffers(tc.family, tc.version); got != tc.want {
+			t.Errorf("GRUBTakesProxyOffers(%q, %q) = %v, want %v", tc.family, tc.version, got, tc.want)
 		}
 	}
 }

@@ -51,6 +51,8 @@ func (e *env) serveCmd() *cobra.Command {
 	f.IntVar(&cfg.FTPPort, "ftp-port", cfg.FTPPort, "FTP port (0 turns FTP off)")
 	f.StringVar(&cfg.FTPPassive, "ftp-passive-ports", cfg.FTPPassive, "FIRST-LAST passive FTP data ports (open these in the firewall)")
 	f.StringVar(&cfg.UEFIBoot, "uefi-boot", cfg.UEFIBoot, "UEFI firmware boots by pxe (TFTP), or http (UEFI HTTP Boot; UEFI PXE is declined)")
+	f.StringVar(&cfg.ProxyShim, "proxy-shim", cfg.ProxyShim,
+		"with --dhcp proxy, UEFI PXE firmware gets the distro's signed shim and GRUB (Secure Boot) when its GRUB takes proxy offers: auto (RHEL, Rocky, Alma >= 8.6, CentOS Stream, Fedora >= 34), on (every distro), off (iPXE)")
 	f.BoolVar(&cfg.IPXE, "ipxe", false, "chain BIOS and UEFI x64 PXE firmware into iPXE (undionly.kpxe, snponly.efi), so kernel and initrd come over HTTP; no Secure Boot")
 	f.BoolVar(&cfg.KSSourceCheck, "ks-source-check", cfg.KSSourceCheck,
 		"serve a machine's boot config and kickstart only to its address (neighbour table, DHCP); =false when clients reach kickstand through NAT")

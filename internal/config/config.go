@@ -48,6 +48,7 @@ type Config struct {
 	FTPPassive     string        `yaml:"ftp-passive-ports"` // FIRST-LAST
 	UEFIBoot       string        `yaml:"uefi-boot"`         // pxe or http: how UEFI firmware boots
 	IPXE           bool          `yaml:"ipxe"`              // chain BIOS and UEFI x64 PXE clients into iPXE
+	ProxyShim      string        `yaml:"proxy-shim"`        // auto, on or off: shim and GRUB to UEFI machines in proxy mode
 	KSSourceCheck  bool          `yaml:"ks-source-check"`   // serve per-machine configs and kickstarts only to the machine's address
 	PasswordPolicy string        `yaml:"password-policy"`   // warn or refuse: plaintext passwords in kickstarts
 	OpenFirewall   bool          `yaml:"open-firewall"`     // open the ports in the host's firewall while serving
@@ -67,7 +68,7 @@ func Default() Config {
 		dir = DefaultDataDir
 	}
 	return Config{DataDir: dir, DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu",
-		FTPPort: 21, FTPPassive: DefaultFTPPassive, UEFIBoot: "pxe", Retention: 90 * 24 * time.Hour,
+		FTPPort: 21, FTPPassive: DefaultFTPPassive, UEFIBoot: "pxe", ProxyShim: "auto", Retention: 90 * 24 * time.Hour,
 		KSSourceCheck: true, Metrics: true, PasswordPolicy: "warn", TFTPMaxTransfers: tftp.DefaultMaxTransfers, TFTPMaxPerClient: tftp.DefaultMaxTransfersPerClient,
 		TFTPBusyPoll: tftp.DefaultBusyPoll}
 }
@@ -102,6 +103,11 @@ func (c *Config) Validate() error {
 	case "pxe", "http":
 	default:
 		return fmt.Errorf("--uefi-boot %q: want pxe or http", c.UEFIBoot)
+	}
+	switch c.ProxyShim {
+	case "auto", "on", "off":
+	default:
+		return fmt.Errorf("--proxy-shim %q: want auto, on or off", c.ProxyShim)
 	}
 	if _, err := validate.ParsePasswordPolicy(c.PasswordPolicy); err != nil {
 		return fmt.Errorf("--password-policy: %w", err)

@@ -30,6 +30,8 @@ func TestValidate(t *testing.T) {
 		{"bad dns", func(c *Config) { c.DHCP = "full"; c.DHCPRange = "a-b"; c.DHCPDNS = []string{"1.1.1.1", "nope"} }, "--dhcp-dns"},
 		{"uefi http", func(c *Config) { c.UEFIBoot = "http" }, ""},
 		{"bad uefi boot", func(c *Config) { c.UEFIBoot = "https" }, "--uefi-boot"},
+		{"proxy shim on", func(c *Config) { c.ProxyShim = "on" }, ""},
+		{"bad proxy shim", func(c *Config) { c.ProxyShim = "yes" }, "--proxy-shim"},
 		{"negative retention", func(c *Config) { c.Retention = -time.Hour }, "--event-retention"},
 		{"ftp off", func(c *Config) { c.FTPPort = 0; c.FTPPassive = "junk" }, ""},
 		{"bad ftp port", func(c *Config) { c.FTPPort = -1 }, "--ftp-port"},

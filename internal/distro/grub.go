@@ -22,6 +22,11 @@ type GRUB struct {
 	// HTTP: the image can load files over HTTP; without it kernel and
 	// initrd must come over TFTP.
 	HTTP bool
+	// Prefix is the image's built-in prefix (grub-mkimage -p), "" for none:
+	// "/grub" in Debian's netboot GRUB, whose embedded config then reads
+	// $prefix/grub.cfg from the server it booted from, not a per-MAC config
+	// from the boot file's directory.
+	Prefix string
 }
 
 // BadGRUBError is a GRUB image that ReadGRUB cannot make sense of.
@@ -43,6 +48,7 @@ const (
 	grubModInfoSize   = 24
 	grubModHeaderSize = 8
 	grubObjELF        = 0
+	grubObjPrefix     = 3
 )
 
 // ReadGRUB reads the module list out of a GRUB EFI image, and decides the
@@ -52,11 +58,11 @@ const (
 // whose linuxefi works as well), where linux may not boot through the EFI
 // stub.
 func ReadGRUB(image []byte, distroCfg []byte) (GRUB, error) {
-	mods, err := grubModules(image)
+	mods, prefix, err := grubModules(image)
 	if err != nil {
 		return GRUB{}, err
 	}
-	g := GRUB{Modules: mods, HTTP: slices.Contains(mods, "http")}
+	g := GRUB{Modules: mods, HTTP: slices.Contains(mods, "http"), Prefix: prefix}
 	if cmd, ok := cfgKernelCommand(distroCfg); ok {
 		g.LinuxEFI = cmd == "linuxefi"
 	} else {
@@ -65,11 +71,13 @@ func ReadGRUB(image []byte, distroCfg []byte) (GRUB, error) {
 	return g, nil
 }
 
-func grubModules(image []byte) ([]string, error) {
+// grubModules returns the names of the modules in a GRUB image, and its
+// built-in prefix.
+func grubModules(image []byte) ([]string, string, error) {
 	for off := 0; ; {
 		i := bytes.Index(image[off:], []byte(grubModMagic))
 		if i < 0 {
-			return nil, errors.New("not a GRUB EFI image: no module area")
+			return nil, "", errors.New("not a GRUB EFI image: no module area")
 		}
 		start := off + i
 		off = start + 1
@@ -85,25 +93,32 @@ func grubModules(image []byte) ([]string, error) {
 	}
 }
 
-func grubModuleNames(area []byte) ([]string, error) {
+// grubModuleNames reads the objects of a module area: the names of its ELF
+// modules, and its prefix (a NUL-terminated string, padded).
+func grubModuleNames(area []byte) ([]string, string, error) {
 	var names []string
+	var prefix string
 	for len(area) >= grubModHeaderSize {
 		typ := binary.LittleEndian.Uint32(area)
 		size := binary.LittleEndian.Uint32(area[4:])
 		if size < grubModHeaderSize || uint64(size) > uint64(len(area)) {
-			return nil, fmt.Errorf("GRUB module area: a module of %d bytes in the %d left", size, len(area))
+			return nil, "", fmt.Errorf("GRUB module area: a module of %d bytes in the %d left", size, len(area))
 		}
-		if typ == grubObjELF {
-			name, err := elfModName(area[grubModHeaderSize:size])
+		switch obj := area[grubModHeaderSize:size]; typ {
+		case grubObjELF:
+			name, err := elfModName(obj)
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			names = append(names, name)
+		case grubObjPrefix:
+			p, _, _ := bytes.Cut(obj, []byte{0})
+			prefix = string(p)
 		}
 		area = area[size:]
 	}
 	slices.Sort(names)
-	return names, nil
+	return names, prefix, nil
 }
 
 func elfModName(obj []byte) (string, error) {

@@ -42,6 +42,9 @@ func FuzzReadGRUB(f *testing.F) {
 				t.Fatalf("module name %q has a NUL", m)
 			}
 		}
+		if strings.IndexByte(g.Prefix, 0) >= 0 || len(g.Prefix) > len(image) {
+			t.Fatalf("prefix %q out of a %d-byte image", g.Prefix, len(image))
+		}
 		if g.HTTP != slices.Contains(g.Modules, "http") {
 			t.Fatalf("HTTP = %v with modules %q", g.HTTP, g.Modules)
 		}
@@ -57,7 +60,7 @@ func FuzzReadGRUB(f *testing.F) {
 
 // grubFuzzSeeds are module areas (the "mimg" header and the modules after
 // it, not the rest of the EFI image, to keep seeds small): the real area of
-// a grub-mkimage image holding only setjmp, the ELF objects of Debian's own
+// a grub-mkimage image holding only setjmp and the prefix /grub, the ELF objects of Debian's own
 // http, linuxefi and tftp modules in a header built here, and the same
 // layout with tiny hand-made ELF objects, behind a false "mimg" as GRUB's
 // code contains one.
@@ -72,7 +75,8 @@ func grubFuzzSeeds(f *testing.F) [][]byte {
 		return seeds
 	}
 	out := filepath.Join(f.TempDir(), "grubx64.efi")
-	if b, err := exec.Command("grub-mkimage", "-O", "x86_64-efi", "-p", "", "-o", out, "setjmp").CombinedOutput(); err != nil {
+	// With a prefix (Debian's netboot GRUB's), so that the area holds a prefix object too.
+	if b, err := exec.Command("grub-mkimage", "-O", "x86_64-efi", "-p", "/grub", "-o", out, "setjmp").CombinedOutput(); err != nil {
 		f.Fatalf("grub-mkimage: %v\n%s", err, b)
 	}
 	image, err := os.ReadFile(out)

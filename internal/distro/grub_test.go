@@ -16,6 +16,12 @@ const grubModDir = "/usr/lib/grub/x86_64-efi"
 // grub-efi-amd64-bin) holding the given modules and their dependencies.
 func mkGRUB(t *testing.T, modules ...string) []byte {
 	t.Helper()
+	return mkGRUBPrefix(t, "", modules...)
+}
+
+// mkGRUBPrefix is mkGRUB with a built-in prefix (grub-mkimage -p).
+func mkGRUBPrefix(t *testing.T, prefix string, modules ...string) []byte {
+	t.Helper()
 	if _, err := exec.LookPath("grub-mkimage"); err != nil || !fileExists(filepath.Join(grubModDir, "linux.mod")) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("grub-mkimage and %s are needed (Debian grub-common, grub-efi-amd64-bin): %v", grubModDir, err)
@@ -23,7 +29,7 @@ func mkGRUB(t *testing.T, modules ...string) []byte {
 		t.Skip("grub-mkimage or x86_64-efi modules not installed")
 	}
 	out := filepath.Join(t.TempDir(), "grubx64.efi")
-	args := append([]string{"-O", "x86_64-efi", "-p", "", "-o", out}, modules...)
+	args := append([]string{"-O", "x86_64-efi", "-p", prefix, "-o", out}, modules...)
 	if b, err := exec.Command("grub-mkimage", args...).CombinedOutput(); err != nil {
 		t.Fatalf("grub-mkimage %v: %v\n%s", modules, err, b)
 	}
@@ -72,6 +78,24 @@ func TestReadGRUB(t *testing.T) {
 	for _, m := range []string{"normal", "configfile", "linux", "efinet", "tftp", "http", "net"} {
 		if !slices.Contains(g.Modules, m) {
 			t.Errorf("modules %v lack %q", g.Modules, m)
+		}
+	}
+}
+
+// TestReadGRUBPrefix reads the built-in prefix: Debian's netboot GRUB has /grub
+// and reads $prefix/grub.cfg from its server; distros' netboot GRUBs made with
+// an empty -p have none and take the boot file's directory.
+func TestReadGRUBPrefix(t *testing.T) {
+	for _, prefix := range []string{"", "/grub", "/EFI/rocky", "(,gpt2)/boot/grub"} {
+		g, err := ReadGRUB(mkGRUBPrefix(t, prefix, "normal", "linux", "http"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.Prefix != prefix {
+			t.Errorf("prefix %q, want %q", g.Prefix, prefix)
+		}
+		if !slices.Contains(g.Modules, "http") {
+			t.Errorf("with prefix %q the modules %v lack http", prefix, g.Modules)
 		}
 	}
 }

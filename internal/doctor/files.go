@@ -57,7 +57,7 @@ func (d *Doctor) checkLoaders() []Check {
 	}
 	ipxe := bootfs.FindIPXE(dir)
 	uses := map[string]string{
-		boot.IPXEEFI:  "UEFI x64 PXE in --dhcp proxy, UEFI HTTP Boot and distros without shim",
+		boot.IPXEEFI:  "UEFI x64 PXE in --dhcp proxy for media whose GRUB does not take proxy offers, and distros without shim",
 		boot.IPXEBIOS: "BIOS with --ipxe",
 	}
 	for _, name := range []string{boot.IPXEEFI, boot.IPXEBIOS} {

@@ -137,14 +137,17 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
-	if s.API == nil && s.Dashboard == nil {
-		return mux
-	}
 	// The API and the dashboard take every method under their prefixes,
 	// which a method-less pattern beside "GET /{path...}" cannot say to
 	// ServeMux; so they are routed first.
 	api, dashboard := s.API, s.Dashboard
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "//") {
+			// shim asks for grubx64.efi beside its own URL with a double
+			// slash (http://server//grubx64.efi), and does not follow the
+			// redirect ServeMux would answer it with.
+			r.URL.Path, r.URL.RawPath = collapseSlashes(r.URL.Path), ""
+		}
 		switch p := r.URL.Path; {
 		case api != nil && strings.HasPrefix(p, "/api/"):
 			api.ServeHTTP(w, r)
@@ -154,6 +157,18 @@ func (s *Server) Handler() http.Handler {
 			mux.ServeHTTP(w, r)
 		}
 	})
+}
+
+// collapseSlashes turns every run of slashes in p into one.
+func collapseSlashes(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && i > 0 && p[i-1] == '/' {
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
 }
 
 // Serve serves HTTP on ln until ctx ends, then shuts down gracefully.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -231,5 +232,33 @@ func TestKickstartNoStore(t *testing.T) {
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/ks/tok", nil))
 	if rec.Code != 200 || rec.Body.String() != "tok" || rec.Header().Get("Cache-Control") != "no-store" {
 		t.Fatalf("got %d %q %v", rec.Code, rec.Body.String(), rec.Header())
+	}
+}
+
+// shim over UEFI HTTP Boot asks for grubx64.efi beside its own URL with a
+// double slash, HEAD first: both are answered as the file, not redirected.
+func TestDoubleSlashAndHEAD(t *testing.T) {
+	fx, base := newServer(t)
+	os.MkdirAll(filepath.Join(fx.dir, "efi"), 0o755)
+	os.WriteFile(filepath.Join(fx.dir, "efi", "grubx64.efi"), []byte("grub image"), 0o644)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct{ method, path string }{
+		{"HEAD", "//efi/grubx64.efi"}, {"GET", "//efi/grubx64.efi"}, {"GET", "/efi//grubx64.efi"}, {"HEAD", "/efi/grubx64.efi"},
+	} {
+		req, _ := http.NewRequest(tc.method, base+tc.path, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := "grub image"
+		if tc.method == "HEAD" {
+			want = ""
+		}
+		if resp.StatusCode != http.StatusOK || string(body) != want || resp.ContentLength != int64(len("grub image")) {
+			t.Errorf("%s %s: %d, %d bytes %q, Content-Length %d; want 200 and the file's length", tc.method, tc.path,
+				resp.StatusCode, len(body), body, resp.ContentLength)
+		}
 	}
 }

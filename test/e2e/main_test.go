@@ -119,6 +119,7 @@ type fixture struct {
 	tree        string // the Rocky-like install tree
 	iso         string // the same tree as a Rocky 9 DVD image
 	iso8        string // the same tree as a Rocky 8 DVD image, with a RHEL 8 style GRUB
+	isoSB       string // the Rocky 9 DVD with Debian 13's signed shim and netboot GRUB
 	stage2SHA   string // sha256 hex of tree/images/install.img
 	kernel      string // tree/images/pxeboot/vmlinuz
 	initrd      string // tree/images/pxeboot/initrd.img
@@ -166,6 +167,7 @@ func runFixtureBuild() (fixture, error) {
 		tree:        tree,
 		iso:         filepath.Join(cache, "rocky.iso"),
 		iso8:        filepath.Join(cache, "rocky8.iso"),
+		isoSB:       filepath.Join(cache, "rockysb.iso"),
 		stage2SHA:   strings.TrimSpace(string(sum)),
 		kernel:      filepath.Join(tree, "images", "pxeboot", "vmlinuz"),
 		initrd:      filepath.Join(tree, "images", "pxeboot", "initrd.img"),

@@ -32,14 +32,20 @@ func requireUEFI(t *testing.T) {
 // with the right stage2 over the NIC it booted from (mac= of nic).
 func bootUEFI(t *testing.T, l *lan, s *served, fx fixture, nic string, extra ...string) []string {
 	t.Helper()
-	vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
-	copyFile(t, ovmfVars, vars)
-	args := append([]string{"-M", "q35", "-m", "1024", "-display", "none", "-no-reboot", "-boot", "n",
-		"-drive", "if=pflash,format=raw,readonly=on,file=" + ovmfCode,
-		"-drive", "if=pflash,format=raw,file=" + vars,
-		"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", l.tap),
-		"-device", nic}, extra...)
-	console := runQEMU(t, l.ns, s.console(), qemuTimeout(t, 8*time.Minute), args...)
+	return bootFirmware(t, l, s, fx, ovmf{code: ovmfCode, vars: ovmfVars}, nic, extra...)
+}
+
+// ovmf is an OVMF build: its code, the variables a machine starts from, and
+// whether it is the Secure Boot build (SMM, flash writable only from SMM).
+type ovmf struct {
+	code, vars string
+	secure     bool
+}
+
+// bootFirmware is bootUEFI with the given OVMF.
+func bootFirmware(t *testing.T, l *lan, s *served, fx fixture, fw ovmf, nic string, extra ...string) []string {
+	t.Helper()
+	console := runQEMU(t, l.ns, s.console(), qemuTimeout(t, 8*time.Minute), firmwareArgs(t, l, fw, nic, extra...)...)
 	got := checkInstallerRun(t, console, fx.stage2SHA)
 	t.Logf("installer markers:\n  %s", strings.Join(got, "\n  "))
 	if _, mac, ok := strings.Cut(nic, "mac="); ok {
@@ -49,6 +55,24 @@ func bootUEFI(t *testing.T, l *lan, s *served, fx fixture, nic string, extra ...
 		t.Fatalf("NIC %q has no mac=: the boot NIC can not be checked", nic)
 	}
 	return got
+}
+
+// firmwareArgs are QEMU's arguments for a q35 machine with OVMF fw (a fresh copy of
+// its variables), the NIC device nic on the LAN's tap and nothing to boot but the
+// network, and extra.
+func firmwareArgs(t *testing.T, l *lan, fw ovmf, nic string, extra ...string) []string {
+	t.Helper()
+	vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
+	copyFile(t, fw.vars, vars) // a fresh copy: the firmware writes its variables
+	machine := []string{"-M", "q35"}
+	if fw.secure {
+		machine = []string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on"}
+	}
+	return append(append(machine, "-m", "1024", "-display", "none", "-no-reboot", "-boot", "n",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+fw.code,
+		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
+		"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", l.tap),
+		"-device", nic), extra...)
 }
 
 // checkGRUBPath asserts that the firmware booted the distro's shim and GRUB
@@ -173,9 +197,11 @@ func TestUEFIiPXEInstallFullDHCP(t *testing.T) {
 // signed shim from the ISO, shim loads the ISO's GRUB from the TFTP root, and GRUB
 // reads its per-machine config: kernel over GRUB's http with linux/initrd from the
 // Rocky 9 media, over TFTP with linuxefi/initrdefi from the Rocky 8 media (whose
-// GRUB has no http). In proxy mode the LAN's DHCP is dnsmasq on another host —
-// GRUB would only see that server's answer — so kickstand hands the firmware iPXE
-// (snponly.efi), which asks again as iPXE and gets its script.
+// GRUB has no http). In proxy mode the LAN's DHCP is dnsmasq on another host, and
+// the fixture's GRUB (upstream's) would only see that server's answer: with
+// --proxy-shim off kickstand hands the firmware iPXE (snponly.efi), which asks
+// again as iPXE and gets its script. (A GRUB that takes proxy offers gets shim in
+// proxy mode: TestSecureBootInstall.)
 func TestUEFIFirmwarePXEInstall(t *testing.T) {
 	for _, tc := range []struct {
 		name, mode, distro string
@@ -190,6 +216,9 @@ func TestUEFIFirmwarePXEInstall(t *testing.T) {
 			u := newUEFISetupISO(t, tc.distro, tc.iso, "curl", "dnsmasq")
 			fx, cli, l, mac := u.fx, u.cli, u.l, u.mac
 			args, logs := u.dhcp(t, tc.mode)
+			if tc.mode == "proxy" {
+				args = append(args, "--proxy-shim", "off")
+			}
 			server := startServe(t, l, cli, logs, args...)
 			bootUEFI(t, l, server, fx, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=")
 			checkInstalled(t, l, cli, mac, "dhcp", "tftp", "kickstart")
@@ -202,7 +231,8 @@ func TestUEFIFirmwarePXEInstall(t *testing.T) {
 	}
 }
 
-// TestUEFIHTTPBootInstall installs a UEFI machine by UEFI HTTP Boot, with kickstand
+// TestUEFIHTTPBootInstall installs a UEFI machine by UEFI HTTP Boot through iPXE
+// (--ipxe; without it the media's shim is chosen: TestSecureBootInstall), with kickstand
 // as the LAN's DHCP server and as proxyDHCP beside dnsmasq. With --uefi-boot http
 // kickstand declines the firmware's PXE with a boot file that TFTP does not have,
 // which fails it at once, so OVMF moves on to HTTPv4 (PXEv6, which
@@ -215,7 +245,7 @@ func TestUEFIHTTPBootInstall(t *testing.T) {
 			u := newUEFISetup(t, "curl", "dnsmasq")
 			fx, cli, l, mac := u.fx, u.cli, u.l, u.mac
 			args, logs := u.dhcp(t, mode)
-			server := startServe(t, l, cli, logs, append(args, "--uefi-boot", "http")...)
+			server := startServe(t, l, cli, logs, append(args, "--uefi-boot", "http", "--ipxe")...)
 			bootUEFI(t, l, server, fx, "virtio-net-pci,netdev=n0,mac="+mac+",romfile=",
 				"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no")
 			checkInstalled(t, l, cli, mac, "dhcp", "kickstart")
