@@ -80,9 +80,23 @@ func (l Limits) withDefaults() Limits {
 // maxTags bounds a header's index: rpm itself refuses more (HEADER_TAGS_MAX).
 const maxTags = 0xffff
 
+// Info is what a package is.
+type Info struct {
+	Name, Version, Release, Arch string
+	// Digest names the package's content, for caches: the payload digest
+	// its header records ("payload:HEX"), or what stands in for it in
+	// older packages ("md5:HEX", "header:HEX").
+	Digest string
+}
+
+// NEVRA is the package's name-version-release.arch.
+func (i Info) NEVRA() string {
+	return fmt.Sprintf("%s-%s-%s.%s", i.Name, i.Version, i.Release, i.Arch)
+}
+
 // Package is what Extract read from a package.
 type Package struct {
-	Name, Version, Release, Arch string
+	Info
 	// Compressor is the payload's compression: gzip, xz or zstd.
 	Compressor string
 	// Files are the files asked for, by their path in the package
@@ -91,11 +105,6 @@ type Package struct {
 	// Verified says which digests were checked, for people:
 	// "payload sha256, header sha256, file digests sha256".
 	Verified string
-}
-
-// NEVRA is the package's name-version-release.arch.
-func (p *Package) NEVRA() string {
-	return fmt.Sprintf("%s-%s-%s.%s", p.Name, p.Version, p.Release, p.Arch)
 }
 
 // Tags used here (rpm's rpmTag and rpmSigTag values).
@@ -135,25 +144,11 @@ var digestAlgos = map[uint64]struct {
 // a digest covering the files matched.
 func Extract(r io.Reader, want func(path string) bool, lim Limits) (*Package, error) {
 	lim = lim.withDefaults()
-	if err := readLead(r); err != nil {
+	sig, h, err := readHeaders(r, lim)
+	if err != nil {
 		return nil, err
 	}
-	sig, err := readHeader(r, lim.MaxHeader)
-	if err != nil {
-		return nil, fmt.Errorf("signature: %w", err)
-	}
-	// The signature header is padded to 8 bytes.
-	if pad := (8 - len(sig.store)%8) % 8; pad > 0 {
-		if _, err := io.ReadFull(r, make([]byte, pad)); err != nil {
-			return nil, truncated("signature padding", err)
-		}
-	}
-	h, err := readHeader(r, lim.MaxHeader)
-	if err != nil {
-		return nil, fmt.Errorf("header: %w", err)
-	}
-	pkg := &Package{Name: h.string(tagName), Version: h.string(tagVersion), Release: h.string(tagRelease),
-		Arch: h.string(tagArch), Files: map[string][]byte{}}
+	pkg := &Package{Info: info(sig, h), Files: map[string][]byte{}}
 	if f := h.string(tagPayloadFormat); f != "" && f != "cpio" {
 		return nil, fmt.Errorf("%w: payload format %q (only cpio)", ErrUnsupported, f)
 	}
@@ -207,16 +202,59 @@ func Extract(r io.Reader, want func(path string) bool, lim Limits) (*Package, er
 	return pkg, nil
 }
 
+// Identify reads the package's lead and headers only: what it is, and the
+// digest that names its content.
+func Identify(r io.Reader, lim Limits) (Info, error) {
+	sig, h, err := readHeaders(r, lim.withDefaults())
+	if err != nil {
+		return Info{}, err
+	}
+	return info(sig, h), nil
+}
+
+func readHeaders(r io.Reader, lim Limits) (sig, h *header, err error) {
+	if err := readLead(r); err != nil {
+		return nil, nil, err
+	}
+	if sig, err = readHeader(r, lim.MaxHeader); err != nil {
+		return nil, nil, fmt.Errorf("signature: %w", err)
+	}
+	// The signature header is padded to 8 bytes.
+	if pad := (8 - len(sig.store)%8) % 8; pad > 0 {
+		if _, err := io.ReadFull(r, make([]byte, pad)); err != nil {
+			return nil, nil, truncated("signature padding", err)
+		}
+	}
+	if h, err = readHeader(r, lim.MaxHeader); err != nil {
+		return nil, nil, fmt.Errorf("header: %w", err)
+	}
+	return sig, h, nil
+}
+
+// info names the package, and its content by the strongest digest it
+// records: the payload's, else the signature's MD5 of header and payload,
+// else the header's own.
+func info(sig, h *header) Info {
+	i := Info{Name: h.string(tagName), Version: h.string(tagVersion), Release: h.string(tagRelease), Arch: h.string(tagArch)}
+	if d := h.strings(tagPayloadDigest); len(d) > 0 {
+		i.Digest = "payload:" + strings.ToLower(d[0])
+	} else if sum := sig.bytes(sigMD5); len(sum) > 0 {
+		i.Digest = "md5:" + hex.EncodeToString(sum)
+	} else {
+		sum := sha256.Sum256(h.raw)
+		i.Digest = "header:" + hex.EncodeToString(sum[:])
+	}
+	return i
+}
+
 func readLead(r io.Reader) error {
 	var lead [96]byte
-	if _, err := io.ReadFull(r, lead[:]); err != nil {
-		if errors.Is(err, io.EOF) {
-			return ErrNotRPM
-		}
-		return truncated("lead", err)
-	}
-	if lead[0] != 0xed || lead[1] != 0xab || lead[2] != 0xee || lead[3] != 0xdb {
+	n, err := io.ReadFull(r, lead[:])
+	if n < 4 || lead[0] != 0xed || lead[1] != 0xab || lead[2] != 0xee || lead[3] != 0xdb {
 		return ErrNotRPM
+	}
+	if err != nil {
+		return truncated("lead", err)
 	}
 	// Signature type 5: a header-style signature, the only one since rpm 3.
 	if sigType := binary.BigEndian.Uint16(lead[78:80]); sigType != 5 {
