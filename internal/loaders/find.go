@@ -16,6 +16,10 @@ import (
 	"kickstand/internal/rpm"
 )
 
+// CacheDir is where boot loaders read out of media RPMs are kept, inside
+// the data directory.
+func CacheDir(dataDir string) string { return filepath.Join(dataDir, "loaders") }
+
 // MediaTree is an imported distro's tree, whose packages may carry loaders.
 type MediaTree struct {
 	Distro string
@@ -89,9 +93,12 @@ func (f Finder) Find() Result {
 			break
 		}
 	}
-	for _, name := range syslinux.served() {
-		if _, ok := res.Loaders[name]; !ok {
-			res.Missing = append(res.Missing, name)
+	if len(res.Loaders) == 0 {
+		// Found nowhere: name those the host lacks, which are what to install.
+		for _, name := range syslinux.served() {
+			if f.Mode == Media || !hostHas(f.Dir, name) {
+				res.Missing = append(res.Missing, name)
+			}
 		}
 	}
 	// iPXE: each file from wherever it is.
@@ -120,6 +127,21 @@ func (f Finder) Find() Result {
 		}
 	}
 	return res
+}
+
+// hostHas reports whether the host has the syslinux file where
+// bootfs.FindLoaders looks for it.
+func hostHas(dir, name string) bool {
+	search := bootfs.LoaderSearchPath
+	if dir != "" {
+		search = []string{dir}
+	}
+	for _, d := range search {
+		if st, err := os.Stat(filepath.Join(d, name)); err == nil && st.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
 }
 
 // fromMedia returns the group's files in each package the media carry,

@@ -177,3 +177,57 @@ func (g group) candidates(fsys fs.FS) []string {
 
 // missingText lists names.
 func missingText(names []string) string { return strings.Join(names, ", ") }
+
+// Advice says how to provide the syslinux files when none were found.
+func Advice(mode Mode, dir string) string {
+	host := "install them (Debian/Ubuntu: apt-get install pxelinux syslinux-common; RHEL/Fedora: dnf install syslinux-tftpboot)"
+	if dir != "" {
+		host += " and drop --bootloader-dir, or copy them into " + dir
+	} else {
+		host += " or point --bootloader-dir at a directory that has them"
+	}
+	media := "import RHEL-family install media (8 or later) whose BaseOS/Packages carries syslinux-tftpboot"
+	switch mode {
+	case Host:
+		return host + "; or --bootloaders auto takes them from RHEL-family media"
+	case Media:
+		return media + "; or --bootloaders auto takes the host's"
+	}
+	return host + "; or " + media
+}
+
+// Line is the loaders that come from one place.
+type Line struct {
+	Files  string // "lpxelinux.0, pxelinux.0, ldlinux.c32"
+	Source string // Loader.Source
+}
+
+// Names are every boot loader's served name, syslinux's first.
+func Names() []string { return append(syslinux.served(), ipxe.served()...) }
+
+// Summary groups the loaders found by where they come from, for logs and
+// reports: those named, or all of them (syslinux's first).
+func Summary(r Result, names ...string) []Line {
+	if len(names) == 0 {
+		names = Names()
+	}
+	var out []Line
+	index := map[string]int{}
+	for _, name := range names {
+		l, ok := r.Loaders[name]
+		if !ok {
+			continue
+		}
+		src := l.Source()
+		if l.Origin == FromHost {
+			src = "host " + path.Dir(l.Path) // one line per directory
+		}
+		if i, ok := index[src]; ok {
+			out[i].Files += ", " + name
+			continue
+		}
+		index[src] = len(out)
+		out = append(out, Line{Files: name, Source: src})
+	}
+	return out
+}
