@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"kickstand/internal/bootfs"
+	"kickstand/internal/store"
 )
 
 // buildRPM makes a noarch package name-1.0-1 holding files (path →
@@ -165,5 +166,42 @@ func TestFindRefusesBadPackages(t *testing.T) {
 	if !strings.Contains(res.Problems[0], "not an RPM package") || !strings.Contains(res.Problems[1], "is package syslinux-1.0-1.noarch") ||
 		!strings.Contains(res.Problems[2], "syslinux-tftpboot-1.0-1.noarch.rpm: has only 1 of lpxelinux.0") {
 		t.Errorf("problems %q", res.Problems)
+	}
+}
+
+// TestOpenMedia reads loaders out of an imported tree, and leaves the
+// media unopened when the host has every loader.
+func TestOpenMedia(t *testing.T) {
+	media := rhel9Media(t)
+	st, err := os.Stat(media)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := []store.Distro{
+		{Name: "gone", Kind: store.SourceISO, Source: filepath.Join(media, "missing.iso")},
+		{Name: "rocky", Kind: store.SourceDir, Source: media, ModTime: st.ModTime()},
+	}
+	trees, closeMedia := OpenMedia(ds)
+	defer closeMedia()
+	if len(trees) != 1 || trees[0].Distro != "rocky" {
+		t.Fatalf("trees %+v, want rocky's only", trees)
+	}
+	res := Finder{Mode: Media, Media: trees, CacheDir: t.TempDir(), Extract: true}.Find()
+	if l := res.Loaders["undionly.kpxe"]; l.Origin != FromMedia || l.Distro != "rocky" || len(res.Missing) > 0 {
+		t.Errorf("undionly.kpxe %+v, missing %v", l, res.Missing)
+	}
+
+	hostDir := t.TempDir()
+	for _, n := range append(slices.Clone(bootfs.LoaderFiles), "undionly.kpxe", "ipxe.efi", "snponly.efi") {
+		os.WriteFile(filepath.Join(hostDir, n), []byte("host"), 0o644)
+	}
+	trees, closeAgain := OpenMedia(ds)
+	defer closeAgain()
+	res = Finder{Mode: Auto, Dir: hostDir, Media: trees, CacheDir: t.TempDir(), Extract: true}.Find()
+	if len(res.Loaders) != 9 || res.Loaders["snponly.efi"].Origin != FromHost {
+		t.Errorf("with the host's loaders: %+v", res.Loaders)
+	}
+	if l := trees[0].FS.(*lazyFS); l.fsys != nil || l.err != nil {
+		t.Error("the media were opened although the host has every loader")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,9 +84,17 @@ printf doc > %{buildroot}/usr/share/doc/README
 				t.Fatal(err)
 			}
 			defer f.Close()
+			info, err := Identify(f, Limits{})
+			if err != nil || info.NEVRA() != "loaders-6.04-0.20.el9.noarch" || !strings.HasPrefix(info.Digest, "payload:") || len(info.Digest) != len("payload:")+64 {
+				t.Fatalf("identify: %+v, %v", info, err)
+			}
+			f.Seek(0, io.SeekStart)
 			pkg, err := Extract(f, wantTFTPBoot, Limits{})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if pkg.Info != info {
+				t.Errorf("extract says %+v, identify %+v", pkg.Info, info)
 			}
 			if pkg.NEVRA() != "loaders-6.04-0.20.el9.noarch" || pkg.Compressor != c.name {
 				t.Errorf("got %s compressed with %s", pkg.NEVRA(), pkg.Compressor)

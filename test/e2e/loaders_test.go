@@ -47,12 +47,12 @@ func buildLoaderISO(t *testing.T, fx fixture) string {
 }
 
 // TestBIOSInstallLoadersFromMedia installs a BIOS machine on a host whose
-// --bootloader-dir is empty: serve takes pxelinux and its modules out of the
-// syslinux-tftpboot RPM on the imported DVD (and iPXE out of
-// ipxe-bootimgs-x86 with --bootloaders media), checks their digests, caches
-// them in the data directory, and the machine's timeline says where the
-// loaders it loaded came from. Before serve, doctor and distro list say
-// where they will come from.
+// --bootloader-dir is empty: serve (--bootloaders auto, the default) takes
+// pxelinux and its modules out of the syslinux-tftpboot RPM on the imported
+// DVD, checks its digests, caches the files in the data directory, and the
+// machine's timeline says where the loaders it loaded came from. Before
+// serve, distro list says where they will come from, and doctor with
+// --bootloaders media says iPXE's would come from ipxe-bootimgs-x86.
 func TestBIOSInstallLoadersFromMedia(t *testing.T) {
 	requireHost(t, "curl", "rpmbuild")
 	fx := buildFixture(t)
@@ -86,7 +86,7 @@ func TestBIOSInstallLoadersFromMedia(t *testing.T) {
 	}
 
 	server := startServe(t, l, cli, nil, "--dhcp", "full", "--dhcp-range", l.prefix+".100-"+l.prefix+".150",
-		"--bootloader-dir", empty, "--bootloaders", "media")
+		"--bootloader-dir", empty)
 	bootAndInstall(t, l, server, mac, fx)
 	checkInstalled(t, l, cli, mac, "dhcp", "tftp", "kickstart")
 
@@ -113,11 +113,11 @@ func TestBIOSInstallLoadersFromMedia(t *testing.T) {
 	if !bytes.Contains(log, []byte("from=\""+fromMedia+verified)) {
 		t.Errorf("kickstand serve's log does not say where the BIOS loaders came from:\n%s", log)
 	}
-	served := l.ns.command(context.Background(), "curl", "-sS", "--fail", "--max-time", "20", "http://"+l.serverIP+":"+httpPort+"/snponly.efi")
+	served := l.ns.command(context.Background(), "curl", "-sS", "--fail", "--max-time", "20", "http://"+l.serverIP+":"+httpPort+"/lpxelinux.0")
 	got, err := served.Output()
-	want, _ := os.ReadFile("/usr/lib/ipxe/snponly.efi")
+	want, _ := os.ReadFile("/usr/lib/PXELINUX/lpxelinux.0")
 	if err != nil || len(want) == 0 || !bytes.Equal(got, want) {
-		t.Errorf("snponly.efi served (%d bytes, %v) is not Debian's /usr/lib/ipxe/snponly.efi (%d bytes) packaged in the media's ipxe-bootimgs-x86", len(got), err, len(want))
+		t.Errorf("lpxelinux.0 served (%d bytes, %v) is not Debian's /usr/lib/PXELINUX/lpxelinux.0 (%d bytes) packaged in the media's syslinux-tftpboot", len(got), err, len(want))
 	}
 	// Extracted once, into the data directory, named by the package's digest.
 	cached, _ := filepath.Glob(filepath.Join(cli.dataDir, "loaders", "payload-*", "lpxelinux.0"))
