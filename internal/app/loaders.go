@@ -35,8 +35,10 @@ func (a *App) findLoaders(ctx context.Context) error {
 		a.log.Warn("boot loader package refused", "problem", p)
 	}
 	if len(res.Missing) > 0 {
-		return fmt.Errorf("boot loaders: %s found neither on the host nor on the media (--bootloaders %s): %s",
-			strings.Join(res.Missing, ", "), mode, loaders.Advice(mode, a.cfg.BootloaderDir))
+		where := map[loaders.Mode]string{loaders.Host: "not found on the host", loaders.Media: "not found on any imported distro's media",
+			loaders.Auto: "found neither on the host nor on any imported distro's media"}[mode]
+		return fmt.Errorf("boot loaders: %s %s (--bootloaders %s): %s",
+			strings.Join(res.Missing, ", "), where, mode, loaders.Advice(mode, a.cfg.BootloaderDir))
 	}
 	for _, l := range loaders.Summary(res) {
 		a.log.Info("boot loaders", "files", l.Files, "from", l.Source)

@@ -75,10 +75,10 @@ func (l Loader) Source() string {
 		return "host " + l.Path
 	}
 	s := fmt.Sprintf("media %s: RPM %s (%s", l.Distro, l.Package, l.RPM)
-	if l.Verified != "" {
-		s += "; " + l.Verified + " verified"
+	if l.Verified == "" {
+		return s + "; checked and extracted when serve starts)"
 	}
-	return s + ")"
+	return s + "; " + l.Verified + " verified)"
 }
 
 // group is the loaders one package provides.
