@@ -220,6 +220,10 @@ func TestHostile(t *testing.T) {
 		{"compressor tag lies", fakeRPM{files: loaderFiles, compressor: "xz", compress: gzipped}.build(), Limits{}, ErrCorrupt},
 		{"bzip2 payload", fakeRPM{files: loaderFiles, compressor: "bzip2", compress: func(b []byte) []byte { return append([]byte("BZh9"), b...) }}.build(), Limits{}, ErrUnsupported},
 		{"stripped cpio", fakeRPM{compress: func([]byte) []byte { return gzipped([]byte("07070X" + strings.Repeat("0", 200))) }}.build(), Limits{}, ErrUnsupported},
+		{"cpio entry claiming 4 GiB", fakeRPM{compress: func([]byte) []byte {
+			return gzipped([]byte("070701" + strings.Repeat("0", 6*8) + "ffffffff" + strings.Repeat("0", 4*8) + "00000006" + "00000000" + "./big\x00"))
+		}}.build(), Limits{}, ErrTruncated},
+		{"payload digest algorithm unknown", fakeRPM{files: loaderFiles, edit: replace(tagPayloadAlgo, int32s(tagPayloadAlgo, 99))}.build(), Limits{}, ErrUnsupported},
 		{"cpio name of 1 GiB", fakeRPM{compress: func([]byte) []byte {
 			return gzipped([]byte("070701" + strings.Repeat("0", 11*8) + "40000000" + "00000000"))
 		}}.build(), Limits{}, ErrCorrupt},
@@ -254,6 +258,24 @@ func TestTruncatedAnywhere(t *testing.T) {
 			if pkg, err := Extract(bytes.NewReader(valid[:n]), wantTFTPBoot, Limits{}); err == nil {
 				t.Fatalf("%d of %d bytes accepted, with %d files", n, len(valid), len(pkg.Files))
 			}
+		}
+	}
+}
+
+// TestFileDigestsAllChecked: a file whose digest is wrong is refused even
+// when another file asked for has none (map order must not matter).
+func TestFileDigestsAllChecked(t *testing.T) {
+	data := fakeRPM{files: loaderFiles, edit: func(tags []tagValue) []tagValue {
+		for i := range tags {
+			if tags[i].tag == tagFileDigests {
+				tags[i] = strs(tagFileDigests, "", strings.Repeat("00", 32), "", "")
+			}
+		}
+		return tags
+	}}.build()
+	for range 20 {
+		if _, err := Extract(bytes.NewReader(data), wantTFTPBoot, Limits{}); !errors.Is(err, ErrDigest) {
+			t.Fatalf("err %v, want %v", err, ErrDigest)
 		}
 	}
 }
