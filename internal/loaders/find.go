@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -68,45 +69,50 @@ func (r Result) Paths() map[string]string {
 // Find looks for every loader as f.Mode says.
 func (f Finder) Find() Result {
 	res := Result{Loaders: map[string]Loader{}}
-	// syslinux: all from the host, or all from one package.
+	f.findSyslinux(&res)
+	f.findIPXE(&res)
+	return res
+}
+
+// findSyslinux takes syslinux's files all from the host, or all from the
+// first media package that has them all.
+func (f Finder) findSyslinux(res *Result) {
 	if f.Mode != Media {
 		if found, err := bootfs.FindLoaders(f.Dir); err == nil {
 			for name, p := range found {
 				res.Loaders[name] = Loader{Name: name, Origin: FromHost, Path: p}
 			}
+			return
 		}
 	}
-	if len(res.Loaders) == 0 && f.Mode != Host {
-		maps := f.fromMedia(syslinux, &res)
-		for _, m := range maps {
+	if f.Mode != Host {
+		complete := func(m map[string]Loader) string {
 			if len(m) < len(syslinux.files) {
-				var some Loader
-				for _, some = range m {
-					break
-				}
-				res.Problems = append(res.Problems, fmt.Sprintf("media %s: %s: has only %d of %s", some.Distro, some.RPM, len(m), missingText(syslinux.served())))
-				continue
+				return fmt.Sprintf("has only %d of %s", len(m), missingText(syslinux.served()))
 			}
-			for name, l := range m {
-				res.Loaders[name] = l
-			}
-			break
+			return ""
+		}
+		if m := f.fromMedia(syslinux, res, complete); m != nil {
+			maps.Copy(res.Loaders, m)
+			return
 		}
 	}
-	if len(res.Loaders) == 0 {
-		// Found nowhere: name those the host lacks, which are what to install.
-		for _, name := range syslinux.served() {
-			if f.Mode == Media || !hostHas(f.Dir, name) {
-				res.Missing = append(res.Missing, name)
-			}
+	// Found nowhere: name those the host lacks, which are what to install.
+	for _, name := range syslinux.served() {
+		if f.Mode == Media || !hostHas(f.Dir, name) {
+			res.Missing = append(res.Missing, name)
 		}
 	}
-	// iPXE: each file from wherever it is.
+}
+
+// findIPXE takes each iPXE file from the host, else from the first media
+// package that has any.
+func (f Finder) findIPXE(res *Result) {
 	var host map[string]string
 	if f.Mode != Media {
 		host = bootfs.FindIPXE(f.Dir)
 	}
-	var media []map[string]Loader
+	var media map[string]Loader
 	looked := false
 	for _, name := range ipxe.served() {
 		if p, ok := host[name]; ok {
@@ -117,16 +123,12 @@ func (f Finder) Find() Result {
 			continue
 		}
 		if !looked {
-			media, looked = f.fromMedia(ipxe, &res), true
+			media, looked = f.fromMedia(ipxe, res, func(map[string]Loader) string { return "" }), true
 		}
-		for _, m := range media {
-			if l, ok := m[name]; ok {
-				res.Loaders[name] = l
-				break
-			}
+		if l, ok := media[name]; ok {
+			res.Loaders[name] = l
 		}
 	}
-	return res
 }
 
 // hostHas reports whether the host has the syslinux file where
@@ -144,21 +146,26 @@ func hostHas(dir, name string) bool {
 	return false
 }
 
-// fromMedia returns the group's files in each package the media carry,
-// preferred first.
-func (f Finder) fromMedia(g group, res *Result) []map[string]Loader {
-	var out []map[string]Loader
+// fromMedia returns the group's files in the first package on the media
+// that reads and verifies and that accept takes ("" for yes, else why
+// not), trying the media in order, the highest version first.
+func (f Finder) fromMedia(g group, res *Result, accept func(map[string]Loader) string) map[string]Loader {
 	for _, m := range f.Media {
 		for _, file := range g.candidates(m.FS) {
 			loaders, err := f.open(g, m, file)
+			if err == nil {
+				if why := accept(loaders); why != "" {
+					err = errors.New(why)
+				}
+			}
 			if err != nil {
 				res.Problems = append(res.Problems, fmt.Sprintf("media %s: %s: %v", m.Distro, file, err))
 				continue
 			}
-			out = append(out, loaders)
+			return loaders
 		}
 	}
-	return out
+	return nil
 }
 
 // record is what the cache keeps beside a package's extracted files.

@@ -163,8 +163,9 @@ func TestFindRefusesBadPackages(t *testing.T) {
 	if len(res.Loaders) != 0 || !slices.Equal(res.Missing, bootfs.LoaderFiles) || len(res.Problems) != 3 {
 		t.Fatalf("loaders %v, missing %v, problems %q", res.Loaders, res.Missing, res.Problems)
 	}
-	if !strings.Contains(res.Problems[0], "not an RPM package") || !strings.Contains(res.Problems[1], "is package syslinux-1.0-1.noarch") ||
-		!strings.Contains(res.Problems[2], "syslinux-tftpboot-1.0-1.noarch.rpm: has only 1 of lpxelinux.0") {
+	if !strings.Contains(res.Problems[0], "not an RPM package") ||
+		!strings.Contains(res.Problems[1], "syslinux-tftpboot-1.0-1.noarch.rpm: has only 1 of lpxelinux.0") ||
+		!strings.Contains(res.Problems[2], "is package syslinux-1.0-1.noarch") {
 		t.Errorf("problems %q", res.Problems)
 	}
 }
