@@ -139,9 +139,11 @@ var digestAlgos = map[uint64]struct {
 // path want accepts, once the payload's digest has been checked: the
 // header's PAYLOADDIGEST of the compressed payload when it has one (rpm
 // 4.14 and later, every RHEL 8+ package), else the signature's MD5 of
-// header and payload. The header's own SHA256 (or SHA1) and each returned
-// file's digest are checked too when recorded. Nothing is returned unless
-// a digest covering the files matched.
+// header and payload, else the signature's SHA256 of the header together
+// with the per-file digests that header records. The header's SHA256 and
+// each returned file's digest are checked whenever recorded. Nothing is
+// returned unless digests covering the files matched. Vendor signatures
+// (GPG) are not checked.
 func Extract(r io.Reader, want func(path string) bool, lim Limits) (*Package, error) {
 	lim = lim.withDefaults()
 	sig, h, err := readHeaders(r, lim)
