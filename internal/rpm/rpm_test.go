@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ulikunitz/xz"
 )
 
 // lookRPM finds one of rpm's tools (Debian's package rpm), skipping the
@@ -113,7 +115,7 @@ func TestExtractCompressors(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		compress func([]byte) []byte
-	}{{"gzip", gzipped}, {"xz", xzed}, {"zstd", zstded}} {
+	}{{"gzip", gzipped}, {"xz", xzed}, {"zstd", zstded}, {"xz", xzBlocks}} {
 		t.Run(c.name, func(t *testing.T) {
 			pkg, err := Extract(bytes.NewReader(fakeRPM{files: loaderFiles, compress: c.compress, compressor: c.name}.build()), wantTFTPBoot, Limits{})
 			if err != nil {
@@ -152,6 +154,19 @@ func TestExtractVerified(t *testing.T) {
 			}
 		})
 	}
+}
+
+// xzBlocks compresses into xz blocks of 1 KiB of input each, as
+// multithreaded xz does (in larger blocks), with SHA256 block checks.
+func xzBlocks(b []byte) []byte {
+	var out bytes.Buffer
+	w, err := xz.WriterConfig{BlockSize: 1024, CheckSum: xz.SHA256}.NewWriter(&out)
+	if err != nil {
+		panic(err)
+	}
+	w.Write(b)
+	w.Close()
+	return out.Bytes()
 }
 
 // xzWithDict is an xz stream whose one block asks for a dictionary of
