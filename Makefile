@@ -23,6 +23,7 @@ demo:
 
 fixtures:
 	bash test/e2e/fixtures/build.sh .cache/e2e
+	sh test/e2e/fixtures/loader-rpms.sh .cache/e2e
 
 # Every benchmark, one after the other (as root; about an hour on 2 CPUs); results in bench/results/.
 bench: bench-http bench-dhcp bench-tftp bench-storm

@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"net"
 	"net/netip"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	"kickstand/internal/events"
 	"kickstand/internal/httpd"
 	"kickstand/internal/inventory"
+	"kickstand/internal/loaders"
 	"kickstand/internal/metrics"
 	"kickstand/internal/netif"
 	"kickstand/internal/store"
@@ -52,6 +52,8 @@ type App struct {
 	// transfers are the files in flight, for the live views.
 	transfers transfers.Tracker
 	metrics   *metrics.Metrics // what the servers did, counted at the source
+	// loaders are the boot loaders served and where each came from.
+	loaders loaders.Result
 }
 
 // Run starts every server described by cfg and blocks until ctx ends or a
@@ -69,11 +71,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 }
 
 func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	loaders, err := bootfs.FindLoaders(cfg.BootloaderDir)
-	if err != nil {
-		return nil, err
-	}
-	maps.Copy(loaders, bootfs.FindIPXE(cfg.BootloaderDir))
 	network, err := netif.Resolve(cfg.Interface, cfg.ServerIP)
 	if err != nil {
 		return nil, err
@@ -100,6 +97,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 		db.Close()
 		return nil, err
 	}
+	if err := a.findLoaders(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a.machines = &machines{store: st, unknown: unknown, baseURL: netif.BaseURL(network.ServerIP, cfg.HTTPPort),
 		pubDistro: a.defaultDistro, grub: a.grubDialect, source: a.sourceOf, log: log,
 		discoveries: newRateLimit(discoverRate, discoverBurst), wireEvents: rateLimits{rate: eventRate, burst: eventBurst, maxKeys: 8192},
@@ -109,7 +110,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 	}
 	a.metrics = metrics.New(metrics.Sources{ActiveTransfers: a.transfers.Active, EventsDropped: a.bus.Dropped,
 		LiveDropped: a.feed.Dropped, EventsUnrecorded: a.machines.unrecorded.Load})
-	a.tree = &bootfs.Tree{Loaders: loaders, Distro: a.distroSource, Distros: a.distroNames,
+	a.tree = &bootfs.Tree{Loaders: a.loaders.Paths(), Distro: a.distroSource, Distros: a.distroNames,
 		Default: a.defaultDistro, Generate: a.generate}
 	a.reportSources(ctx)
 	a.reportProfiles(ctx)

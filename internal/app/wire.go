@@ -53,6 +53,9 @@ func (a *App) onTFTP(t tftp.Transfer) {
 	case t.Err != nil:
 		detail += ": " + t.Err.Error()
 	}
+	if !f.NotFound {
+		a.markLoaderSource(&detail, &f, name)
+	}
 	mac, _ := a.peers.lookup(ip)
 	a.bus.Publish(events.Event{MAC: mac, IP: ip, Kind: events.TFTP, Detail: detail, Fields: f, Step: string(store.StateBooting)})
 	a.onStage2(mac, ip, "TFTP", name, t.Bytes, t.Duration, t.Err == nil && !t.SizeProbe())
@@ -63,8 +66,11 @@ func (a *App) onHTTP(t httpd.Transfer) {
 	mac, _ := a.peers.lookup(t.Client)
 	f := transferFields(t.Name, t.Bytes, t.Duration, nil)
 	f.Status, f.NotFound = t.Status, t.Status == http.StatusNotFound
-	a.bus.Publish(events.Event{MAC: mac, IP: t.Client, Kind: events.HTTP, Fields: f,
-		Detail: fmt.Sprintf("%s %d: %d bytes in %s", t.Name, t.Status, t.Bytes, t.Duration.Round(time.Millisecond))})
+	detail := fmt.Sprintf("%s %d: %d bytes in %s", t.Name, t.Status, t.Bytes, t.Duration.Round(time.Millisecond))
+	if !f.NotFound {
+		a.markLoaderSource(&detail, &f, t.Name)
+	}
+	a.bus.Publish(events.Event{MAC: mac, IP: t.Client, Kind: events.HTTP, Fields: f, Detail: detail})
 	a.onStage2(mac, t.Client, "HTTP", t.Name, t.Bytes, t.Duration, t.Status == 200 && t.Bytes > 0)
 }
 

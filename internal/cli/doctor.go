@@ -70,6 +70,7 @@ likely first, each with the events it rests on.`,
 	f.IntVar(&cfg.FTPPort, "ftp-port", cfg.FTPPort, "FTP port (0: FTP is off)")
 	f.StringVar(&cfg.FTPPassive, "ftp-passive-ports", cfg.FTPPassive, "FIRST-LAST passive FTP data ports")
 	f.StringVar(&cfg.BootloaderDir, "bootloader-dir", "", "directory with lpxelinux.0 and ldlinux.c32 (default: the syslinux packages' directories)")
+	f.StringVar(&cfg.Bootloaders, "bootloaders", cfg.Bootloaders, "where boot loaders come from: auto (the host's, else the syslinux-tftpboot and ipxe-bootimgs RPMs on the imported media), host or media")
 	f.BoolVar(&cfg.IPXE, "ipxe", false, "serve runs with --ipxe (BIOS machines need undionly.kpxe)")
 	f.DurationVar(&wait, "dhcp-wait", doctor.DefaultDHCPWait, "how long to listen for other DHCP servers' offers (0 skips the probe)")
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")

@@ -47,6 +47,7 @@ func (e *env) serveCmd() *cobra.Command {
 	f.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "HTTP port")
 	f.StringVar(&cfg.Unknown, "unknown", cfg.Unknown, "unregistered machines: menu (local boot after 10 s), install (first profile) or ignore")
 	f.StringVar(&cfg.BootloaderDir, "bootloader-dir", "", "directory with lpxelinux.0 and ldlinux.c32 (default: the syslinux packages' directories)")
+	f.StringVar(&cfg.Bootloaders, "bootloaders", cfg.Bootloaders, "where boot loaders come from: auto (the host's, else the syslinux-tftpboot and ipxe-bootimgs RPMs on the imported media), host or media")
 	f.StringArrayVar(&cfg.ISOs, "iso", nil, "install media to serve (repeatable); imported with a default profile on first use")
 	f.IntVar(&cfg.FTPPort, "ftp-port", cfg.FTPPort, "FTP port (0 turns FTP off)")
 	f.StringVar(&cfg.FTPPassive, "ftp-passive-ports", cfg.FTPPassive, "FIRST-LAST passive FTP data ports (open these in the firewall)")

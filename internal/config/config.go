@@ -43,6 +43,7 @@ type Config struct {
 	HTTPPort       int           `yaml:"http-port"`
 	Unknown        string        `yaml:"unknown"` // menu, install or ignore
 	BootloaderDir  string        `yaml:"bootloader-dir"`
+	Bootloaders    string        `yaml:"bootloaders"`       // auto, host or media: where boot loaders come from
 	ISOs           []string      `yaml:"iso"`               // install media to serve; imported on first use
 	FTPPort        int           `yaml:"ftp-port"`          // 0 disables FTP
 	FTPPassive     string        `yaml:"ftp-passive-ports"` // FIRST-LAST
@@ -70,7 +71,7 @@ func Default() Config {
 	return Config{DataDir: dir, DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu",
 		FTPPort: 21, FTPPassive: DefaultFTPPassive, UEFIBoot: "pxe", ProxyShim: "auto", Retention: 90 * 24 * time.Hour,
 		KSSourceCheck: true, Metrics: true, PasswordPolicy: "warn", TFTPMaxTransfers: tftp.DefaultMaxTransfers, TFTPMaxPerClient: tftp.DefaultMaxTransfersPerClient,
-		TFTPBusyPoll: tftp.DefaultBusyPoll}
+		TFTPBusyPoll: tftp.DefaultBusyPoll, Bootloaders: "auto"}
 }
 
 // Load reads a YAML file over c; unknown keys are errors.
@@ -98,6 +99,11 @@ func (c *Config) Validate() error {
 	case "menu", "install", "ignore":
 	default:
 		return fmt.Errorf("--unknown %q: want menu, install or ignore", c.Unknown)
+	}
+	switch c.Bootloaders {
+	case "auto", "host", "media":
+	default:
+		return fmt.Errorf("--bootloaders %q: want auto (the host's, else the install media's RPMs), host or media", c.Bootloaders)
 	}
 	switch c.UEFIBoot {
 	case "pxe", "http":

@@ -95,7 +95,7 @@ func (d *Doctor) Run(ctx context.Context) []Check {
 	checks = append(checks, d.checkPorts(ports)...)
 	checks = append(checks, d.checkFirewall(ctx, d.served(ifc, ports))...)
 	checks = append(checks, d.checkDHCP(ctx, ifc)...)
-	checks = append(checks, d.checkLoaders()...)
+	checks = append(checks, d.checkLoaders(ctx)...)
 	distros, distroChecks := d.checkDistros(ctx)
 	checks = append(checks, distroChecks...)
 	checks = append(checks, d.checkDataDir()...)

@@ -14,6 +14,7 @@ import (
 	"kickstand/internal/boot"
 	"kickstand/internal/bootfs"
 	"kickstand/internal/inventory"
+	"kickstand/internal/loaders"
 	"kickstand/internal/store"
 	"kickstand/internal/treepath"
 )
@@ -33,36 +34,54 @@ var loaderPackages = map[string]struct{ debian, rhel string }{
 	"undionly.kpxe": {"ipxe", "ipxe-bootimgs-x86"},
 }
 
-// checkLoaders checks the boot programs kickstand serves from the host:
-// syslinux for BIOS (serve does not start without it) and iPXE for UEFI
-// (and for BIOS with --ipxe), found where bootfs looks for them.
-func (d *Doctor) checkLoaders() []Check {
+// checkLoaders checks the boot programs kickstand serves, found where
+// serve finds them (--bootloaders): syslinux for BIOS (serve does not
+// start without it) and iPXE for UEFI (and for BIOS with --ipxe), each on
+// the host or in an RPM on an imported distro's media. It says where each
+// comes from.
+func (d *Doctor) checkLoaders(ctx context.Context) []Check {
 	dir := d.Config.BootloaderDir
-	var checks []Check
-	if found, err := bootfs.FindLoaders(dir); err == nil {
-		checks = append(checks, Check{Name: "loader", Status: Pass, Text: "BIOS: " + foundList(found, bootfs.LoaderFiles)})
-	} else {
-		search := bootfs.LoaderSearchPath
-		if dir != "" {
-			search = []string{dir}
-		}
-		var missing []string
-		for _, name := range bootfs.LoaderFiles {
-			if !hasFile(search, name) {
-				missing = append(missing, name)
-			}
-		}
-		checks = append(checks, Check{Name: "loader", Status: Fail, Text: fmt.Sprintf("BIOS: %s not found in %s (kickstand serve does not start without them): %s",
-			strings.Join(missing, ", "), strings.Join(search, ", "), installHint(missing, dir))})
+	mode, err := loaders.ParseMode(d.Config.Bootloaders)
+	if err != nil {
+		return []Check{{Name: "loader", Status: Fail, Text: err.Error()}}
 	}
-	ipxe := bootfs.FindIPXE(dir)
+	var media []loaders.MediaTree
+	if d.Catalog != nil && mode != loaders.Host {
+		if ds, err := d.Catalog.Distros(ctx); err == nil {
+			var closeMedia func()
+			media, closeMedia = loaders.OpenMedia(ds)
+			defer closeMedia()
+		}
+	}
+	res := loaders.Finder{Mode: mode, Dir: dir, Media: media, CacheDir: loaders.CacheDir(d.Config.DataDir)}.Find()
+	var checks []Check
+	if len(res.Missing) == 0 {
+		var parts []string
+		for _, l := range loaders.Summary(res, bootfs.LoaderFiles...) {
+			parts = append(parts, l.Files+" from "+l.Source)
+		}
+		checks = append(checks, Check{Name: "loader", Status: Pass, Text: "BIOS: " + strings.Join(parts, "; ")})
+	} else {
+		where := "in " + strings.Join(hostSearch(dir), ", ")
+		switch mode {
+		case loaders.Media:
+			where = "in any imported distro's media"
+		case loaders.Auto:
+			where += " nor in any imported distro's media"
+		}
+		checks = append(checks, Check{Name: "loader", Status: Fail, Text: fmt.Sprintf("BIOS: %s not found %s (kickstand serve does not start without them): %s",
+			strings.Join(res.Missing, ", "), where, missingAdvice(mode, res.Missing, dir))})
+	}
+	for _, p := range res.Problems {
+		checks = append(checks, Check{Name: "loader", Status: Warn, Text: "boot loader package refused: " + p})
+	}
 	uses := map[string]string{
 		boot.IPXEEFI:  "UEFI x64 PXE in --dhcp proxy for media whose GRUB does not take proxy offers, and distros without shim",
 		boot.IPXEBIOS: "BIOS with --ipxe",
 	}
 	for _, name := range []string{boot.IPXEEFI, boot.IPXEBIOS} {
-		if p, ok := ipxe[name]; ok {
-			checks = append(checks, Check{Name: "loader", Status: Pass, Text: fmt.Sprintf("%s: %s (%s)", uefiOrBIOS(name), name, p)})
+		if l, ok := res.Loaders[name]; ok {
+			checks = append(checks, Check{Name: "loader", Status: Pass, Text: fmt.Sprintf("%s: %s from %s", uefiOrBIOS(name), name, l.Source())})
 			continue
 		}
 		st := Warn
@@ -73,9 +92,38 @@ func (d *Doctor) checkLoaders() []Check {
 			st = Fail // every BIOS client is sent to it
 		}
 		checks = append(checks, Check{Name: "loader", Status: st, Text: fmt.Sprintf("%s: %s not found in %s (needed for %s; those machines get no boot answer): %s",
-			uefiOrBIOS(name), name, strings.Join(ipxeSearch(dir), ", "), uses[name], installHint([]string{name}, dir))})
+			uefiOrBIOS(name), name, strings.Join(ipxeSearch(dir), ", "), uses[name], missingAdvice(mode, []string{name}, dir))})
 	}
 	return checks
+}
+
+func hostSearch(dir string) []string {
+	if dir != "" {
+		return []string{dir}
+	}
+	return bootfs.LoaderSearchPath
+}
+
+// missingAdvice says how to provide missing loaders under mode.
+func missingAdvice(mode loaders.Mode, missing []string, dir string) string {
+	media := "import RHEL-family media (8 or later) that carry " + rhelPackages(missing)
+	switch mode {
+	case loaders.Media:
+		return media + ", or use --bootloaders auto to take the host's"
+	case loaders.Host:
+		return installHint(missing, dir) + "; or --bootloaders auto takes them from RHEL-family media"
+	}
+	return installHint(missing, dir) + "; or " + media
+}
+
+func rhelPackages(missing []string) string {
+	var rhel []string
+	for _, name := range missing {
+		if p := loaderPackages[name].rhel; p != "" && !slices.Contains(rhel, p) {
+			rhel = append(rhel, p)
+		}
+	}
+	return strings.Join(rhel, " and ")
 }
 
 func uefiOrBIOS(name string) string {
@@ -90,34 +138,6 @@ func ipxeSearch(dir string) []string {
 		return bootfs.IPXESearchPath
 	}
 	return append([]string{dir}, bootfs.IPXESearchPath...)
-}
-
-// foundList says where each file was found: "lpxelinux.0, ldlinux.c32 in
-// /usr/lib/PXELINUX; menu.c32 in /usr/lib/syslinux/modules/bios".
-func foundList(found map[string]string, order []string) string {
-	var dirs []string
-	byDir := map[string][]string{}
-	for _, name := range order {
-		dir := filepath.Dir(found[name])
-		if _, ok := byDir[dir]; !ok {
-			dirs = append(dirs, dir)
-		}
-		byDir[dir] = append(byDir[dir], name)
-	}
-	var parts []string
-	for _, dir := range dirs {
-		parts = append(parts, strings.Join(byDir[dir], ", ")+" in "+dir)
-	}
-	return strings.Join(parts, "; ")
-}
-
-func hasFile(dirs []string, name string) bool {
-	for _, d := range dirs {
-		if st, err := os.Stat(filepath.Join(d, name)); err == nil && st.Mode().IsRegular() {
-			return true
-		}
-	}
-	return false
 }
 
 // installHint says which packages provide the missing files.

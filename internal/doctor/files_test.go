@@ -29,14 +29,14 @@ func TestCheckLoaders(t *testing.T) {
 	writeFiles(t, dir, "lpxelinux.0", "pxelinux.0", "ldlinux.c32")
 	cfg := config.Default()
 	cfg.BootloaderDir = dir
-	checks := (&Doctor{Config: cfg}).checkLoaders()
+	checks := (&Doctor{Config: cfg}).checkLoaders(context.Background())
 	bios := checks[0]
 	if bios.Status != Fail || !strings.Contains(bios.Text, "menu.c32, libutil.c32, libcom32.c32 not found in "+dir) ||
 		!strings.Contains(bios.Text, "apt-get install syslinux-common") || !strings.Contains(bios.Text, "dnf install syslinux-tftpboot") {
 		t.Errorf("BIOS loaders missing: %+v", bios)
 	}
 	writeFiles(t, dir, "menu.c32", "libutil.c32", "libcom32.c32")
-	if c := (&Doctor{Config: cfg}).checkLoaders()[0]; c.Status != Pass || !strings.Contains(c.Text, "in "+dir) {
+	if c := (&Doctor{Config: cfg}).checkLoaders(context.Background())[0]; c.Status != Pass || !strings.Contains(c.Text, "from host "+dir) {
 		t.Errorf("all BIOS loaders present: %+v", c)
 	}
 }

@@ -83,6 +83,9 @@ type Fields struct {
 	SizeProbe bool `json:"size_probe,omitempty"`
 	// Error is why a transfer ended early.
 	Error string `json:"error,omitempty"`
+	// Source is where a boot loader served from the tree's root came
+	// from: the host's package, or an RPM on a distro's media.
+	Source string `json:"source,omitempty"`
 	// Action is what a boot config tells the machine: install, local,
 	// menu.
 	Action string `json:"action,omitempty"`
