@@ -5,8 +5,10 @@ BIN ?= kickstand
 
 .PHONY: build test e2e demo fixtures clean bench bench-http bench-dhcp bench-tftp bench-storm
 
+# -buildvcs=auto (over a GOFLAGS that turns it off) stamps the commit that
+# kickstand version prints.
 build:
-	$(GO) build -o $(BIN) ./cmd/kickstand
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/kickstand
 
 # Everything CI runs: vet, staticcheck, unit/protocol tests, QEMU end-to-end (as root).
 test:

@@ -27,7 +27,7 @@ func (e *env) serveCmd() *cobra.Command {
 			if e.Serve == nil {
 				return errNoServe
 			}
-			return e.Serve(cmd.Context(), final, newLogger(e.stderr, debug))
+			return e.Serve(cmd.Context(), final, newLogger(e.stderr, final.LogFormat, debug))
 		},
 	}
 	f := cmd.Flags()
@@ -61,6 +61,7 @@ func (e *env) serveCmd() *cobra.Command {
 	f.StringVar(&cfg.APIListen, "api-listen", "", "serve the REST API on this address (e.g. 127.0.0.1:8443) instead of the HTTP port")
 	f.BoolVar(&cfg.Metrics, "metrics", cfg.Metrics, "serve Prometheus metrics at /metrics beside the API, without a token; =false turns them off")
 	f.DurationVar(&cfg.Retention, "event-retention", cfg.Retention, "prune timeline events older than this (0 keeps them all)")
+	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log lines as text (key=value) or json; under systemd without times, which the journal adds")
 	f.BoolVar(&debug, "debug", false, "log every request")
 	return cmd
 }
