@@ -27,7 +27,16 @@ func (e *env) serveCmd() *cobra.Command {
 			if e.Serve == nil {
 				return errNoServe
 			}
-			return e.Serve(cmd.Context(), final, newLogger(e.stderr, final.LogFormat, debug))
+			log := newLogger(e.stderr, final.LogFormat, debug)
+			reread := func() (config.Config, error) {
+				now, err := e.settings(configFile, &cfg, cmd.Flags().Changed)
+				if err == nil {
+					err = now.Validate()
+				}
+				return now, err
+			}
+			defer onHangup(reread, final, log)()
+			return e.Serve(cmd.Context(), final, log)
 		},
 	}
 	f := cmd.Flags()
