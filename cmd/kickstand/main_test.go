@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"kickstand/internal/bootfs"
+	"kickstand/internal/sdnotify/sdnotifytest"
 )
 
 // TestMain runs kickstand's main instead of the tests when asked to, so
@@ -61,21 +62,7 @@ func TestServeUnderSystemd(t *testing.T) {
 
 	// systemd's notify socket, in the abstract namespace as systemd names it.
 	socket := fmt.Sprintf("@kickstand-notify-test-%d", os.Getpid())
-	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: socket, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer notify.Close()
-	nextState := func() string {
-		t.Helper()
-		buf := make([]byte, 4096)
-		notify.SetReadDeadline(time.Now().Add(60 * time.Second))
-		n, err := notify.Read(buf)
-		if err != nil {
-			t.Fatalf("no message on NOTIFY_SOCKET: %v", err)
-		}
-		return string(buf[:n])
-	}
+	systemd := sdnotifytest.Listen(t, socket)
 	// The journal's stream is stderr: JOURNAL_STREAM names it.
 	logR, logW, err := os.Pipe()
 	if err != nil {
@@ -128,7 +115,7 @@ func TestServeUnderSystemd(t *testing.T) {
 		}
 	}
 
-	if got := nextState(); !strings.HasPrefix(got, "READY=1\nSTATUS=serving on lo") {
+	if got := systemd.Next(t, 60*time.Second); !strings.HasPrefix(got, "READY=1\nSTATUS=serving on lo") {
 		t.Fatalf("first notification %q, want READY=1 and a status", got)
 	}
 	// READY means served: HTTP answers and the TFTP port is taken, at once.
@@ -169,7 +156,7 @@ func TestServeUnderSystemd(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if got := nextState(); got != "STOPPING=1" {
+	if got := systemd.Next(t, 60*time.Second); got != "STOPPING=1" {
 		t.Errorf("after SIGTERM: %q, want STOPPING=1", got)
 	}
 	done := make(chan error, 1)

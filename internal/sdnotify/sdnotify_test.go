@@ -2,34 +2,14 @@ package sdnotify
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-// listen opens a datagram socket as systemd's notify socket is, and returns
-// a function that reads the next message.
-func listen(t *testing.T, name string) func() string {
-	t.Helper()
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return func() string {
-		t.Helper()
-		buf := make([]byte, 4096)
-		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(buf[:n])
-	}
-}
+	"kickstand/internal/sdnotify/sdnotifytest"
+)
 
 func TestNotify(t *testing.T) {
 	for name, socket := range map[string]string{
@@ -37,7 +17,7 @@ func TestNotify(t *testing.T) {
 		"abstract": fmt.Sprintf("@kickstand-sdnotify-test-%d", os.Getpid()),
 	} {
 		t.Run(name, func(t *testing.T) {
-			next := listen(t, socket)
+			systemd := sdnotifytest.Listen(t, socket)
 			t.Setenv("NOTIFY_SOCKET", socket)
 			n := FromEnv()
 			if err := n.Notify("READY=1\nSTATUS=serving"); err != nil {
@@ -46,10 +26,10 @@ func TestNotify(t *testing.T) {
 			if err := n.Notify("STOPPING=1"); err != nil {
 				t.Fatal(err)
 			}
-			if got := next(); got != "READY=1\nSTATUS=serving" {
+			if got := systemd.Next(t, 5*time.Second); got != "READY=1\nSTATUS=serving" {
 				t.Errorf("first datagram %q", got)
 			}
-			if got := next(); got != "STOPPING=1" {
+			if got := systemd.Next(t, 5*time.Second); got != "STOPPING=1" {
 				t.Errorf("second datagram %q", got)
 			}
 		})
