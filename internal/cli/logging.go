@@ -64,6 +64,17 @@ func isJournalStream(f *os.File, journalStream string) bool {
 	return journalStream == fmt.Sprintf("%d:%d", st.Dev, st.Ino)
 }
 
+// errorPriority is what starts the line of the error that ends a command:
+// the journal's error priority when w is the journal's stream (the error
+// that stops a service is the line `journalctl -p err` must show), else
+// nothing.
+func errorPriority(w io.Writer) string {
+	if f, ok := w.(*os.File); ok && isJournalStream(f, os.Getenv("JOURNAL_STREAM")) {
+		return string(syslogPriorities[0])
+	}
+	return ""
+}
+
 // syslogPriorities are the journal's line prefixes (sd-daemon(3)) for
 // errors, warnings, information and debugging, in priorityHandler's order.
 var syslogPriorities = [4][]byte{[]byte("<3>"), []byte("<4>"), []byte("<6>"), []byte("<7>")}

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -45,6 +46,22 @@ func TestLogFormats(t *testing.T) {
 	}
 }
 
+// journalFile is a file that JOURNAL_STREAM names, as systemd names the
+// journal's stream it connects to a service's stderr.
+func journalFile(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("JOURNAL_STREAM", fmt.Sprintf("%d:%d", st.Dev, st.Ino))
+	return f
+}
+
 // Under systemd, stderr is the journal's stream: no time (the journal has
 // one), and the syslog priority in front for the journal to parse.
 func TestLogToTheJournal(t *testing.T) {
@@ -52,16 +69,7 @@ func TestLogToTheJournal(t *testing.T) {
 		"text": "<4>level=WARN msg=\"port blocked\" server=tftp port=69\n",
 		"json": "<4>{\"level\":\"WARN\",\"msg\":\"port blocked\",\"server\":\"tftp\",\"port\":69}\n",
 	} {
-		f, err := os.Create(filepath.Join(t.TempDir(), "log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st unix.Stat_t
-		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-			t.Fatal(err)
-		}
-		t.Setenv("JOURNAL_STREAM", fmt.Sprintf("%d:%d", st.Dev, st.Ino))
-		if got := logTo(t, f, format); got != want {
+		if got := logTo(t, journalFile(t), format); got != want {
 			t.Errorf("%s into the journal: %q, want %q", format, got, want)
 		}
 		// A child's output elsewhere inherits JOURNAL_STREAM: not the journal.
@@ -72,6 +80,18 @@ func TestLogToTheJournal(t *testing.T) {
 		if got := logTo(t, other, format); strings.HasPrefix(got, "<") || !strings.Contains(got, "time") {
 			t.Errorf("%s into a file that is not JOURNAL_STREAM: %q", format, got)
 		}
+	}
+}
+
+// The error that ends serve is an error in the journal too.
+func TestFatalErrorToTheJournal(t *testing.T) {
+	f := journalFile(t)
+	if code := Run(t.Context(), []string{"serve", "--dhcp", "sometimes"}, io.Discard, f); code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	b, _ := os.ReadFile(f.Name())
+	if want := "<3>kickstand: --dhcp \"sometimes\": want proxy, full or off\n"; string(b) != want {
+		t.Errorf("stderr %q, want %q", b, want)
 	}
 }
 

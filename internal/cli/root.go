@@ -68,7 +68,7 @@ func (en Env) Run(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if strings.Contains(msg, "unknown flag") || strings.Contains(msg, "unknown command") || strings.Contains(msg, "accepts ") {
 			msg += " (see kickstand --help)"
 		}
-		fmt.Fprintln(stderr, "kickstand: "+msg)
+		fmt.Fprintln(stderr, errorPriority(stderr)+"kickstand: "+msg)
 		return 1
 	}
 	return 0
