@@ -42,7 +42,8 @@ const (
 // kickstand user and its data directory, the unit (systemd-analyze), the
 // manual page, bash completion, the unit's ExecStart run as the unit runs it
 // (as user kickstand with its ambient capabilities, in a network namespace
-// of its own), an upgrade that keeps an edited config and the data, and
+// of its own), the unit started by a real systemd (in a container), an
+// upgrade that keeps an edited config and the data, and
 // removal and purge that keep the data. Everything it installed is removed
 // at the end.
 func TestPackages(t *testing.T) {
@@ -61,6 +62,7 @@ func TestPackages(t *testing.T) {
 	checkManAndCompletion(t)
 	checkVersion(t, root)
 	runExecStart(t)
+	runUnderSystemd(t)
 	checkUpgradeAndRemoval(t, debUpgrade)
 }
 
@@ -73,7 +75,7 @@ func requirePackaging(t *testing.T) {
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root (dpkg -i)")
 	}
-	for _, tool := range []string{"dpkg", "rpm", "systemd-analyze", "man", "setpriv", "ip", "curl", "gzip"} {
+	for _, tool := range []string{"dpkg", "rpm", "systemd-analyze", "systemd-nspawn", "nsenter", "man", "setpriv", "ip", "curl", "gzip"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
 		}
@@ -282,11 +284,7 @@ func runExecStart(t *testing.T) {
 		setCaps = append(setCaps, "+"+strings.ToLower(strings.TrimPrefix(c, "CAP_")))
 	}
 	ns := newNetns(t)
-	ns.run(t, "ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1")
-	ns.run(t, "ip", "addr", "add", "192.0.2.1/24", "dev", "lan0")
-	ns.run(t, "ip", "link", "set", "lan1", "up")
-	ns.run(t, "ip", "link", "set", "lan0", "up")
-	ns.run(t, "ip", "route", "add", "default", "dev", "lan0")
+	addDefaultLAN(t, ns.run)
 
 	// The notify socket must be reachable by user kickstand.
 	dir := t.TempDir()
@@ -317,6 +315,22 @@ func runExecStart(t *testing.T) {
 	<-d.done
 	if d.err != nil {
 		t.Errorf("ExecStart after SIGTERM: %v, want exit 0\n%s", d.err, logFile(log))
+	}
+}
+
+// addDefaultLAN gives a network namespace, through run, the interface
+// lan0 (one end of a veth pair) at 192.0.2.1/24 with the default route:
+// the shipped settings serve on the default route's interface.
+func addDefaultLAN(t *testing.T, run func(t *testing.T, args ...string) string) {
+	t.Helper()
+	for _, args := range [][]string{
+		{"ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1"},
+		{"ip", "addr", "add", "192.0.2.1/24", "dev", "lan0"},
+		{"ip", "link", "set", "lan1", "up"},
+		{"ip", "link", "set", "lan0", "up"},
+		{"ip", "route", "add", "default", "dev", "lan0"},
+	} {
+		run(t, args...)
 	}
 }
 
