@@ -3,10 +3,17 @@ GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 BIN ?= kickstand
 
-.PHONY: build test e2e demo fixtures clean bench bench-http bench-dhcp bench-tftp bench-storm
+.PHONY: build package test e2e demo fixtures clean bench bench-http bench-dhcp bench-tftp bench-storm
 
+# -buildvcs=auto (over a GOFLAGS that turns it off) stamps the commit that
+# kickstand version prints.
 build:
-	$(GO) build -o $(BIN) ./cmd/kickstand
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/kickstand
+
+# dist/kickstand_*.deb and dist/kickstand-*.rpm: binary, systemd unit,
+# /etc/kickstand/kickstand.yaml, manual pages, completions.
+package:
+	bash scripts/package.sh
 
 # Everything CI runs: vet, staticcheck, unit/protocol tests, QEMU end-to-end (as root).
 test:
@@ -46,3 +53,4 @@ bench-storm:
 
 clean:
 	rm -f $(BIN)
+	rm -rf dist

@@ -29,6 +29,7 @@ import (
 	"kickstand/internal/loaders"
 	"kickstand/internal/metrics"
 	"kickstand/internal/netif"
+	"kickstand/internal/sdnotify"
 	"kickstand/internal/store"
 	"kickstand/internal/store/sqlite"
 	"kickstand/internal/tftp"
@@ -51,7 +52,8 @@ type App struct {
 	grubs    grubDialects
 	// transfers are the files in flight, for the live views.
 	transfers transfers.Tracker
-	metrics   *metrics.Metrics // what the servers did, counted at the source
+	metrics   *metrics.Metrics  // what the servers did, counted at the source
+	systemd   sdnotify.Notifier // told when every socket is open and when stopping
 	// loaders are the boot loaders served and where each came from.
 	loaders loaders.Result
 }
@@ -67,6 +69,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.store.Close()
+	a.systemd = sdnotify.FromEnv()
 	return a.serve(ctx)
 }
 
@@ -245,7 +248,23 @@ func (a *App) serve(ctx context.Context) error {
 	}
 	a.log.Info("kickstand serving", "interface", a.net.Interface, "address", a.net.Prefix, "server-ip", a.net.ServerIP,
 		"dhcp", a.cfg.DHCP, "tftp-port", a.cfg.TFTPPort, "http", a.machines.baseURL, "ftp", a.ftpSummary(), "unknown", a.cfg.Unknown)
+	// Every socket is open and has its server: under systemd (Type=notify),
+	// units ordered after kickstand start now, and `systemctl start` returns.
+	a.tellSystemd("READY=1\nSTATUS=serving on " + a.net.Interface + " (" + a.net.ServerIP.String() + ")")
+	g.Go(func() error {
+		<-ctx.Done()
+		a.tellSystemd("STOPPING=1")
+		return nil
+	})
 	return g.Wait()
+}
+
+// tellSystemd sends state to systemd's notify socket, if kickstand runs
+// under systemd; a failure costs only the status, so it is logged.
+func (a *App) tellSystemd(state string) {
+	if err := a.systemd.Notify(state); err != nil {
+		a.log.Warn("could not tell systemd how kickstand is doing", "err", err)
+	}
 }
 
 // eventWorkers is how many wire events (DHCP, TFTP, HTTP, FTP) are recorded

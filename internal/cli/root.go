@@ -58,6 +58,26 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // Run executes the command line args and returns the process exit code.
 func (en Env) Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := en.Command(stdout, stderr)
+	root.SetArgs(args)
+	if cmd, err := root.ExecuteContextC(ctx); err != nil {
+		msg := strings.ReplaceAll(err.Error(), "\n", " ")
+		if flag := fieldFlag(cmd, err); flag != "" {
+			msg = "--" + flag + ": " + msg
+		}
+		if strings.Contains(msg, "unknown flag") || strings.Contains(msg, "unknown command") || strings.Contains(msg, "accepts ") {
+			msg += " (see kickstand --help)"
+		}
+		fmt.Fprintln(stderr, errorPriority(stderr)+"kickstand: "+msg)
+		return 1
+	}
+	return 0
+}
+
+// Command is kickstand's command tree writing to stdout and stderr; Run
+// executes it, and the packaging generates manual pages and shell
+// completions from it.
+func (en Env) Command(stdout, stderr io.Writer) *cobra.Command {
 	e := &env{Env: en, stdout: stdout, stderr: stderr, site: siteFlags{httpPort: 80, ftpPort: 21}}
 	root := &cobra.Command{
 		Use:           "kickstand",
@@ -71,22 +91,10 @@ func (en Env) Run(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		"work on a remote kickstand through its REST API, e.g. http://10.0.0.1 (env KICKSTAND_SERVER)")
 	pf.StringVar(&e.token, "token", os.Getenv("KICKSTAND_TOKEN"), "API token for --server (env KICKSTAND_TOKEN)")
 	root.AddCommand(e.serveCmd(), e.distroCmd(), e.profileCmd(), e.machineCmd(), e.kickstartCmd(), e.applyCmd(),
-		e.doctorCmd(), e.tokenCmd())
-	root.SetArgs(args)
+		e.doctorCmd(), e.tokenCmd(), e.versionCmd())
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if cmd, err := root.ExecuteContextC(ctx); err != nil {
-		msg := strings.ReplaceAll(err.Error(), "\n", " ")
-		if flag := fieldFlag(cmd, err); flag != "" {
-			msg = "--" + flag + ": " + msg
-		}
-		if strings.Contains(msg, "unknown flag") || strings.Contains(msg, "unknown command") || strings.Contains(msg, "accepts ") {
-			msg += " (see kickstand --help)"
-		}
-		fmt.Fprintln(stderr, "kickstand: "+msg)
-		return 1
-	}
-	return 0
+	return root
 }
 
 // fieldFlag is the flag of cmd that a refused field of a request came
@@ -192,14 +200,6 @@ func (e *env) renderURLs() (base, ftp string, err error) {
 		ftp = netif.FTPBase(ip, e.site.ftpPort)
 	}
 	return netif.BaseURL(ip, e.site.httpPort), ftp, nil
-}
-
-func newLogger(w io.Writer, debug bool) *slog.Logger {
-	level := slog.LevelInfo
-	if debug {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 // progress is where long operations (an ISO's checksum, a large apply)

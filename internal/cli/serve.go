@@ -15,7 +15,23 @@ func (e *env) serveCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve DHCP (proxy by default), TFTP and HTTP so machines network-install",
-		Args:  cobra.NoArgs,
+		Long: `kickstand serve answers PXE and UEFI firmware (proxy DHCP beside the network's own
+DHCP server by default, or full DHCP), serves boot loaders, per-machine boot configs,
+kernels and installers over TFTP and HTTP (and FTP), and kickstarts, until stopped.
+
+Settings are the defaults, then --config FILE (YAML whose keys are these flags' names;
+the packages ship /etc/kickstand/kickstand.yaml with every key and its default), then
+the flags given, which win. Machines, profiles and distros are not settings: they are
+in the data directory's store, read on every request, so changes need no restart.
+
+SIGTERM or SIGINT stops serving (and removes the firewall rules --open-firewall
+added). SIGHUP does not reload: settings are read only at start, so kickstand logs
+which settings in FILE changed, for a restart to apply.
+
+Under systemd (Type=notify) it tells READY=1 once every socket is open and
+STOPPING=1 when it stops; when its standard error is the journal, log lines carry
+their priority and no time of their own.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			final, err := e.settings(configFile, &cfg, cmd.Flags().Changed)
 			if err != nil {
@@ -27,7 +43,16 @@ func (e *env) serveCmd() *cobra.Command {
 			if e.Serve == nil {
 				return errNoServe
 			}
-			return e.Serve(cmd.Context(), final, newLogger(e.stderr, debug))
+			log := newLogger(e.stderr, final.LogFormat, debug)
+			reread := func() (config.Config, error) {
+				now, err := e.settings(configFile, &cfg, cmd.Flags().Changed)
+				if err == nil {
+					err = now.Validate()
+				}
+				return now, err
+			}
+			defer onHangup(reread, final, log)()
+			return e.Serve(cmd.Context(), final, log)
 		},
 	}
 	f := cmd.Flags()
@@ -64,6 +89,7 @@ func (e *env) serveCmd() *cobra.Command {
 	f.StringVar(&cfg.APIListen, "api-listen", "", "serve the REST API on this address (e.g. 127.0.0.1:8443) instead of the HTTP port")
 	f.BoolVar(&cfg.Metrics, "metrics", cfg.Metrics, "serve Prometheus metrics at /metrics beside the API, without a token; =false turns them off")
 	f.DurationVar(&cfg.Retention, "event-retention", cfg.Retention, "prune timeline events older than this (0 keeps them all)")
+	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log lines as text (key=value) or json; under systemd without times, which the journal adds")
 	f.BoolVar(&debug, "debug", false, "log every request")
 	return cmd
 }

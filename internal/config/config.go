@@ -56,6 +56,7 @@ type Config struct {
 	APIListen      string        `yaml:"api-listen"`        // ADDR for the REST API; "" serves it on the HTTP port
 	Metrics        bool          `yaml:"metrics"`           // serve Prometheus metrics at /metrics, beside the API
 	Retention      time.Duration `yaml:"event-retention"`   // events older are pruned; 0 keeps them
+	LogFormat      string        `yaml:"log-format"`        // text (key=value) or json
 }
 
 // DefaultFTPPassive is the passive data port range unless --ftp-passive-ports
@@ -71,7 +72,7 @@ func Default() Config {
 	return Config{DataDir: dir, DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu",
 		FTPPort: 21, FTPPassive: DefaultFTPPassive, UEFIBoot: "pxe", ProxyShim: "auto", Retention: 90 * 24 * time.Hour,
 		KSSourceCheck: true, Metrics: true, PasswordPolicy: "warn", TFTPMaxTransfers: tftp.DefaultMaxTransfers, TFTPMaxPerClient: tftp.DefaultMaxTransfersPerClient,
-		TFTPBusyPoll: tftp.DefaultBusyPoll, Bootloaders: "auto"}
+		TFTPBusyPoll: tftp.DefaultBusyPoll, Bootloaders: "auto", LogFormat: "text"}
 }
 
 // Load reads a YAML file over c; unknown keys are errors.
@@ -114,6 +115,11 @@ func (c *Config) Validate() error {
 	case "auto", "on", "off":
 	default:
 		return fmt.Errorf("--proxy-shim %q: want auto, on or off", c.ProxyShim)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
 	}
 	if _, err := validate.ParsePasswordPolicy(c.PasswordPolicy); err != nil {
 		return fmt.Errorf("--password-policy: %w", err)

@@ -48,14 +48,20 @@ func buildKickstand(out string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	cmd := goCommand(root, "build", "-o", out, "./cmd/kickstand")
+	output, err := cmd.CombinedOutput()
+	return string(output), err
+}
+
+// goCommand is the go tool with args, run in dir.
+func goCommand(dir string, args ...string) *exec.Cmd {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		goTool = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
-	cmd := exec.Command(goTool, "build", "-o", out, "./cmd/kickstand")
-	cmd.Dir = root
-	output, err := cmd.CombinedOutput()
-	return string(output), err
+	cmd := exec.Command(goTool, args...)
+	cmd.Dir = dir
+	return cmd
 }
 
 // kickstandBinary returns the binary built in TestMain, or fails the test with the
