@@ -342,6 +342,13 @@ func (a *App) dhcpServer() (*dhcp.Server, error) {
 		for _, d := range a.cfg.DHCPDNS {
 			srv.DNS = append(srv.DNS, netip.MustParseAddr(strings.TrimSpace(d)))
 		}
+		for _, text := range a.cfg.DHCPSubnets {
+			sub, err := dhcp.ParseSubnet(text)
+			if err != nil {
+				return nil, err
+			}
+			srv.Relayed = append(srv.Relayed, sub)
+		}
 	}
 	if err := srv.Validate(); err != nil {
 		return nil, err

@@ -63,6 +63,8 @@ their priority and no time of their own.`,
 	f.StringVar(&cfg.DHCPRange, "dhcp-range", "", "FIRST-LAST addresses to lend in full mode")
 	f.StringVar(&cfg.DHCPRouter, "dhcp-router", "", "default gateway for full mode")
 	f.StringSliceVar(&cfg.DHCPDNS, "dhcp-dns", nil, "DNS servers for full mode, comma-separated")
+	f.StringArrayVar(&cfg.DHCPSubnets, "dhcp-subnet", nil,
+		"a network behind a DHCP relay that full mode also serves: PREFIX,range=FIRST-LAST[,router=IP][,dns=IP]... (repeatable)")
 	f.DurationVar(&cfg.DHCPLease, "dhcp-lease", cfg.DHCPLease, "lease time in full mode")
 	f.IntVar(&cfg.TFTPPort, "tftp-port", cfg.TFTPPort, "TFTP port")
 	f.IntVar(&cfg.TFTPMaxTransfers, "tftp-max-transfers", cfg.TFTPMaxTransfers, "TFTP transfers at once; more get \"server busy\"")

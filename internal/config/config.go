@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"kickstand/internal/dhcp"
 	"kickstand/internal/ftp"
 	"kickstand/internal/kickstart/validate"
 	"kickstand/internal/tftp"
@@ -22,15 +23,18 @@ const DefaultDataDir = "/var/lib/kickstand"
 
 // Config is everything `kickstand serve` needs.
 type Config struct {
-	DataDir    string        `yaml:"data-dir"`
-	Interface  string        `yaml:"interface"`   // "" = the default route's interface
-	ServerIP   string        `yaml:"server-ip"`   // "" = the interface's address
-	DHCP       string        `yaml:"dhcp"`        // proxy, full or off
-	DHCPRange  string        `yaml:"dhcp-range"`  // FIRST-LAST, full mode
-	DHCPRouter string        `yaml:"dhcp-router"` // full mode
-	DHCPDNS    []string      `yaml:"dhcp-dns"`    // full mode
-	DHCPLease  time.Duration `yaml:"dhcp-lease"`
-	TFTPPort   int           `yaml:"tftp-port"`
+	DataDir    string   `yaml:"data-dir"`
+	Interface  string   `yaml:"interface"`   // "" = the default route's interface
+	ServerIP   string   `yaml:"server-ip"`   // "" = the interface's address
+	DHCP       string   `yaml:"dhcp"`        // proxy, full or off
+	DHCPRange  string   `yaml:"dhcp-range"`  // FIRST-LAST, full mode
+	DHCPRouter string   `yaml:"dhcp-router"` // full mode
+	DHCPDNS    []string `yaml:"dhcp-dns"`    // full mode
+	// DHCPSubnets are networks behind DHCP relays that full mode also
+	// serves: "PREFIX,range=FIRST-LAST[,router=IP][,dns=IP]..." each.
+	DHCPSubnets []string      `yaml:"dhcp-subnet"`
+	DHCPLease   time.Duration `yaml:"dhcp-lease"`
+	TFTPPort    int           `yaml:"tftp-port"`
 	// TFTPMaxTransfers and TFTPMaxPerClient bound the TFTP transfers in
 	// flight, in all and per client address.
 	TFTPMaxTransfers int `yaml:"tftp-max-transfers"`
@@ -165,8 +169,13 @@ func (c *Config) Validate() error {
 		if c.DHCPLease < time.Minute {
 			return fmt.Errorf("--dhcp-lease %s: want at least 1m", c.DHCPLease)
 		}
-	} else if c.DHCPRange != "" || c.DHCPRouter != "" || len(c.DHCPDNS) > 0 {
-		return fmt.Errorf("--dhcp-range, --dhcp-router and --dhcp-dns need --dhcp full (now %s)", c.DHCP)
+	} else if c.DHCPRange != "" || c.DHCPRouter != "" || len(c.DHCPDNS) > 0 || len(c.DHCPSubnets) > 0 {
+		return fmt.Errorf("--dhcp-range, --dhcp-router, --dhcp-dns and --dhcp-subnet need --dhcp full (now %s)", c.DHCP)
+	}
+	for _, sub := range c.DHCPSubnets {
+		if _, err := dhcp.ParseSubnet(sub); err != nil {
+			return err
+		}
 	}
 	if c.DHCPRouter != "" {
 		if a, err := netip.ParseAddr(c.DHCPRouter); err != nil || !a.Is4() {

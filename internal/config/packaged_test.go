@@ -49,8 +49,8 @@ func TestPackagedConfigFile(t *testing.T) {
 	if err := all.Load(uncommented); err != nil {
 		t.Fatalf("%s uncommented: %v", shipped, err)
 	}
-	if len(all.DHCPDNS) == 0 && len(all.ISOs) == 0 {
-		all.DHCPDNS, all.ISOs = nil, nil // "[]", as the defaults' nil is written
+	if len(all.DHCPDNS) == 0 && len(all.ISOs) == 0 && len(all.DHCPSubnets) == 0 {
+		all.DHCPDNS, all.ISOs, all.DHCPSubnets = nil, nil, nil // "[]", as the defaults' nil is written
 	}
 	if !reflect.DeepEqual(all, Default()) {
 		t.Errorf("%s uncommented:\n%+v\nthe defaults:\n%+v", shipped, all, Default())

@@ -75,26 +75,37 @@ func (s *Server) validateFull() error {
 	if s.Leases == nil {
 		return errNoLeaseStore
 	}
-	return nil
+	return s.validateRelayed(p)
 }
 
 func (s *Server) validateRange(p netip.Prefix) error {
-	first, last := s.Range[0], s.Range[1]
-	if !first.IsValid() || !last.IsValid() {
+	if !s.Range[0].IsValid() || !s.Range[1].IsValid() {
 		return errors.New("dhcp: full mode needs an address range (e.g. 192.168.1.100-192.168.1.200)")
+	}
+	if err := validatePool(s.Range, p); err != nil {
+		return err
+	}
+	if s.inRange(s.ServerIP) {
+		return fmt.Errorf("dhcp: range %s contains this server's own address %s; move the range", rangeString(s.Range), s.ServerIP)
+	}
+	return nil
+}
+
+// validatePool checks a pool r for the network p.
+func validatePool(r [2]netip.Addr, p netip.Prefix) error {
+	first, last := r[0], r[1]
+	if !first.IsValid() || !last.IsValid() {
+		return fmt.Errorf("dhcp: %s needs an address range (e.g. %s-%s)", p, p.Addr().Next(), lastAddr(p).Prev())
 	}
 	if err := checkRange(first, last); err != nil {
 		return err
 	}
 	if !p.Contains(first) || !p.Contains(last) {
-		return fmt.Errorf("dhcp: range %s is not inside subnet %s", rangeString(s.Range), p)
+		return fmt.Errorf("dhcp: range %s is not inside subnet %s", rangeString(r), p)
 	}
 	if first == p.Addr() || last == lastAddr(p) {
 		return fmt.Errorf("dhcp: range %s includes the network or broadcast address of %s; start at %s at the lowest and end at %s at the highest",
-			rangeString(s.Range), p, p.Addr().Next(), lastAddr(p).Prev())
-	}
-	if s.inRange(s.ServerIP) {
-		return fmt.Errorf("dhcp: range %s contains this server's own address %s; move the range", rangeString(s.Range), s.ServerIP)
+			rangeString(r), p, p.Addr().Next(), lastAddr(p).Prev())
 	}
 	return nil
 }

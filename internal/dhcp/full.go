@@ -12,48 +12,49 @@ import (
 
 // handleFull answers a request on port 67 as the network's DHCP server.
 func (s *Server) handleFull(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog, quiet *string) *dhcpv4.DHCPv4 {
-	if gw, ok := ipv4Of(req.GatewayIPAddr); ok && !s.subnet().Contains(gw) {
-		log.Debug("dhcp: full: ignoring request relayed from another subnet", "giaddr", gw)
-		return nil
-	}
-	table, err := s.leases(ctx)
+	lans, err := s.lans(ctx)
 	if err != nil {
 		log.Error("dhcp: full: no leases; not answering", "err", err)
 		return nil
 	}
+	n, gw, ok := lanOf(lans, req)
+	if !ok {
+		s.unknownRelay(gw, log)
+		return nil
+	}
 	switch f.MessageType {
 	case dhcpv4.MessageTypeDiscover:
-		return s.fullDiscover(ctx, table, req, f, log)
+		return s.fullDiscover(ctx, n, req, f, log)
 	case dhcpv4.MessageTypeRequest:
-		return s.fullRequest(ctx, table, req, f, log)
+		return s.fullRequest(ctx, n, req, f, log)
 	case dhcpv4.MessageTypeDecline:
-		if s.fullDecline(ctx, table, req, f, log) {
+		if s.fullDecline(ctx, n, req, f, log) {
 			*quiet = OutcomeDeclined
 		}
 	case dhcpv4.MessageTypeRelease:
-		if s.fullRelease(ctx, table, req, f, log) {
+		if s.fullRelease(ctx, n, req, f, log) {
 			*quiet = OutcomeReleased
 		}
 	case dhcpv4.MessageTypeInform:
-		return s.fullInform(ctx, req, f, log)
+		return s.fullInform(ctx, n, req, f, log)
 	default:
 		log.Debug("dhcp: full: ignoring message type")
 	}
 	return nil
 }
 
-func (s *Server) fullDiscover(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) *dhcpv4.DHCPv4 {
+func (s *Server) fullDiscover(ctx context.Context, n *lan, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) *dhcpv4.DHCPv4 {
 	s.emit(f, nil, Event{MAC: f.MAC, Kind: events.DHCPDiscover, Detail: discoverDetail(f)})
 	requested, _ := optionAddr(req.Options, dhcpv4.OptionRequestedIPAddress)
-	ip, ok := s.chooseAddress(ctx, table, f.MAC, requested, log)
+	ip, ok := s.chooseAddress(ctx, n, f.MAC, requested, log)
 	if !ok {
 		log.Warn("dhcp: full: no free address in the pool; no offer (widen the range or shorten the lease time)",
-			"range", s.Range[0].String()+"-"+s.Range[1].String())
+			"range", rangeString(n.Range), "subnet", n.Prefix)
 		return nil
 	}
 	reply := s.newReply(req, dhcpv4.MessageTypeOffer)
 	putAddr(reply.YourIPAddr, ip)
-	s.addAddressOptions(reply, true)
+	s.addAddressOptions(n, reply, true)
 	detail := s.addBootIfAny(ctx, reply, req, f, log)
 	if log.debug {
 		log.Debug("dhcp: full: sending offer", "ip", ip)
@@ -65,57 +66,57 @@ func (s *Server) fullDiscover(ctx context.Context, table *leaseTable, req *dhcpv
 // chooseAddress picks the address to offer mac and sets it aside: its
 // reservation, else the address it had, else the one it asks for, else
 // the first free one in the pool.
-func (s *Server) chooseAddress(ctx context.Context, table *leaseTable, mac net.HardwareAddr, requested netip.Addr, log requestLog) (netip.Addr, bool) {
-	if r, ok := s.reservation(ctx, mac, log); ok {
-		if s.tryOffer(ctx, table, mac, r, log) {
+func (s *Server) chooseAddress(ctx context.Context, n *lan, mac net.HardwareAddr, requested netip.Addr, log requestLog) (netip.Addr, bool) {
+	if r, ok := s.reservation(ctx, n, mac, log); ok {
+		if s.tryOffer(ctx, n, mac, r, log) {
 			return r, true
 		}
 		log.Warn("dhcp: full: reserved address is in use by another client or declined; offering from the pool", "reserved", r)
-		return s.choosePoolAddress(ctx, table, mac, requested, log)
+		return s.choosePoolAddress(ctx, n, mac, requested, log)
 	}
-	ip, ok := s.choosePoolAddress(ctx, table, mac, requested, log)
+	ip, ok := s.choosePoolAddress(ctx, n, mac, requested, log)
 	if ok {
-		table.markChecked(mac, ip, s.now()) // for the REQUEST that follows
+		n.table.markChecked(mac, ip, s.now()) // for the REQUEST that follows
 	}
 	return ip, ok
 }
 
 // choosePoolAddress is chooseAddress without the reservation.
-func (s *Server) choosePoolAddress(ctx context.Context, table *leaseTable, mac net.HardwareAddr, requested netip.Addr, log requestLog) (netip.Addr, bool) {
-	if ip, ok := table.lookupIP(mac); ok && s.poolFor(ctx, mac, ip) && s.tryOffer(ctx, table, mac, ip, log) {
+func (s *Server) choosePoolAddress(ctx context.Context, n *lan, mac net.HardwareAddr, requested netip.Addr, log requestLog) (netip.Addr, bool) {
+	if ip, ok := n.table.lookupIP(mac); ok && s.poolFor(ctx, n, mac, ip) && s.tryOffer(ctx, n, mac, ip, log) {
 		return ip, true
 	}
-	if requested.IsValid() && s.poolFor(ctx, mac, requested) && s.tryOffer(ctx, table, mac, requested, log) {
+	if requested.IsValid() && s.poolFor(ctx, n, mac, requested) && s.tryOffer(ctx, n, mac, requested, log) {
 		return requested, true
 	}
 	// Each turn offers an address, or sets one aside that is reserved for
 	// another machine, or finds that a concurrent request took it first:
 	// the loop ends.
 	for {
-		ip, ok := table.firstFree(s.now())
+		ip, ok := n.table.firstFree(s.now())
 		if !ok {
 			return netip.Addr{}, false
 		}
-		if !s.poolFor(ctx, mac, ip) {
-			table.setReserved(ip, s.now())
+		if !s.poolFor(ctx, n, mac, ip) {
+			n.table.setReserved(ip, s.now())
 			continue
 		}
-		if s.tryOffer(ctx, table, mac, ip, log) {
+		if s.tryOffer(ctx, n, mac, ip, log) {
 			return ip, true
 		}
 	}
 }
 
-func (s *Server) tryOffer(ctx context.Context, table *leaseTable, mac net.HardwareAddr, ip netip.Addr, log requestLog) bool {
-	displaced, ok := table.offer(mac, ip, s.now())
+func (s *Server) tryOffer(ctx context.Context, n *lan, mac net.HardwareAddr, ip netip.Addr, log requestLog) bool {
+	displaced, ok := n.table.offer(mac, ip, s.now())
 	s.forgetStored(ctx, displaced, log)
 	return ok
 }
 
 // poolFor reports whether ip is a pool address that is not reserved for
 // another MAC (whether someone holds it is the lease table's business).
-func (s *Server) poolFor(ctx context.Context, mac net.HardwareAddr, ip netip.Addr) bool {
-	if !s.inRange(ip) {
+func (s *Server) poolFor(ctx context.Context, n *lan, mac net.HardwareAddr, ip netip.Addr) bool {
+	if !n.inRange(ip) {
 		return false
 	}
 	if s.ReservedFor == nil {
@@ -126,7 +127,7 @@ func (s *Server) poolFor(ctx context.Context, mac net.HardwareAddr, ip netip.Add
 }
 
 // reservation returns mac's reserved address if it has a usable one.
-func (s *Server) reservation(ctx context.Context, mac net.HardwareAddr, log requestLog) (netip.Addr, bool) {
+func (s *Server) reservation(ctx context.Context, n *lan, mac net.HardwareAddr, log requestLog) (netip.Addr, bool) {
 	if s.Reservation == nil {
 		return netip.Addr{}, false
 	}
@@ -134,9 +135,9 @@ func (s *Server) reservation(ctx context.Context, mac net.HardwareAddr, log requ
 	if !ok {
 		return netip.Addr{}, false
 	}
-	if !s.hostAddress(ip) {
+	if !n.hostAddress(ip, s.ServerIP) {
 		log.Warn("dhcp: full: ignoring reservation that is not a free host address in the subnet",
-			"reserved", ip, "subnet", s.subnet())
+			"reserved", ip, "subnet", n.Prefix)
 		return netip.Addr{}, false
 	}
 	return ip, true
@@ -145,23 +146,23 @@ func (s *Server) reservation(ctx context.Context, mac net.HardwareAddr, log requ
 // canGive reports whether a REQUEST from mac for ip (on our subnet) may be
 // acknowledged: its reservation, or a free pool address when it has no
 // usable reservation.
-func (s *Server) canGive(ctx context.Context, table *leaseTable, mac net.HardwareAddr, ip netip.Addr, log requestLog) bool {
+func (s *Server) canGive(ctx context.Context, n *lan, mac net.HardwareAddr, ip netip.Addr, log requestLog) bool {
 	now := s.now()
-	if r, ok := s.reservation(ctx, mac, log); ok {
+	if r, ok := s.reservation(ctx, n, mac, log); ok {
 		if ip == r {
-			return table.available(mac, ip, now)
+			return n.table.available(mac, ip, now)
 		}
-		if table.available(mac, r, now) {
+		if n.table.available(mac, r, now) {
 			log.Debug("dhcp: full: client asks for an address other than its reservation", "reserved", r)
 			return false
 		}
 	}
-	return s.poolFor(ctx, mac, ip) && table.available(mac, ip, now)
+	return s.poolFor(ctx, n, mac, ip) && n.table.available(mac, ip, now)
 }
 
-func (s *Server) fullRequest(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) *dhcpv4.DHCPv4 {
+func (s *Server) fullRequest(ctx context.Context, n *lan, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) *dhcpv4.DHCPv4 {
 	if id, ok := optionAddr(req.Options, dhcpv4.OptionServerIdentifier); ok && id != s.ServerIP {
-		table.dropOffer(f.MAC)
+		n.table.dropOffer(f.MAC)
 		log.Debug("dhcp: full: client chose another server; staying silent", "server", id)
 		return nil
 	}
@@ -173,17 +174,17 @@ func (s *Server) fullRequest(ctx context.Context, table *leaseTable, req *dhcpv4
 		log.Debug("dhcp: full: REQUEST names no address; ignoring")
 		return nil
 	}
-	if !s.subnet().Contains(ip) {
+	if !n.Prefix.Contains(ip) {
 		log.Debug("dhcp: full: REQUEST for an address on another network; staying silent", "ip", ip)
 		return nil
 	}
 	// The OFFER's lookups stand for the REQUEST right after it.
-	if !table.checkedRecently(f.MAC, ip, s.now()) && !s.canGive(ctx, table, f.MAC, ip, log) {
+	if !n.table.checkedRecently(f.MAC, ip, s.now()) && !s.canGive(ctx, n, f.MAC, ip, log) {
 		return s.nak(req, f, ip, log)
 	}
 	now := s.now()
 	lease := Lease{MAC: f.MAC, IP: ip, Expires: now.Add(s.leaseTime()), Hostname: hostName(req.Options)}
-	displaced, ok := table.commit(lease, now)
+	displaced, ok := n.table.commit(lease, now)
 	if !ok {
 		return s.nak(req, f, ip, log)
 	}
@@ -194,7 +195,7 @@ func (s *Server) fullRequest(ctx context.Context, table *leaseTable, req *dhcpv4
 	reply := s.newReply(req, dhcpv4.MessageTypeAck)
 	copyIPv4(reply.ClientIPAddr, req.ClientIPAddr)
 	putAddr(reply.YourIPAddr, ip)
-	s.addAddressOptions(reply, true)
+	s.addAddressOptions(n, reply, true)
 	detail := s.addBootIfAny(ctx, reply, req, f, log)
 	if log.debug {
 		log.Debug("dhcp: full: sending ack", "ip", ip, "expires", lease.Expires)
@@ -218,13 +219,13 @@ func (s *Server) nak(req *dhcpv4.DHCPv4, f ClientFacts, ip netip.Addr, log reque
 
 // fullDecline sets aside the address a client found in use, and reports
 // whether it held it.
-func (s *Server) fullDecline(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) bool {
+func (s *Server) fullDecline(ctx context.Context, n *lan, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) bool {
 	if id, ok := optionAddr(req.Options, dhcpv4.OptionServerIdentifier); ok && id != s.ServerIP {
 		log.Debug("dhcp: full: DECLINE for another server; ignoring", "server", id)
 		return false
 	}
 	ip, ok := optionAddr(req.Options, dhcpv4.OptionRequestedIPAddress)
-	if !ok || !table.decline(f.MAC, ip, s.now()) {
+	if !ok || !n.table.decline(f.MAC, ip, s.now()) {
 		log.Debug("dhcp: full: DECLINE for an address the client does not hold; ignoring", "ip", ip)
 		return false
 	}
@@ -236,13 +237,13 @@ func (s *Server) fullDecline(ctx context.Context, table *leaseTable, req *dhcpv4
 }
 
 // fullRelease frees a client's lease, and reports whether it held one.
-func (s *Server) fullRelease(ctx context.Context, table *leaseTable, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) bool {
+func (s *Server) fullRelease(ctx context.Context, n *lan, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) bool {
 	if id, ok := optionAddr(req.Options, dhcpv4.OptionServerIdentifier); ok && id != s.ServerIP {
 		log.Debug("dhcp: full: RELEASE for another server; ignoring", "server", id)
 		return false
 	}
 	ip, ok := ipv4Of(req.ClientIPAddr)
-	if !ok || !table.remove(f.MAC, ip) {
+	if !ok || !n.table.remove(f.MAC, ip) {
 		log.Debug("dhcp: full: RELEASE for an address the client does not hold; ignoring", "ip", ip)
 		return false
 	}
@@ -256,15 +257,15 @@ func (s *Server) fullRelease(ctx context.Context, table *leaseTable, req *dhcpv4
 
 // fullInform answers a client that configured its address itself: the
 // network's options, no address and no lease time (RFC 2131 4.3.5).
-func (s *Server) fullInform(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) *dhcpv4.DHCPv4 {
+func (s *Server) fullInform(ctx context.Context, n *lan, req *dhcpv4.DHCPv4, f ClientFacts, log requestLog) *dhcpv4.DHCPv4 {
 	ip, ok := ipv4Of(req.ClientIPAddr)
-	if ok && !s.subnet().Contains(ip) {
+	if ok && !n.Prefix.Contains(ip) {
 		log.Debug("dhcp: full: INFORM from another network; ignoring", "ciaddr", ip)
 		return nil
 	}
 	reply := s.newReply(req, dhcpv4.MessageTypeAck)
 	copyIPv4(reply.ClientIPAddr, req.ClientIPAddr)
-	s.addAddressOptions(reply, false)
+	s.addAddressOptions(n, reply, false)
 	detail := s.addBootIfAny(ctx, reply, req, f, log)
 	log.Debug("dhcp: full: answering inform", "ciaddr", ip)
 	s.emit(f, reply, Event{MAC: f.MAC, Kind: events.DHCPAck, Detail: "inform; " + detail, IP: ip})
@@ -273,20 +274,25 @@ func (s *Server) fullInform(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFac
 
 // addAddressOptions adds the network's options, and with lease the lease
 // time and its renewal (T1 = 1/2) and rebinding (T2 = 7/8) times.
-func (s *Server) addAddressOptions(reply *dhcpv4.DHCPv4, lease bool) {
-	o := s.options()
-	reply.Options[dhcpv4.OptionSubnetMask.Code()] = o.mask
-	if o.router != nil {
-		reply.Options[dhcpv4.OptionRouter.Code()] = o.router
-	}
-	if o.dns != nil {
-		reply.Options[dhcpv4.OptionDomainNameServer.Code()] = o.dns
-	}
+func (s *Server) addAddressOptions(n *lan, reply *dhcpv4.DHCPv4, lease bool) {
+	n.addOptions(reply)
 	if lease {
+		o := s.options()
 		reply.Options[dhcpv4.OptionIPAddressLeaseTime.Code()] = o.leaseTime
 		reply.Options[dhcpv4.OptionRenewTimeValue.Code()] = o.renewTime
 		reply.Options[dhcpv4.OptionRebindingTimeValue.Code()] = o.rebindTime
 	}
+}
+
+// unknownRelay notes a request relayed from a network that is not
+// configured: logged once per relay, then only at debug level.
+func (s *Server) unknownRelay(gw netip.Addr, log requestLog) {
+	if _, seen := s.unknownR.LoadOrStore(gw, true); !seen {
+		log.Warn("dhcp: full: ignoring requests relayed from a network that is not configured; add it with --dhcp-subnet if this server should give addresses there",
+			"giaddr", gw)
+		return
+	}
+	log.Debug("dhcp: full: ignoring request relayed from an unconfigured network", "giaddr", gw)
 }
 
 // addBootIfAny adds boot information for PXE clients that get some and
@@ -314,17 +320,6 @@ func (s *Server) forgetStored(ctx context.Context, mac net.HardwareAddr, log req
 	}
 }
 
-func (s *Server) subnet() netip.Prefix { return s.Subnet.Masked() }
-
 func (s *Server) inRange(ip netip.Addr) bool {
 	return ip.Is4() && !ip.Less(s.Range[0]) && !s.Range[1].Less(ip)
-}
-
-// hostAddress reports whether ip may be given to a client: inside the
-// subnet, and neither its network or broadcast address nor ours or the
-// router's.
-func (s *Server) hostAddress(ip netip.Addr) bool {
-	p := s.subnet()
-	return ip.Is4() && p.Contains(ip) && ip != p.Addr() && ip != lastAddr(p) &&
-		ip != s.ServerIP && ip != s.Router
 }

@@ -15,8 +15,6 @@ import (
 type replyOptions struct {
 	messageType [dhcpv4.MessageTypeInform + 1][]byte
 	serverID    []byte
-	mask        []byte
-	router, dns []byte // nil: none
 	leaseTime   []byte
 	renewTime   []byte
 	rebindTime  []byte
@@ -32,7 +30,6 @@ func (s *Server) options() *replyOptions {
 	s.optionsOnce.Do(func() {
 		o := &replyOptions{
 			serverID:   s.ServerIP.AsSlice(),
-			mask:       net.CIDRMask(s.subnet().Bits(), 32),
 			nakMessage: []byte("requested address not available"),
 			vendorPXE:  []byte(vendorPXEClient),
 			vendorHTTP: []byte(vendorHTTPClient),
@@ -40,12 +37,6 @@ func (s *Server) options() *replyOptions {
 		}
 		for mt := range o.messageType {
 			o.messageType[mt] = []byte{byte(mt)}
-		}
-		if s.Router.IsValid() {
-			o.router = s.Router.AsSlice()
-		}
-		for _, a := range s.DNS {
-			o.dns = append(o.dns, a.AsSlice()...)
 		}
 		lt := s.leaseTime()
 		o.leaseTime, o.renewTime, o.rebindTime = seconds(lt), seconds(lt/2), seconds(lt*7/8)

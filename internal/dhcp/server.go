@@ -146,6 +146,11 @@ type Server struct {
 	Router netip.Addr
 	// DNS is option 6; empty means none (full mode only).
 	DNS []netip.Addr
+	// Relayed are the networks behind DHCP relay agents that full mode
+	// also gives addresses on, each with its pool, router and DNS servers;
+	// a relayed request from a network not among them, nor Subnet, is
+	// ignored (full mode only).
+	Relayed []Subnet
 	// LeaseTime is option 51; zero means DefaultLeaseTime (full mode only).
 	LeaseTime time.Duration
 	// Leases persists leases; required in full mode.
@@ -158,10 +163,11 @@ type Server struct {
 	// it, keep reserved addresses outside Range.
 	ReservedFor ReservedForFunc
 
-	mu     sync.Mutex   // guards table and writer
-	table  *leaseTable  // loaded from Leases on first use
-	writer *leaseWriter // writes to Leases, with table
-	clock  func() time.Time
+	mu       sync.Mutex   // guards lans and writer
+	lanList  []*lan       // the server's own LAN, then Relayed; their tables loaded from Leases on first use
+	writer   *leaseWriter // writes to Leases, for every lan's table
+	unknownR sync.Map     // relay addresses (netip.Addr) already logged as on no configured network
+	clock    func() time.Time
 
 	optionsOnce sync.Once
 	opts        *replyOptions // see options
@@ -222,13 +228,23 @@ func (s *Server) emit(f ClientFacts, reply *dhcpv4.DHCPv4, e Event) {
 	}
 }
 
-// leases returns the lease table, loading it from the LeaseStore the first
-// time, so that addresses given before a restart are honoured.
+// leases returns the server's own LAN's lease table (see lans).
 func (s *Server) leases(ctx context.Context) (*leaseTable, error) {
+	lans, err := s.lans(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return lans[0].table, nil
+}
+
+// lans returns the networks full mode serves, the server's own first,
+// loading their leases from the LeaseStore the first time, so that
+// addresses given before a restart are honoured.
+func (s *Server) lans(ctx context.Context) ([]*lan, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.table != nil {
-		return s.table, nil
+	if s.lanList != nil {
+		return s.lanList, nil
 	}
 	if s.Leases == nil {
 		return nil, errNoLeaseStore
@@ -237,9 +253,19 @@ func (s *Server) leases(ctx context.Context) (*leaseTable, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dhcp: load leases: %w", err)
 	}
-	t := newLeaseTable(s.Range[0], s.Range[1])
-	t.load(stored)
-	s.table, s.writer = t, newLeaseWriter(s.Leases)
-	s.logger().Debug("dhcp: leases loaded", "count", len(stored))
-	return t, nil
+	lans := []*lan{newLAN(Subnet{Prefix: s.Subnet, Range: s.Range, Router: s.Router, DNS: s.DNS}, true)}
+	for _, sub := range s.Relayed {
+		lans = append(lans, newLAN(sub, false))
+	}
+	byLAN := make(map[*lan][]Lease, len(lans))
+	for _, l := range stored {
+		n := lanFor(lans, l.IP)
+		byLAN[n] = append(byLAN[n], l)
+	}
+	for _, n := range lans {
+		n.table.load(byLAN[n])
+	}
+	s.lanList, s.writer = lans, newLeaseWriter(s.Leases)
+	s.logger().Debug("dhcp: leases loaded", "count", len(stored), "networks", len(lans))
+	return lans, nil
 }
