@@ -56,18 +56,8 @@ func (s *Server) validateFull() error {
 	if err := s.validateRange(p); err != nil {
 		return err
 	}
-	if s.Router.IsValid() {
-		if !s.Router.Is4() || !p.Contains(s.Router) {
-			return fmt.Errorf("dhcp: router %s is not inside subnet %s", s.Router, p)
-		}
-		if s.inRange(s.Router) {
-			return fmt.Errorf("dhcp: range %s contains the router %s; move the range or the router", rangeString(s.Range), s.Router)
-		}
-	}
-	for _, d := range s.DNS {
-		if !d.Is4() {
-			return fmt.Errorf("dhcp: DNS server %s is not an IPv4 address", d)
-		}
+	if err := checkOptions(Subnet{Prefix: p, Range: s.Range, Router: s.Router, DNS: s.DNS}); err != nil {
+		return err
 	}
 	if s.LeaseTime < 0 {
 		return fmt.Errorf("dhcp: lease time %s is negative", s.LeaseTime)
@@ -87,6 +77,25 @@ func (s *Server) validateRange(p netip.Prefix) error {
 	}
 	if s.inRange(s.ServerIP) {
 		return fmt.Errorf("dhcp: range %s contains this server's own address %s; move the range", rangeString(s.Range), s.ServerIP)
+	}
+	return nil
+}
+
+// checkOptions checks sub's router (inside its network, outside its pool)
+// and DNS servers (IPv4).
+func checkOptions(sub Subnet) error {
+	if r := sub.Router; r.IsValid() {
+		if !r.Is4() || !sub.Prefix.Contains(r) {
+			return fmt.Errorf("dhcp: router %s is not inside subnet %s", r, sub.Prefix)
+		}
+		if !r.Less(sub.Range[0]) && !sub.Range[1].Less(r) {
+			return fmt.Errorf("dhcp: range %s contains the router %s; move the range or the router", rangeString(sub.Range), r)
+		}
+	}
+	for _, d := range sub.DNS {
+		if !d.Is4() {
+			return fmt.Errorf("dhcp: DNS server %s is not an IPv4 address", d)
+		}
 	}
 	return nil
 }

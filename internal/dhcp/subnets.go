@@ -130,19 +130,9 @@ func (s *Server) validateRelayed(own netip.Prefix) error {
 		if err := validatePool(sub.Range, p); err != nil {
 			return err
 		}
-		n := lan{Subnet: Subnet{Prefix: p, Range: sub.Range}}
-		if sub.Router.IsValid() {
-			if !sub.Router.Is4() || !p.Contains(sub.Router) {
-				return fmt.Errorf("dhcp: router %s is not inside relayed subnet %s", sub.Router, p)
-			}
-			if n.inRange(sub.Router) {
-				return fmt.Errorf("dhcp: range %s contains the router %s; move the range or the router", rangeString(sub.Range), sub.Router)
-			}
-		}
-		for _, d := range sub.DNS {
-			if !d.Is4() {
-				return fmt.Errorf("dhcp: DNS server %s of relayed subnet %s is not an IPv4 address", d, p)
-			}
+		sub.Prefix = p
+		if err := checkOptions(sub); err != nil {
+			return err
 		}
 	}
 	return nil
