@@ -146,3 +146,25 @@ func TestParseSubnet(t *testing.T) {
 		}
 	}
 }
+
+// In proxy mode a relayed PXE DISCOVER gets its boot offer through the
+// relay, as any other: back to giaddr on port 67, giaddr and option 82
+// kept.
+func TestProxyAnswersRelayedPXE(t *testing.T) {
+	s, _ := proxyServer(t)
+	agent := []byte{1, 4, 'p', 'o', 'r', 't'}
+	req := newPacket(dhcpv4.MessageTypeDiscover, macA, pxe(0), withGiaddr("10.9.0.1"), withOpt(dhcpv4.OptionRelayAgentInformation, agent))
+	offer := exchange(t, s, req, 67)
+	if offer == nil || offer.MessageType() != dhcpv4.MessageTypeOffer || offer.BootFileName == "" {
+		t.Fatalf("relayed PXE DISCOVER in proxy mode: %v, want a boot offer", offer)
+	}
+	if got := offer.GatewayIPAddr.String(); got != "10.9.0.1" {
+		t.Errorf("giaddr = %s, want the relay's 10.9.0.1", got)
+	}
+	if got := offer.Options.Get(dhcpv4.OptionRelayAgentInformation); string(got) != string(agent) {
+		t.Errorf("option 82 = %q, want it echoed: %q", got, agent)
+	}
+	if dst, _ := replyAddr(offer, &net.UDPAddr{IP: net.ParseIP("10.9.0.1"), Port: 67}, false); dst == nil || dst.String() != "10.9.0.1:67" {
+		t.Errorf("the offer goes to %v, want the relay at 10.9.0.1:67", dst)
+	}
+}

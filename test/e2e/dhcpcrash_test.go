@@ -204,6 +204,7 @@ type doraClient struct {
 	waiting map[uint32]chan *dhcpv4.DHCPv4
 	xid     atomic.Uint32
 	done    chan struct{}
+	server  netip.Addr // the server identifier a REQUEST names
 }
 
 func newDORAClient(t *testing.T, ns *netns, iface string) *doraClient {
@@ -234,7 +235,8 @@ func newDORAClient(t *testing.T, ns *netns, iface string) *doraClient {
 	if err != nil {
 		t.Fatalf("client socket: %v", err)
 	}
-	c := &doraClient{conn: conn, waiting: map[uint32]chan *dhcpv4.DHCPv4{}, done: make(chan struct{})}
+	c := &doraClient{conn: conn, waiting: map[uint32]chan *dhcpv4.DHCPv4{}, done: make(chan struct{}),
+		server: netip.AddrFrom4([4]byte{10, 214, 0, 1})}
 	c.xid.Store(uint32(time.Now().UnixNano()))
 	go c.read()
 	return c
@@ -273,7 +275,7 @@ func (c *doraClient) packet(mt dhcpv4.MessageType, mac net.HardwareAddr, request
 	mods := []dhcpv4.Modifier{dhcpv4.WithMessageType(mt), dhcpv4.WithBroadcast(true)}
 	if requested.IsValid() {
 		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(requested.AsSlice())),
-			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 214, 0, 1))))
+			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(c.server.AsSlice())))
 	}
 	p, err := dhcpv4.New(append(mods, dhcpv4.WithHwAddr(mac))...)
 	if err != nil {
