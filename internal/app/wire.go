@@ -27,7 +27,7 @@ import (
 // first sign that a machine is booting. An acknowledged address (a lease,
 // or the ciaddr of a proxy REQUEST) is learned as the client's.
 func (a *App) onDHCP(e dhcp.Event) {
-	if e.Kind == events.DHCPAck || e.Kind == events.ProxyAck {
+	if e.Kind == events.DHCPAck || e.Kind == events.ProxyAck || e.Kind == events.DHCPRequest {
 		a.peers.learn(e.IP, e.MAC)
 	}
 	ev := events.Event{MAC: e.MAC, IP: e.IP, Kind: e.Kind, Detail: e.Detail, Fields: e.Fields}

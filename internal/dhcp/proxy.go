@@ -2,6 +2,8 @@ package dhcp
 
 import (
 	"context"
+	"net/netip"
+
 	"kickstand/internal/events"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -24,13 +26,34 @@ func (s *Server) handleProxy(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFa
 		// offer; it is ours only when it names us as the server, which
 		// some firmwares do after picking our proxy offer.
 		if id, ok := optionAddr(req.Options, dhcpv4.OptionServerIdentifier); !ok || id != s.ServerIP {
-			log.Debug("dhcp: proxy: ignoring REQUEST meant for the network's DHCP server")
+			s.relayedRequest(req, f, id, log)
 			return nil
 		}
 		return s.proxyReply(ctx, req, f, dhcpv4.MessageTypeAck, events.ProxyAck, log, quiet)
 	}
 	log.Debug("dhcp: proxy: ignoring message type")
 	return nil
+}
+
+// relayedRequest notes a REQUEST meant for the network's DHCP server that
+// a relay agent forwarded to us too: on another network, behind a router,
+// kickstand sees neither the machine's ARP nor the server's ACK, and this
+// is how it learns the address the machine's boot files will be fetched
+// from (as a proxy REQUEST's ciaddr tells it on port 4011). Nothing is
+// sent.
+func (s *Server) relayedRequest(req *dhcpv4.DHCPv4, f ClientFacts, server netip.Addr, log requestLog) {
+	gw, relayed := ipv4Of(req.GatewayIPAddr)
+	ip, ok := optionAddr(req.Options, dhcpv4.OptionRequestedIPAddress)
+	if !ok {
+		ip, ok = ipv4Of(req.ClientIPAddr)
+	}
+	if !relayed || !ok {
+		log.Debug("dhcp: proxy: ignoring REQUEST meant for the network's DHCP server")
+		return
+	}
+	detail := "asked " + server.String() + " for " + ip.String() + ", relayed by " + gw.String()
+	log.Debug("dhcp: proxy: relayed REQUEST for the network's DHCP server", "ip", ip, "giaddr", gw)
+	s.emit(f, nil, Event{MAC: f.MAC, Kind: events.DHCPRequest, Detail: detail, IP: ip})
 }
 
 // bootServerAck answers a request on the PXE boot server port (4011), in
@@ -60,6 +83,13 @@ func (s *Server) proxyReply(ctx context.Context, req *dhcpv4.DHCPv4, f ClientFac
 	reply := s.newReply(req, mt)
 	if mt == dhcpv4.MessageTypeAck {
 		copyIPv4(reply.ClientIPAddr, req.ClientIPAddr)
+	}
+	_, relayed := ipv4Of(req.GatewayIPAddr)
+	if _, known := ipv4Of(reply.ClientIPAddr); relayed && !known {
+		// The reply carries no address the relay agent could unicast it
+		// to: it must broadcast it on the client's network (dnsmasq's
+		// relay drops it otherwise), as RFC 2131 4.3.2 has a NAK.
+		reply.SetBroadcast()
 	}
 	s.addBoot(reply, req, f, b, log)
 	if log.debug {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"kickstand/internal/events"
 )
 
 // relayedServer is fullServer with a second network, 10.9.0.0/24 behind a
@@ -148,15 +150,20 @@ func TestParseSubnet(t *testing.T) {
 }
 
 // In proxy mode a relayed PXE DISCOVER gets its boot offer through the
-// relay, as any other: back to giaddr on port 67, giaddr and option 82
-// kept.
+// relay: back to giaddr on port 67, giaddr and option 82 kept, and the
+// broadcast flag set, since the client has no address yet.
 func TestProxyAnswersRelayedPXE(t *testing.T) {
 	s, _ := proxyServer(t)
 	agent := []byte{1, 4, 'p', 'o', 'r', 't'}
 	req := newPacket(dhcpv4.MessageTypeDiscover, macA, pxe(0), withGiaddr("10.9.0.1"), withOpt(dhcpv4.OptionRelayAgentInformation, agent))
+	req.Flags = 0 // as iPXE sends it
 	offer := exchange(t, s, req, 67)
 	if offer == nil || offer.MessageType() != dhcpv4.MessageTypeOffer || offer.BootFileName == "" {
 		t.Fatalf("relayed PXE DISCOVER in proxy mode: %v, want a boot offer", offer)
+	}
+	// No yiaddr, no ciaddr: the relay can only broadcast it.
+	if !offer.IsBroadcast() {
+		t.Error("a relayed proxy offer without the broadcast flag: the relay has no address to unicast it to")
 	}
 	if got := offer.GatewayIPAddr.String(); got != "10.9.0.1" {
 		t.Errorf("giaddr = %s, want the relay's 10.9.0.1", got)
@@ -166,5 +173,24 @@ func TestProxyAnswersRelayedPXE(t *testing.T) {
 	}
 	if dst, _ := replyAddr(offer, &net.UDPAddr{IP: net.ParseIP("10.9.0.1"), Port: 67}, false); dst == nil || dst.String() != "10.9.0.1:67" {
 		t.Errorf("the offer goes to %v, want the relay at 10.9.0.1:67", dst)
+	}
+}
+
+// In proxy mode a relayed REQUEST for the network's own DHCP server is not
+// answered, but tells which address the machine takes (the app learns it
+// for the boot files' source check); one not relayed is only ignored.
+func TestProxyNotesRelayedRequest(t *testing.T) {
+	s, ev := proxyServer(t)
+	req := newPacket(dhcpv4.MessageTypeRequest, macA, pxe(0), withGiaddr("10.9.0.1"), withServerID("10.0.0.3"), withRequested("10.9.0.70"))
+	if r := exchange(t, s, req, 67); r != nil {
+		t.Fatalf("answered a REQUEST meant for another server: %v", r)
+	}
+	if len(ev.list) != 1 || ev.list[0].Kind != events.DHCPRequest || ev.list[0].IP.String() != "10.9.0.70" ||
+		!strings.Contains(ev.list[0].Detail, "relayed by 10.9.0.1") {
+		t.Fatalf("events %+v, want one dhcp-request of 10.9.0.70", ev.list)
+	}
+	direct := newPacket(dhcpv4.MessageTypeRequest, macB, pxe(0), withServerID("10.0.0.3"), withRequested("192.168.10.70"))
+	if r := exchange(t, s, direct, 67); r != nil || len(ev.list) != 1 {
+		t.Fatalf("a REQUEST on the own LAN for another server: reply %v, events %+v; want neither", r, ev.list)
 	}
 }

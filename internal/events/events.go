@@ -28,6 +28,10 @@ const (
 	DHCPRelease  Kind = "dhcp-release"
 	ProxyOffer   Kind = "proxy-offer"
 	ProxyAck     Kind = "proxy-ack"
+	// DHCPRequest is a client asking the network's own DHCP server for an
+	// address, seen in proxy mode through a relay agent, which forwards it
+	// to every server it knows: the address the machine will have.
+	DHCPRequest Kind = "dhcp-request"
 	// Files fetched, and what they were.
 	TFTP       Kind = "tftp"
 	HTTP       Kind = "http"

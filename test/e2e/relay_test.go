@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +126,95 @@ func TestRelayedSubnetFullDHCP(t *testing.T) {
 	got, ok := lc.dora(net.HardwareAddr{0x02, 0x4b, 0x53, 0x00, 0x0e, 0x02}, 5*time.Second)
 	if !ok || !netip.MustParsePrefix("10.217.0.0/24").Contains(got) {
 		t.Fatalf("a client on kickstand's own LAN got %v (%v), want an address of 10.217.0.100-150", got, ok)
+	}
+}
+
+// TestBIOSInstallThroughRelay installs a BIOS machine that sits on a
+// network of its own (10.219.0.0/24) behind a router, which relays DHCP
+// (dnsmasq --dhcp-relay) and routes TFTP and HTTP to kickstand's LAN:
+//   - full: kickstand gives the address, from the relayed network's pool
+//     (--dhcp-subnet);
+//   - proxy: the address comes from the site's DHCP server on kickstand's
+//     LAN (dnsmasq, serving the relayed network), and kickstand answers
+//     the relayed PXE request with boot information only; the router
+//     relays to both.
+func TestBIOSInstallThroughRelay(t *testing.T) {
+	for _, mode := range []string{"full", "proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			requireHost(t, "curl", "dnsmasq")
+			fx := buildFixture(t)
+			cli := &kickstand{bin: kickstandBinary(t), dataDir: t.TempDir()}
+			l := newLAN(t, "10.213.9")
+			mac := randomMAC(t)
+			cli.run(t, "distro", "import", "rocky9", fx.iso)
+			cli.run(t, "profile", "add", "rocky9", "--distro", "rocky9", "--kernel-args", "console=ttyS0")
+			cli.run(t, "machine", "add", mac, "--profile", "rocky9", "--hostname", "far1")
+
+			// The router: lan0 on kickstand's LAN, br1 with the machine's tap
+			// on the far network.
+			router, _ := l.addPeer(t, l.prefix+".2")
+			router.run(t, "ip", "link", "add", "br1", "type", "bridge", "forward_delay", "0", "stp_state", "0")
+			router.run(t, "ip", "addr", "add", "10.219.0.1/24", "dev", "br1")
+			router.run(t, "ip", "tuntap", "add", "dev", "tap1", "mode", "tap")
+			router.run(t, "ip", "link", "set", "tap1", "master", "br1")
+			router.run(t, "ip", "link", "set", "tap1", "up")
+			router.run(t, "ip", "link", "set", "br1", "up")
+			router.run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+			l.ns.run(t, "ip", "route", "add", "10.219.0.0/24", "via", l.prefix+".2")
+
+			logs := t.TempDir()
+			relayArgs := []string{"dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--user=root",
+				"--pid-file=" + filepath.Join(logs, "relay.pid"), "--log-dhcp", "--dhcp-relay=10.219.0.1," + l.serverIP}
+			extra := map[string]string{"dnsmasq relay": filepath.Join(logs, "relay.log")}
+			var serveArgs []string
+			var siteLeases string
+			if mode == "full" {
+				serveArgs = []string{"--dhcp", "full", "--dhcp-range", l.prefix + ".100-" + l.prefix + ".150",
+					"--dhcp-subnet", "10.219.0.0/24,range=10.219.0.100-10.219.0.150,router=10.219.0.1"}
+			} else {
+				// The site's DHCP server, on kickstand's LAN, gives addresses on
+				// the far network; the router relays to it and to kickstand.
+				site, iface := l.addPeer(t, l.prefix+".3")
+				site.run(t, "ip", "route", "add", "10.219.0.0/24", "via", l.prefix+".2")
+				dir := t.TempDir()
+				siteLeases = dir + "/leases"
+				startDaemon(t, site, filepath.Join(logs, "site-dhcp.log"), "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
+					"--port=0", "--interface="+iface, "--user=root", "--dhcp-range=10.219.0.50,10.219.0.99,255.255.255.0,12h",
+					"--dhcp-option=3,10.219.0.1", "--dhcp-leasefile="+dir+"/leases", "--pid-file="+dir+"/dnsmasq.pid", "--log-dhcp")
+				extra["site DHCP (dnsmasq)"] = filepath.Join(logs, "site-dhcp.log")
+				relayArgs = append(relayArgs, "--dhcp-relay=10.219.0.1,"+l.prefix+".3")
+				serveArgs = []string{"--dhcp", "proxy"}
+			}
+			startDaemon(t, router, filepath.Join(logs, "relay.log"), relayArgs...)
+			server := startServe(t, l, cli, extra, serveArgs...)
+
+			console := runQEMU(t, router, server.console(), qemuTimeout(t, 6*time.Minute), pxeBootArgs("tap1", mac)...)
+			got := checkInstallerRun(t, console, fx.stage2SHA)
+			t.Logf("installer markers:\n  %s", strings.Join(got, "\n  "))
+			wantBootIF(t, got, mac)
+			m := cli.machine(t, mac)
+			if err := waitFor(15*time.Second, 500*time.Millisecond, func() error {
+				if m = cli.machine(t, mac); m.State != "installed" {
+					return fmt.Errorf("machine %s state %q, want installed", mac, m.State)
+				}
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+			for _, kind := range []string{"dhcp", "tftp", "kickstart"} {
+				if !m.hasEventKind(kind) {
+					t.Errorf("machine %s has no event whose kind contains %q", mac, kind)
+				}
+			}
+			// The machine was on the far network all along: its address came
+			// from the relayed network's pool.
+			if mode == "full" {
+				if ip := storedLeases(t, cli.dataDir)[strings.ToLower(mac)]; !netip.MustParsePrefix("10.219.0.0/24").Contains(ip) {
+					t.Errorf("kickstand's lease of %s is %v, want one of the relayed network 10.219.0.0/24", mac, ip)
+				}
+			} else if leases, err := os.ReadFile(siteLeases); err != nil || !regexp.MustCompile(`(?i)`+regexp.QuoteMeta(mac)+` 10\.219\.0\.`).Match(leases) {
+				t.Errorf("the site's DHCP server gave %s no address of 10.219.0.0/24 (%v):\n%s", mac, err, leases)
+			}
+		})
 	}
 }
