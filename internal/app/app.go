@@ -30,7 +30,7 @@ import (
 	"kickstand/internal/metrics"
 	"kickstand/internal/netif"
 	"kickstand/internal/store"
-	"kickstand/internal/store/sqlite"
+	"kickstand/internal/store/backend"
 	"kickstand/internal/tftp"
 	"kickstand/internal/transfers"
 	"kickstand/internal/web"
@@ -82,7 +82,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(ctx, cfg.DataDir)
+	db, err := backend.Open(ctx, cfg.Store, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -229,14 +229,29 @@ func (a *App) serve(ctx context.Context) error {
 		func(ctx context.Context) error { return httpSrv.Serve(ctx, httpLn) },
 		func(ctx context.Context) error { a.bus.RunParallel(ctx, eventWorkers, a.recordEvent); return nil },
 		func(ctx context.Context) error { a.prune(ctx, 10*time.Minute); return nil })
+	if w, absent, ok := a.storeWatcher(); ok {
+		runs = append(runs, func(ctx context.Context) error { a.followStore(ctx, w, absent); return nil })
+	}
 
 	g, ctx := errgroup.WithContext(ctx)
 	for _, run := range runs {
 		g.Go(func() error { return run(ctx) })
 	}
 	a.log.Info("kickstand serving", "interface", a.net.Interface, "address", a.net.Prefix, "server-ip", a.net.ServerIP,
-		"dhcp", a.cfg.DHCP, "tftp-port", a.cfg.TFTPPort, "http", a.machines.baseURL, "ftp", a.ftpSummary(), "unknown", a.cfg.Unknown)
+		"dhcp", a.cfg.DHCP, "tftp-port", a.cfg.TFTPPort, "http", a.machines.baseURL, "ftp", a.ftpSummary(), "unknown", a.cfg.Unknown, "store", storeSummary(a.cfg))
 	return g.Wait()
+}
+
+// storeSummary names the store in the start's log line, without a password.
+func storeSummary(cfg config.Config) string {
+	spec, err := backend.Parse(cfg.Store)
+	if err != nil {
+		return "?"
+	}
+	if spec.Kind == backend.SQLite && spec.Dir == "" {
+		return "sqlite:" + cfg.DataDir
+	}
+	return spec.String()
 }
 
 // eventWorkers is how many wire events (DHCP, TFTP, HTTP, FTP) are recorded
