@@ -74,7 +74,7 @@ func (en Env) Run(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		"work on a remote kickstand through its REST API, e.g. http://10.0.0.1 (env KICKSTAND_SERVER)")
 	pf.StringVar(&e.token, "token", os.Getenv("KICKSTAND_TOKEN"), "API token for --server (env KICKSTAND_TOKEN)")
 	root.AddCommand(e.serveCmd(), e.distroCmd(), e.profileCmd(), e.machineCmd(), e.kickstartCmd(), e.applyCmd(),
-		e.doctorCmd(), e.tokenCmd())
+		e.doctorCmd(), e.tokenCmd(), e.storeCmd())
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

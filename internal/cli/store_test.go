@@ -3,12 +3,20 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"kickstand/internal/config"
+	"kickstand/internal/events"
+	"kickstand/internal/store"
 	"kickstand/internal/store/postgres"
 	"kickstand/internal/store/postgres/pgtest"
 	"kickstand/internal/store/sqlite"
@@ -62,4 +70,88 @@ func TestServeStoreSetting(t *testing.T) {
 	if got := serve("--config", file, "--store", "sqlite:/srv/ks"); got != "sqlite:/srv/ks" {
 		t.Errorf("serve --config --store: store %q, want the flag's", got)
 	}
+}
+
+// store migrate copies a whole SQLite store into PostgreSQL: every record
+// reads back the same from both; a second copy into the now used
+// database is refused, as is a --from without a store.
+func TestStoreMigrate(t *testing.T) {
+	srv := pgtest.Start(t)
+	url := srv.NewDatabase(t)
+	c := newCLI(t)
+	c.setup()
+	c.ok("token", "create", "ci")
+	ctx := t.Context()
+	src, err := sqlite.Open(ctx, c.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	mac, _ := store.ParseMAC("52:54:00:12:34:56")
+	stranger, _ := store.ParseMAC("52:54:00:00:00:99")
+	t0 := time.Date(2026, 5, 1, 10, 0, 0, 123, time.UTC)
+	if _, err := src.Discover(ctx, store.Machine{MAC: stranger, Token: "s", Seen: t0}, 100); err != nil {
+		t.Fatal(err)
+	}
+	for i, step := range []store.State{store.StateBooting, "", store.StateInstalling} {
+		ev := store.Event{MAC: mac, Time: t0.Add(time.Duration(i) * time.Second), Kind: events.TFTP, Detail: fmt.Sprint("step ", i),
+			Fields: events.Fields{File: "lpxelinux.0", Bytes: int64(i)}}
+		if _, err := src.Record(ctx, ev, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := src.PutLease(ctx, store.Lease{MAC: stranger, IP: netip.MustParseAddr("10.0.0.50"), Expires: t0, Hostname: "laptop"}); err != nil {
+		t.Fatal(err)
+	}
+	tokens, _ := src.APITokens(ctx)
+	if err := src.UsedAPIToken(ctx, tokens[0].ID, t0); err != nil {
+		t.Fatal(err)
+	}
+
+	var events int
+	for _, m := range []net.HardwareAddr{mac, stranger} {
+		evs, err := src.Events(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events += len(evs)
+	}
+	out := c.ok("store", "migrate", "--to", url)
+	if !strings.Contains(out, fmt.Sprintf("copied 1 distros, 1 profiles, 2 machines with %d events, 1 API tokens and 1 leases", events)) {
+		t.Fatalf("store migrate said %q", out)
+	}
+	dst, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	same := func(what string, read func(store.Store) (any, error)) {
+		t.Helper()
+		a, errA := read(src)
+		b, errB := read(dst)
+		if errA != nil || errB != nil || !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: SQLite %+v (%v), PostgreSQL %+v (%v)", what, a, errA, b, errB)
+		}
+	}
+	same("distros", func(s store.Store) (any, error) { return s.Distros(ctx) })
+	same("profiles", func(s store.Store) (any, error) { return s.Profiles(ctx) })
+	same("machines", func(s store.Store) (any, error) { return s.Machines(ctx) })
+	same("api tokens", func(s store.Store) (any, error) { return s.APITokens(ctx) })
+	same("leases", func(s store.Store) (any, error) { return s.Leases(ctx) })
+	for _, m := range []net.HardwareAddr{mac, stranger} {
+		same("timeline of "+m.String(), func(s store.Store) (any, error) {
+			evs, err := s.Events(ctx, m)
+			for i := range evs {
+				evs[i].ID = 0 // new IDs, in the same order
+			}
+			return evs, err
+		})
+	}
+	if evs, _ := dst.Events(ctx, mac); len(evs) < 3 || evs[2].Detail != "step 2" || evs[2].Fields.Bytes != 2 {
+		t.Fatalf("copied timeline %+v", evs)
+	}
+
+	c.fails("already holds an inventory", "store", "migrate", "--to", url)
+	c.fails("no kickstand store", "store", "migrate", "--from", "sqlite:"+t.TempDir(), "--to", url)
+	c.fails("--to", "store", "migrate", "--to", "sqlite:/x")
 }

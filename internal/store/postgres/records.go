@@ -387,5 +387,9 @@ func queryAll[T any](ctx context.Context, q querier, scan func(columns.Row) (T, 
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) { return scan(row) })
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) { return scan(row) })
+	if len(out) == 0 {
+		return nil, err // as the SQLite store: none is nil
+	}
+	return out, err
 }
