@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"kickstand/internal/events"
 	"kickstand/internal/store"
 	"kickstand/internal/store/postgres"
@@ -45,18 +47,29 @@ func TestFollowStore(t *testing.T) {
 	if !ok || absentIndex != absent {
 		t.Fatal("the PostgreSQL store is not followed")
 	}
-	done := make(chan struct{})
-	go func() { a.followStore(ctx, w, absent); close(done) }()
-
 	mac := net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}
 	mine := net.HardwareAddr{0x52, 0x54, 0, 0, 0, 2}
+	if err := absent.PutMachine(ctx, store.Machine{MAC: mine, State: store.StateNew, Token: "mine"}); err != nil {
+		t.Fatal(err)
+	}
+	forgotten := func() uint64 {
+		absent.mu.Lock()
+		defer absent.mu.Unlock()
+		return absent.gen
+	}
+	before := forgotten()
+	done := make(chan struct{})
+	go func() { a.followStore(ctx, w, absent); close(done) }()
+	// The watch drops the index once it listens: what came before is unknown.
+	for deadline := time.Now().Add(10 * time.Second); forgotten() == before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the watch did not start")
+		}
+	}
 	if _, err := absent.Machine(ctx, mac); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Machine before it is added: %v", err)
 	}
 	// The index is read now; until the watch tells, it says absent.
-	if err := absent.PutMachine(ctx, store.Machine{MAC: mine, State: store.StateNew, Token: "mine"}); err != nil {
-		t.Fatal(err)
-	}
 	if err := other.PutMachine(ctx, store.Machine{MAC: mac, State: store.StateNew, Token: "t"}); err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +102,33 @@ func TestFollowStore(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("an event recorded by another server was not streamed here")
+	}
+
+	// The watching connection lost (a database restart, a proxy's idle
+	// timeout): the server watches again, and streams what comes after.
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	var killed int
+	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()`).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d watching connections, %v; want 1", killed, err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for streamed := false; !streamed; {
+		if time.Now().After(deadline) {
+			t.Fatal("events of another server not streamed after the watch's connection was lost")
+		}
+		if _, err := other.Record(ctx, store.Event{MAC: mac, Kind: events.TFTP, Detail: "after"}, ""); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-sub.C:
+			streamed = ev.Detail == "after"
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	cancel()
 	<-done

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"kickstand/internal/api"
 	"kickstand/internal/bootfs"
 	"kickstand/internal/config"
@@ -81,6 +83,7 @@ func TestTwoServersOneStore(t *testing.T) {
 	baseA, _ := start("a")
 	baseB, tftpB := start("b")
 	streamA, streamB := openStream(t, baseA, token), openStream(t, baseB, token)
+	waitListening(t, url, 2)
 
 	req, _ := http.NewRequest("POST", baseA+"/api/v1/machines", strings.NewReader(`{"mac": "52:54:00:ab:cd:ef", "profile": "web", "hostname": "n1"}`))
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -165,5 +168,32 @@ func (s *eventStream) next(t *testing.T, kind string) api.StreamEvent {
 		case <-timeout:
 			t.Fatalf("no %s event streamed within 10 s", kind)
 		}
+	}
+}
+
+// waitListening waits until n connections LISTEN on the database at url:
+// the servers follow each other's changes from then on.
+func waitListening(t *testing.T, url string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var listening int
+		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'LISTEN %'`).Scan(&listening); err != nil {
+			t.Fatal(err)
+		}
+		if listening == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections LISTEN, want %d (one per server)", listening, n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
