@@ -26,10 +26,9 @@ func (d *DB) RemoveLease(ctx context.Context, mac net.HardwareAddr) error {
 }
 
 // SaveLeases stores put and deletes the leases of remove in one
-// transaction of two statements, whatever the batch's size, sent at once:
-// one deletes
-// every row in the way (the MACs' leases, the addresses' leases, the
-// removed), one inserts the batch from arrays. The unique address is the
+// transaction of two statements, whatever the batch's size, sent in one
+// round trip: one deletes every row in the way (the MACs' leases, the
+// addresses' leases, the removed), one inserts the batch from arrays. The unique address is the
 // database's to keep: of two servers writing one address to two MACs at
 // once, the second waits for the first and then finds the row in its way;
 // it runs again and replaces it, as a later PutLease does.
@@ -50,8 +49,7 @@ func (d *DB) SaveLeases(ctx context.Context, put []store.Lease, remove []net.Har
 	for _, mac := range remove {
 		gone = append(gone, mac.String())
 	}
-	return d.inTx(ctx, true, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
+	return d.batchTx(ctx, true, func(b *pgx.Batch) {
 		// Planned for these arrays, each time: a plan cached while the
 		// table was small scans the table, for every MAC and address in
 		// the batch, however large it has grown (64 leases took 5 ms of
@@ -62,7 +60,6 @@ func (d *DB) SaveLeases(ctx context.Context, put []store.Lease, remove []net.Har
 			b.Queue(`INSERT INTO leases (`+columns.Lease+`)
 				SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])`, macs, ips, expires, hostnames)
 		}
-		return tx.SendBatch(ctx, b).Close()
 	})
 }
 

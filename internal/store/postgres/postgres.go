@@ -176,17 +176,50 @@ func isForeignKey(err error) bool { return sqlState(err) == foreignKeyViolation 
 const maxAttempts = 5
 
 // inTx runs fn in a transaction, again when it lost a race with another
-// (a deadlock, or with retryUnique a row another inserted meanwhile: two
-// servers leasing one address at once); fn must start afresh each time.
+// (see retry); fn must start afresh each time.
 func (d *DB) inTx(ctx context.Context, retryUnique bool, fn func(pgx.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := pgx.BeginFunc(ctx, d.pool, fn)
-		code := sqlState(err)
-		retry := code == deadlockDetected || code == serializationFailure || retryUnique && code == uniqueViolation
-		if !retry || attempt == maxAttempts || ctx.Err() != nil {
+	return retry(ctx, retryUnique, func() error { return pgx.BeginFunc(ctx, d.pool, fn) })
+}
+
+// batchTx runs the statements queue puts in a batch as one transaction,
+// in one round trip to the server: BEGIN and COMMIT go in the batch (inTx
+// takes one for each, and one for the statements). It runs again as inTx
+// does.
+func (d *DB) batchTx(ctx context.Context, retryUnique bool, queue func(*pgx.Batch)) error {
+	return retry(ctx, retryUnique, func() error {
+		conn, err := d.pool.Acquire(ctx)
+		if err != nil {
 			return err
 		}
-		time.Sleep(time.Duration(attempt) * time.Millisecond)
+		defer conn.Release()
+		b := &pgx.Batch{}
+		b.Queue("BEGIN")
+		queue(b)
+		b.Queue("COMMIT")
+		err = conn.SendBatch(ctx, b).Close()
+		if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
+			// A statement failed: the server skipped the rest, COMMIT
+			// too, and the transaction waits for its ROLLBACK. (Should
+			// that fail, the pool closes a connection left in a
+			// transaction rather than lend it again.)
+			_, _ = conn.Exec(ctx, "ROLLBACK")
+		}
+		return err
+	})
+}
+
+// retry runs attempt, again when it lost a race with another transaction
+// (a deadlock, or with retryUnique a row another inserted meanwhile: two
+// servers leasing one address at once), up to maxAttempts times.
+func retry(ctx context.Context, retryUnique bool, attempt func() error) error {
+	for n := 1; ; n++ {
+		err := attempt()
+		code := sqlState(err)
+		again := code == deadlockDetected || code == serializationFailure || retryUnique && code == uniqueViolation
+		if !again || n == maxAttempts || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(n) * time.Millisecond)
 	}
 }
 

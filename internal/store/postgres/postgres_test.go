@@ -198,3 +198,28 @@ func TestClientTextKept(t *testing.T) {
 		t.Fatalf("Events = %+v, %v", evs, err)
 	}
 }
+
+// A batch transaction whose statement fails writes nothing and leaves its
+// connection fit for the next (a pool of one: the same connection).
+func TestBatchTxFailure(t *testing.T) {
+	srv := pgtest.Start(t)
+	ctx := context.Background()
+	db, err := Open(ctx, srv.NewDatabase(t)+"&pool_max_conns=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.batchTx(ctx, false, func(b *pgx.Batch) {
+		b.Queue(`INSERT INTO leases VALUES ('m1', '10.0.0.1', 0, '')`)
+		b.Queue(`INSERT INTO leases VALUES ('m2', '10.0.0.1', 0, '')`) // the same address
+	})
+	if !isUnique(err) {
+		t.Fatalf("batchTx of two leases of one address: %v, want a unique violation", err)
+	}
+	if ls, err := db.Leases(ctx); err != nil || len(ls) != 0 {
+		t.Fatalf("after a failed batch: leases %+v, %v; want none", ls, err)
+	}
+	if err := db.PutLease(ctx, store.Lease{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, IP: netip.MustParseAddr("10.0.0.1")}); err != nil {
+		t.Fatalf("the next batch on the connection: %v", err)
+	}
+}
