@@ -117,6 +117,22 @@ func BenchmarkRecordParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkRecord is one event at a time: a quiet server's latency.
+func BenchmarkRecord(b *testing.B) {
+	eachStore(b, func(b *testing.B, s store.Store) {
+		ctx := context.Background()
+		if err := s.PutMachine(ctx, store.Machine{MAC: benchMAC(0), State: store.StateNew, Token: "t"}); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, err := s.Record(ctx, store.Event{MAC: benchMAC(0), Kind: events.TFTP, Detail: "lpxelinux.0"}, store.StateBooting); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
 // BenchmarkSaveLeases is the DHCP server's group commit: one SaveLeases of
 // batch new leases at a time.
 func BenchmarkSaveLeases(b *testing.B) {

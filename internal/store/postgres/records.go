@@ -219,9 +219,9 @@ func (d *DB) Discover(ctx context.Context, m store.Machine, keep int) (bool, err
 }
 
 // removeMachines deletes the machines the query selects, then their
-// events. Machines first: a Record of one of them holds its row until it
-// commits, so the events are deleted after that event is in, and a Record
-// that comes later finds no machine.
+// events. Machines first: a Record of one of them holds its row until its
+// event is in, so the events are deleted after it, and a Record that comes
+// later finds no machine and writes no event.
 func (d *DB) removeMachines(ctx context.Context, tx pgx.Tx, selectMACs string, args ...any) error {
 	_, err := d.removeMachinesCount(ctx, tx, selectMACs, args...)
 	return err
@@ -270,10 +270,13 @@ func (d *DB) RemoveMachine(ctx context.Context, mac net.HardwareAddr) error {
 	})
 }
 
-// Record appends ev and advances the machine toward step in one
-// transaction: the machine's row is locked (FOR UPDATE) while its state is
-// read, so that of two servers reporting at once neither moves it from a
-// state the other has left.
+// Record appends ev and advances the machine toward step, atomically, in
+// two round trips and no transaction held open between them: it reads the
+// machine's state, and then one statement updates the machine only if its
+// state is still the one read, and inserts the event only if it did. When
+// another server moved the machine on in between, none of it is written
+// and Record reads again; of two servers reporting at once neither moves
+// the machine from a state the other has left.
 func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (store.State, error) {
 	if ev.Time.IsZero() {
 		ev.Time = now()
@@ -284,37 +287,44 @@ func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (stor
 	}
 	mac, t := ev.MAC.String(), unix(ev.Time)
 	kind, detail := text(string(ev.Kind)), text(ev.Detail)
-	var state store.State
-	err = d.inTx(ctx, false, func(tx pgx.Tx) error {
+	for range maxRecordReads {
 		var cur string
-		err := tx.QueryRow(ctx, `SELECT state FROM machines WHERE mac = $1 FOR UPDATE`, mac).Scan(&cur)
+		err := d.pool.QueryRow(ctx, `SELECT state FROM machines WHERE mac = $1`, mac).Scan(&cur)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("machine %s: %w", ev.MAC, store.ErrNotFound)
+			return "", fmt.Errorf("machine %s: %w", ev.MAC, store.ErrNotFound)
 		}
 		if err != nil {
-			return err
+			return "", err
 		}
 		next, changed := store.State(cur), false
 		if step != "" {
 			next, changed = store.Advance(next, step)
 		}
-		state = next
-		note, more := d.eventNote(mac, t, kind, detail, fields, next)
-		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO events (mac, time, kind, detail, fields) VALUES ($1,$2,$3,$4,$5)
-			RETURNING pg_notify('`+eventChannel+`', $6::text || id::text || $7::text)`, mac, t, kind, detail, fields, note, more)
+		before, after := d.eventNote(mac, t, kind, detail, fields, next)
+		move := `seen = GREATEST(seen, $2)`
 		if changed {
-			b.Queue(`UPDATE machines SET state = $1, updated = $2, seen = GREATEST(seen, $2) WHERE mac = $3`, string(next), t, mac)
-		} else {
-			b.Queue(`UPDATE machines SET seen = $1 WHERE mac = $2 AND seen < $1`, t, mac)
+			move = `state = $9, updated = $2, ` + move
 		}
-		return tx.SendBatch(ctx, b).Close()
-	})
-	if err != nil {
-		return "", err
+		args := []any{mac, t, kind, detail, fields, cur, before, after}
+		if changed {
+			args = append(args, string(next))
+		}
+		tag, err := d.pool.Exec(ctx, `WITH m AS (UPDATE machines SET `+move+` WHERE mac = $1 AND state = $6 RETURNING mac)
+			INSERT INTO events (mac, time, kind, detail, fields) SELECT mac, $2, $3, $4, $5 FROM m
+			RETURNING pg_notify('`+eventChannel+`', $7::text || id::text || $8::text)`, args...)
+		if err != nil {
+			return "", err
+		}
+		if tag.RowsAffected() == 1 {
+			return next, nil
+		}
 	}
-	return state, nil
+	return "", fmt.Errorf("machine %s: its state kept changing while recording %s: try again", ev.MAC, ev.Kind)
 }
+
+// maxRecordReads bounds how often Record reads a machine's state that
+// another moved on meanwhile; a state moves on at most four times.
+const maxRecordReads = 8
 
 // Events returns the machine's timeline, oldest first.
 func (d *DB) Events(ctx context.Context, mac net.HardwareAddr) ([]store.Event, error) {
