@@ -97,6 +97,7 @@ func start(bin string, settings []string) (*Server, error) {
 	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "--no-sync", "--auth=trust", "--username=postgres",
 		"--encoding=UTF8", "--locale=C", "-D", data)
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb.Dir = dir // the test's may be closed to nobody
 	if out, err := initdb.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
@@ -113,7 +114,7 @@ func start(bin string, settings []string) (*Server, error) {
 	}
 	defer log.Close()
 	postgres := exec.Command(filepath.Join(bin, "postgres"), args...)
-	postgres.Stdout, postgres.Stderr = log, log
+	postgres.Stdout, postgres.Stderr, postgres.Dir = log, log, dir
 	// Pdeathsig: a test binary killed (a timeout's panic, ^C) takes its
 	// server with it rather than leaving it running.
 	postgres.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
