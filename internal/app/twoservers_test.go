@@ -17,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"kickstand/internal/api"
-	"kickstand/internal/bootfs"
 	"kickstand/internal/config"
 	"kickstand/internal/netif"
 	"kickstand/internal/store"
@@ -40,12 +39,7 @@ func TestTwoServersOneStore(t *testing.T) {
 	url := srv.NewDatabase(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	for _, n := range bootfs.LoaderFiles {
-		writeFile(t, filepath.Join(dir, "loaders", n), "loader "+n)
-	}
-	tree := filepath.Join(dir, "tree")
-	writeFile(t, filepath.Join(tree, "images/pxeboot/vmlinuz"), "kernel")
-	writeFile(t, filepath.Join(tree, "images/pxeboot/initrd.img"), "initrd")
+	tree := writeServerFiles(t, dir)
 	db, err := postgres.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
