@@ -98,6 +98,10 @@ func importMachines(ctx context.Context, tx pgx.Tx, from store.Store, n *Importe
 		}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"machines"}, columnNames(columns.MachineWrite), pgx.CopyFromRows(rows)); err != nil {
+		if violated(err) == "machines_ip" {
+			return fmt.Errorf("machines: %w: two machines reserve one address, which PostgreSQL refuses; "+
+				"give one another (kickstand machine edit MAC --ip ...) and migrate again", err)
+		}
 		return fmt.Errorf("machines: %w", err)
 	}
 	n.Machines = len(machines)

@@ -105,7 +105,8 @@ var migrations = []string{
 		state TEXT NOT NULL CHECK (state IN ('new', 'booting', 'installing', 'installed', 'failed')),
 		token TEXT NOT NULL UNIQUE,
 		created BIGINT NOT NULL, updated BIGINT NOT NULL, seen BIGINT NOT NULL DEFAULT 0);
-	CREATE INDEX machines_ip ON machines(ip) WHERE ip <> '';
+	-- An address is reserved for one machine, whichever server writes it.
+	CREATE UNIQUE INDEX machines_ip ON machines(ip) WHERE ip <> '';
 	CREATE INDEX machines_discovered ON machines(seen) WHERE profile IS NULL;
 	-- One lease per MAC and one MAC per address, whichever server writes.
 	CREATE TABLE leases (
@@ -169,7 +170,16 @@ func sqlState(err error) string {
 	return ""
 }
 
-func isUnique(err error) bool     { return sqlState(err) == uniqueViolation }
+func isUnique(err error) bool { return sqlState(err) == uniqueViolation }
+
+// violated returns the constraint (or unique index) err violates, or "".
+func violated(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.ConstraintName
+	}
+	return ""
+}
 func isForeignKey(err error) bool { return sqlState(err) == foreignKeyViolation }
 
 // maxAttempts bounds how often a transaction that lost a race is tried.

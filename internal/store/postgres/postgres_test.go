@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -221,5 +223,44 @@ func TestBatchTxFailure(t *testing.T) {
 	}
 	if err := db.PutLease(ctx, store.Lease{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, IP: netip.MustParseAddr("10.0.0.1")}); err != nil {
 		t.Fatalf("the next batch on the connection: %v", err)
+	}
+}
+
+// Two servers reserving one address for two machines at the same moment
+// (each having checked that it was free): one of them gets it.
+func TestReservationFromTwoServers(t *testing.T) {
+	srv := pgtest.Start(t)
+	a, b := openTwo(t, srv)
+	ctx := context.Background()
+	ip := netip.MustParseAddr("10.0.0.5")
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, db := range []*DB{a, b} {
+		wg.Go(func() {
+			errs[i] = db.PutMachine(ctx, store.Machine{MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(i)}, IP: ip,
+				State: store.StateNew, Token: fmt.Sprint("t", i)})
+		})
+	}
+	wg.Wait()
+	if (errs[0] == nil) == (errs[1] == nil) {
+		t.Fatalf("two machines reserving %s at once: %v and %v; want one refused", ip, errs[0], errs[1])
+	}
+	for _, err := range errs {
+		if err != nil && (!errors.Is(err, store.ErrExists) || !strings.Contains(err.Error(), "ip 10.0.0.5")) {
+			t.Fatalf("the refused reservation: %v, want ErrExists naming the address", err)
+		}
+	}
+	// The holder keeps it on rewrite; machines without an address are many.
+	ms, err := a.Machines(ctx)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("machines %+v, %v", ms, err)
+	}
+	if err := b.PutMachine(ctx, ms[0]); err != nil {
+		t.Fatalf("rewriting the holder: %v", err)
+	}
+	for i := range 2 {
+		if err := a.PutMachine(ctx, store.Machine{MAC: net.HardwareAddr{2, 0, 0, 0, 1, byte(i)}, State: store.StateNew, Token: fmt.Sprint("n", i)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

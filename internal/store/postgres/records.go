@@ -137,6 +137,10 @@ func (d *DB) PutMachine(ctx context.Context, m store.Machine) error {
 	switch {
 	case isForeignKey(err):
 		return fmt.Errorf("profile %q: %w", m.Profile, store.ErrNotFound)
+	case isUnique(err) && violated(err) == "machines_ip":
+		// The inventory checks first; this is the race it cannot see:
+		// another server reserving the address at the same moment.
+		return fmt.Errorf("ip %s is reserved for another machine: %w", m.IP, store.ErrExists)
 	case isUnique(err):
 		return fmt.Errorf("machine token: %w", store.ErrExists)
 	}
