@@ -159,7 +159,8 @@ type APIToken struct {
 }
 
 // Store is the persistence every backend provides. All methods are safe for
-// concurrent use, also from several processes sharing one data directory.
+// concurrent use, also from several processes sharing one data directory
+// (SQLite) or one database (PostgreSQL, shared by several servers).
 type Store interface {
 	AddDistro(ctx context.Context, d Distro) error
 	Distro(ctx context.Context, name string) (Distro, error)
