@@ -183,6 +183,15 @@ func ScanEvent(row Row) (store.Event, error) {
 	return e, err
 }
 
+// ReadyEvent readies ev to be stored: a zero Time is now. It returns ev's
+// fields as stored (EncodeFields).
+func ReadyEvent(ev *store.Event) (fields string, err error) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	return EncodeFields(ev.Fields)
+}
+
 // EncodeFields is an event's fields as stored: "" when there are none.
 func EncodeFields(f events.Fields) (string, error) {
 	b, err := json.Marshal(f)

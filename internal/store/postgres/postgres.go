@@ -34,6 +34,14 @@ type DB struct {
 	// origin names this handle in its notifications, so that it does not
 	// hear its own changes as another's.
 	origin string
+
+	// Record's group commit (events.go): the events queued, and the
+	// writer's lifetime.
+	eventQueue chan *pendingEvent
+	writeBatch func(context.Context, []*pendingEvent) error // writeEvents; tests count its calls
+	writerCtx  context.Context
+	stop       context.CancelFunc // ends writerCtx: Close
+	writerDone chan struct{}      // closed when the writer has returned
 }
 
 var (
@@ -73,11 +81,18 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	b := make([]byte, 8)
 	rand.Read(b)
-	return &DB{pool: pool, origin: hex.EncodeToString(b)}, nil
+	d := &DB{pool: pool, origin: hex.EncodeToString(b),
+		eventQueue: make(chan *pendingEvent, maxEventBatch), writerDone: make(chan struct{})}
+	d.writeBatch = d.writeEvents
+	d.writerCtx, d.stop = context.WithCancel(context.Background())
+	go d.writeEventsLoop()
+	return d, nil
 }
 
-// Close closes the connections.
+// Close stops recording and closes the connections.
 func (d *DB) Close() error {
+	d.stop()
+	<-d.writerDone
 	d.pool.Close()
 	return nil
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -273,62 +272,6 @@ func (d *DB) RemoveMachine(ctx context.Context, mac net.HardwareAddr) error {
 		return err
 	})
 }
-
-// Record appends ev and advances the machine toward step, atomically, in
-// two round trips and no transaction held open between them: it reads the
-// machine's state, and then one statement updates the machine only if its
-// state is still the one read, and inserts the event only if it did. When
-// another server moved the machine on in between, none of it is written
-// and Record reads again; of two servers reporting at once neither moves
-// the machine from a state the other has left.
-func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (store.State, error) {
-	if ev.Time.IsZero() {
-		ev.Time = now()
-	}
-	fields, err := columns.EncodeFields(ev.Fields)
-	if err != nil {
-		return "", err
-	}
-	mac, t := ev.MAC.String(), unix(ev.Time)
-	kind, detail := text(string(ev.Kind)), text(ev.Detail)
-	for range maxRecordReads {
-		var cur string
-		err := d.pool.QueryRow(ctx, `SELECT state FROM machines WHERE mac = $1`, mac).Scan(&cur)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return "", fmt.Errorf("machine %s: %w", ev.MAC, store.ErrNotFound)
-		}
-		if err != nil {
-			return "", err
-		}
-		next, changed := store.State(cur), false
-		if step != "" {
-			next, changed = store.Advance(next, step)
-		}
-		before, after := d.eventNote(mac, t, kind, detail, fields, next)
-		move := `seen = GREATEST(seen, $2)`
-		if changed {
-			move = `state = $9, updated = $2, ` + move
-		}
-		args := []any{mac, t, kind, detail, fields, cur, before, after}
-		if changed {
-			args = append(args, string(next))
-		}
-		tag, err := d.pool.Exec(ctx, `WITH m AS (UPDATE machines SET `+move+` WHERE mac = $1 AND state = $6 RETURNING mac)
-			INSERT INTO events (mac, time, kind, detail, fields) SELECT mac, $2, $3, $4, $5 FROM m
-			RETURNING pg_notify('`+eventChannel+`', $7::text || id::text || $8::text)`, args...)
-		if err != nil {
-			return "", err
-		}
-		if tag.RowsAffected() == 1 {
-			return next, nil
-		}
-	}
-	return "", fmt.Errorf("machine %s: its state kept changing while recording %s: try again", ev.MAC, ev.Kind)
-}
-
-// maxRecordReads bounds how often Record reads a machine's state that
-// another moved on meanwhile; a state moves on at most four times.
-const maxRecordReads = 8
 
 // Events returns the machine's timeline, oldest first.
 func (d *DB) Events(ctx context.Context, mac net.HardwareAddr) ([]store.Event, error) {

@@ -270,10 +270,7 @@ func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (stor
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	if ev.Time.IsZero() {
-		ev.Time = now()
-	}
-	fields, err := columns.EncodeFields(ev.Fields)
+	fields, err := columns.ReadyEvent(&ev)
 	if err != nil {
 		return "", err
 	}
