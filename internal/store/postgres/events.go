@@ -59,6 +59,8 @@ func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (stor
 		fields: fields, step: step, done: make(chan struct{})}
 	select {
 	case d.eventQueue <- p:
+	case <-ctx.Done(): // a full queue: the writer is that far behind
+		return "", ctx.Err()
 	case <-d.writerDone:
 		return "", errClosed
 	}
