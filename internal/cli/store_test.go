@@ -116,7 +116,12 @@ func TestStoreMigrate(t *testing.T) {
 		}
 		events += len(evs)
 	}
-	out := c.ok("store", "migrate", "--to", url)
+	os.MkdirAll(filepath.Join(c.data, "snippets"), 0o755)
+	os.WriteFile(filepath.Join(c.data, "snippets", "disk.ks"), []byte("part / --size 1\n"), 0o644)
+	out, errs, code := c.run("store", "migrate", "--to", url)
+	if code != 0 || !strings.Contains(errs, "copy "+filepath.Join(c.data, "snippets")) {
+		t.Fatalf("store migrate: exit %d, stderr %q; want a word about the snippets", code, errs)
+	}
 	if !strings.Contains(out, fmt.Sprintf("copied 1 distros, 1 profiles, 2 machines with %d events, 1 API tokens and 1 leases", events)) {
 		t.Fatalf("store migrate said %q", out)
 	}

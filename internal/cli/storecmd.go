@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"kickstand/internal/inventory"
 	"kickstand/internal/store/backend"
 	"kickstand/internal/store/postgres"
 	"kickstand/internal/store/sqlite"
@@ -62,6 +63,11 @@ to the same URL. The SQLite store is left as it was.`,
 			}
 			fmt.Fprintf(e.stdout, "copied %d distros, %d profiles, %d machines with %d events, %d API tokens and %d leases from %s to %s\n",
 				n.Distros, n.Profiles, n.Machines, n.Events, n.APITokens, n.Leases, filepath.Join(dir, sqlite.FileName), dst)
+			// Snippets are files, each server's own: the database has none.
+			if snippets, _ := os.ReadDir(inventory.SnippetsDir(dir)); len(snippets) > 0 {
+				fmt.Fprintf(e.stderr, "kickstart snippets are not in the database: copy %s to the data directory of every server\n",
+					inventory.SnippetsDir(dir))
+			}
 			return nil
 		},
 	}
