@@ -177,17 +177,10 @@ type batchMachine struct {
 }
 
 // writeEvents writes batch in one transaction: it locks the batch's
-// machines (in MAC order, as every server does, so that two never wait
-// for each other) and reserves the events' IDs; then it inserts the
-// events, updates each machine once and notifies the events.
+// machines and reserves the events' IDs (lockBatch); then it inserts the
+// events, updates each machine once and notifies the events, in one
+// statement sent with the COMMIT.
 func (d *DB) writeEvents(ctx context.Context, batch []*pendingEvent) error {
-	macs := make([]string, 0, len(batch))
-	for _, p := range batch {
-		macs = append(macs, p.mac)
-	}
-	slices.Sort(macs)
-	macs = slices.Compact(macs)
-
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -199,51 +192,13 @@ func (d *DB) writeEvents(ctx context.Context, batch []*pendingEvent) error {
 		}
 		return err
 	}
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	machines := map[string]*batchMachine{}
-	b.Queue(`SELECT mac, state FROM machines WHERE mac = ANY($1) ORDER BY mac FOR UPDATE`, macs).Query(func(rows pgx.Rows) error {
-		var mac, state string
-		_, err := pgx.ForEachRow(rows, []any{&mac, &state}, func() error {
-			machines[mac] = &batchMachine{state: store.State(state)}
-			return nil
-		})
-		return err
-	})
-	var ids []int64
-	b.Queue(`SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, $1)`, len(batch)).Query(func(rows pgx.Rows) error {
-		var err error
-		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
-		return err
-	})
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+	machines, ids, err := lockBatch(ctx, conn.Conn(), batch)
+	if err != nil {
 		return rollback(err)
 	}
-
-	var ev eventColumns
-	for i, p := range batch {
-		m := machines[p.mac]
-		if m == nil {
-			p.err = fmt.Errorf("machine %s: %w", p.ev.MAC, store.ErrNotFound)
-			continue
-		}
-		p.err = nil
-		if next, changed := store.Advance(m.state, p.step); p.step != "" && changed {
-			m.state, m.moved, m.updated = next, true, p.t
-		}
-		m.seen = max(m.seen, p.t)
-		p.state = m.state
-		before, after := d.eventNote(p.mac, p.t, p.kind, p.detail, p.fields, p.state)
-		ev.add(ids[i], p, before+fmt.Sprint(ids[i])+after)
-	}
-	b = &pgx.Batch{}
+	ev, m := d.advanceBatch(batch, machines, ids)
+	b := &pgx.Batch{}
 	if len(ev.ids) > 0 {
-		var m machineColumns
-		for mac, bm := range machines {
-			m.add(mac, bm)
-		}
-		// One statement: the events in, each machine updated once, each
-		// event notified (as the transaction commits).
 		b.Queue(`WITH e AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
 					AS e(id, mac, time, kind, detail, fields, note)),
 				inserted AS (INSERT INTO events (id, mac, time, kind, detail, fields)
@@ -261,6 +216,63 @@ func (d *DB) writeEvents(ctx context.Context, batch []*pendingEvent) error {
 		return rollback(err)
 	}
 	return nil
+}
+
+// lockBatch begins the batch's transaction: it locks the batch's machines
+// (in MAC order, as every server does, so that two never wait for each
+// other) and reads their states, and reserves an event ID for each event.
+func lockBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingEvent) (map[string]*batchMachine, []int64, error) {
+	macs := make([]string, 0, len(batch))
+	for _, p := range batch {
+		macs = append(macs, p.mac)
+	}
+	slices.Sort(macs)
+	macs = slices.Compact(macs)
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	machines := map[string]*batchMachine{}
+	b.Queue(`SELECT mac, state FROM machines WHERE mac = ANY($1) ORDER BY mac FOR UPDATE`, macs).Query(func(rows pgx.Rows) error {
+		var mac, state string
+		_, err := pgx.ForEachRow(rows, []any{&mac, &state}, func() error {
+			machines[mac] = &batchMachine{state: store.State(state)}
+			return nil
+		})
+		return err
+	})
+	var ids []int64
+	b.Queue(`SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, $1)`, len(batch)).Query(func(rows pgx.Rows) error {
+		var err error
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	return machines, ids, conn.SendBatch(ctx, b).Close()
+}
+
+// advanceBatch applies the batch's events in arrival order, each to its
+// machine as the one before left it, and sets each caller's result. It
+// returns the rows to write: the events of machines, and the machines.
+func (d *DB) advanceBatch(batch []*pendingEvent, machines map[string]*batchMachine, ids []int64) (eventColumns, machineColumns) {
+	var ev eventColumns
+	for i, p := range batch {
+		m := machines[p.mac]
+		if m == nil {
+			p.err = fmt.Errorf("machine %s: %w", p.ev.MAC, store.ErrNotFound)
+			continue
+		}
+		p.err = nil
+		if next, changed := store.Advance(m.state, p.step); p.step != "" && changed {
+			m.state, m.moved, m.updated = next, true, p.t
+		}
+		m.seen = max(m.seen, p.t)
+		p.state = m.state
+		before, after := d.eventNote(p.mac, p.t, p.kind, p.detail, p.fields, p.state)
+		ev.add(ids[i], p, before+fmt.Sprint(ids[i])+after)
+	}
+	var mc machineColumns
+	for mac, m := range machines {
+		mc.add(mac, m)
+	}
+	return ev, mc
 }
 
 // eventColumns are a batch's events, column by column, for unnest.
