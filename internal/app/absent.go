@@ -22,6 +22,8 @@ import (
 // Machines written through this process (API, web, PXE discovery) drop the
 // index, so that the next lookup reads it again; one added by a CLI run on
 // the server's data directory, another process, is seen within absentFor.
+// On a store that tells of other processes' writes (PostgreSQL, shared by
+// several servers) those drop it too, at once (followStore).
 type absentStore struct {
 	store.Store
 	now func() time.Time

@@ -31,7 +31,7 @@ import (
 	"kickstand/internal/netif"
 	"kickstand/internal/sdnotify"
 	"kickstand/internal/store"
-	"kickstand/internal/store/sqlite"
+	"kickstand/internal/store/backend"
 	"kickstand/internal/tftp"
 	"kickstand/internal/transfers"
 	"kickstand/internal/web"
@@ -82,17 +82,20 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, err
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(ctx, cfg.DataDir)
+	db, err := backend.Open(ctx, cfg.Store, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	// The server stores leases through the journal: an ACK waits for a
-	// write(2), not a transaction (sqlite.EnableLeaseJournal).
-	if err := db.EnableLeaseJournal(ctx, func(err error) {
-		log.Error("store: leases wait in the journal: "+err.Error(), "retry", "in a second")
-	}); err != nil {
-		db.Close()
-		return nil, err
+	// On SQLite the server stores leases through the journal: an ACK waits
+	// for a write(2), not a transaction (sqlite.EnableLeaseJournal). A
+	// shared PostgreSQL store decides each lease in the database.
+	if j, ok := db.(leaseJournaler); ok {
+		if err := j.EnableLeaseJournal(ctx, func(err error) {
+			log.Error("store: leases wait in the journal: "+err.Error(), "retry", "in a second")
+		}); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	st := newAbsentStore(db)
 	a := &App{cfg: cfg, log: log, store: st, net: network, bus: events.New(0), feed: &events.Feed{}, peers: newNeighbours(network.Interface)}
@@ -241,13 +244,16 @@ func (a *App) serve(ctx context.Context) error {
 		func(ctx context.Context) error { return httpSrv.Serve(ctx, httpLn) },
 		func(ctx context.Context) error { a.bus.RunParallel(ctx, eventWorkers, a.recordEvent); return nil },
 		func(ctx context.Context) error { a.prune(ctx, 10*time.Minute); return nil })
+	if w, absent, ok := a.storeWatcher(); ok {
+		runs = append(runs, func(ctx context.Context) error { a.followStore(ctx, w, absent); return nil })
+	}
 
 	g, ctx := errgroup.WithContext(ctx)
 	for _, run := range runs {
 		g.Go(func() error { return run(ctx) })
 	}
 	a.log.Info("kickstand serving", "interface", a.net.Interface, "address", a.net.Prefix, "server-ip", a.net.ServerIP,
-		"dhcp", a.cfg.DHCP, "tftp-port", a.cfg.TFTPPort, "http", a.machines.baseURL, "ftp", a.ftpSummary(), "unknown", a.cfg.Unknown)
+		"dhcp", a.cfg.DHCP, "tftp-port", a.cfg.TFTPPort, "http", a.machines.baseURL, "ftp", a.ftpSummary(), "unknown", a.cfg.Unknown, "store", storeSummary(a.cfg))
 	// Every socket is open and has its server: under systemd (Type=notify),
 	// units ordered after kickstand start now, and `systemctl start` returns.
 	a.tellSystemd("READY=1\nSTATUS=serving on " + a.net.Interface + " (" + a.net.ServerIP.String() + ")")
@@ -265,6 +271,24 @@ func (a *App) tellSystemd(state string) {
 	if err := a.systemd.Notify(state); err != nil {
 		a.log.Warn("could not tell systemd how kickstand is doing", "err", err)
 	}
+}
+
+// leaseJournaler is a store that can keep the server's leases in a journal
+// of its own (the SQLite store).
+type leaseJournaler interface {
+	EnableLeaseJournal(ctx context.Context, onError func(error)) error
+}
+
+// storeSummary names the store in the start's log line, without a password.
+func storeSummary(cfg config.Config) string {
+	spec, err := backend.Parse(cfg.Store)
+	if err != nil {
+		return "?"
+	}
+	if spec.Kind == backend.SQLite && spec.Dir == "" {
+		return "sqlite:" + cfg.DataDir
+	}
+	return spec.String()
 }
 
 // eventWorkers is how many wire events (DHCP, TFTP, HTTP, FTP) are recorded

@@ -56,6 +56,20 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
+// writeServerFiles writes what a served test needs into dir: boot loaders
+// (dir/loaders) and a distro tree's kernel and initrd, whose directory it
+// returns.
+func writeServerFiles(t *testing.T, dir string) (tree string) {
+	t.Helper()
+	for _, n := range bootfs.LoaderFiles {
+		writeFile(t, filepath.Join(dir, "loaders", n), "loader "+n)
+	}
+	tree = filepath.Join(dir, "tree")
+	writeFile(t, filepath.Join(tree, "images/pxeboot/vmlinuz"), "kernel")
+	writeFile(t, filepath.Join(tree, "images/pxeboot/initrd.img"), "initrd")
+	return tree
+}
+
 // TestServeLoopback runs the whole server with DHCP off on loopback and walks
 // one machine from registration to installed through TFTP and HTTP.
 func TestServeLoopback(t *testing.T) {
@@ -67,12 +81,7 @@ func TestServeLoopback(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	for _, n := range bootfs.LoaderFiles {
-		writeFile(t, filepath.Join(dir, "loaders", n), "loader "+n)
-	}
-	tree := filepath.Join(dir, "tree")
-	writeFile(t, filepath.Join(tree, "images/pxeboot/vmlinuz"), "kernel")
-	writeFile(t, filepath.Join(tree, "images/pxeboot/initrd.img"), "initrd")
+	tree := writeServerFiles(t, dir)
 	writeFile(t, filepath.Join(tree, "images/install.img"), strings.Repeat("stage2", 100000))
 
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "data"))

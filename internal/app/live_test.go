@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"kickstand/internal/api"
-	"kickstand/internal/bootfs"
 	"kickstand/internal/config"
 	"kickstand/internal/netif"
 	"kickstand/internal/store"
@@ -28,12 +27,7 @@ import (
 func TestLiveViews(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	for _, n := range bootfs.LoaderFiles {
-		writeFile(t, filepath.Join(dir, "loaders", n), "loader "+n)
-	}
-	tree := filepath.Join(dir, "tree")
-	writeFile(t, filepath.Join(tree, "images/pxeboot/vmlinuz"), "kernel")
-	writeFile(t, filepath.Join(tree, "images/pxeboot/initrd.img"), "initrd")
+	tree := writeServerFiles(t, dir)
 	const size = 64 << 20 // more than loopback's socket buffers hold
 	if err := os.WriteFile(filepath.Join(tree, "images/install.img"), make([]byte, size), 0o644); err != nil {
 		t.Fatal(err)

@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"kickstand/internal/bootfs"
 	"kickstand/internal/config"
 	"kickstand/internal/dhcp"
 	"kickstand/internal/events"
@@ -48,12 +47,7 @@ func serveMetricsApp(t *testing.T) *servedApp {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	for _, n := range bootfs.LoaderFiles {
-		writeFile(t, filepath.Join(dir, "loaders", n), "loader "+n)
-	}
-	tree := filepath.Join(dir, "tree")
-	writeFile(t, filepath.Join(tree, "images/pxeboot/vmlinuz"), "kernel")
-	writeFile(t, filepath.Join(tree, "images/pxeboot/initrd.img"), "initrd")
+	tree := writeServerFiles(t, dir)
 	writeFile(t, filepath.Join(tree, "images/install.img"), strings.Repeat("stage2", stage2Size/6))
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "data"))
 	if err != nil {

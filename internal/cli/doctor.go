@@ -17,6 +17,7 @@ import (
 	"kickstand/internal/firewall"
 	"kickstand/internal/inventory"
 	"kickstand/internal/store"
+	"kickstand/internal/store/backend"
 	"kickstand/internal/store/sqlite"
 )
 
@@ -98,9 +99,18 @@ type doctorJSON struct {
 func (e *env) doctorHost(ctx context.Context, cfg config.Config, wait time.Duration, output string) error {
 	d := &doctor.Doctor{Config: cfg, DHCPWait: wait, SourceStatus: inventory.CheckSource}
 	d.Firewall = firewallChecks
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, sqlite.FileName)); err == nil {
-		// Only an existing store is opened: doctor creates nothing.
-		s, err := sqlite.Open(ctx, cfg.DataDir)
+	spec, err := backend.Parse(cfg.Store)
+	if err != nil {
+		return err
+	}
+	dir := cfg.DataDir
+	if spec.Dir != "" {
+		dir = spec.Dir
+	}
+	// Only an existing SQLite store is opened: doctor creates no data
+	// directory. A PostgreSQL database is the administrator's to create.
+	if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err == nil || spec.Kind == backend.Postgres {
+		s, err := spec.Open(ctx, dir)
 		if err != nil {
 			d.Catalog = brokenCatalog{err}
 		} else {

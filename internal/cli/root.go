@@ -24,7 +24,7 @@ import (
 	"kickstand/internal/inventory"
 	"kickstand/internal/netif"
 	"kickstand/internal/store"
-	"kickstand/internal/store/sqlite"
+	"kickstand/internal/store/backend"
 )
 
 // Env is the command line with what it cannot build itself: the server
@@ -38,6 +38,7 @@ type Env struct {
 type env struct {
 	Env
 	dataDir string
+	store   string // --store: "" is the data directory's SQLite database
 	server  string // --server: a remote kickstand's URL; "" for the local store
 	token   string
 	stdout  io.Writer
@@ -87,11 +88,13 @@ func (en Env) Command(stdout, stderr io.Writer) *cobra.Command {
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&e.dataDir, "data-dir", config.Default().DataDir, "directory of kickstand's database (env KICKSTAND_DATA_DIR)")
+	pf.StringVar(&e.store, "store", os.Getenv("KICKSTAND_STORE"),
+		"the inventory's database: sqlite (the data directory's, default), sqlite:DIR, or postgres://USER:PASSWORD@HOST/DB shared by several servers (env KICKSTAND_STORE)")
 	pf.StringVar(&e.server, "server", os.Getenv("KICKSTAND_SERVER"),
 		"work on a remote kickstand through its REST API, e.g. http://10.0.0.1 (env KICKSTAND_SERVER)")
 	pf.StringVar(&e.token, "token", os.Getenv("KICKSTAND_TOKEN"), "API token for --server (env KICKSTAND_TOKEN)")
 	root.AddCommand(e.serveCmd(), e.distroCmd(), e.profileCmd(), e.machineCmd(), e.kickstartCmd(), e.applyCmd(),
-		e.doctorCmd(), e.tokenCmd(), e.versionCmd())
+		e.doctorCmd(), e.tokenCmd(), e.versionCmd(), e.storeCmd())
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	return root
@@ -137,9 +140,9 @@ var (
 	_ service = (*api.Client)(nil)
 )
 
-// open opens the store in the data directory.
+// open opens the store --store names (by default the data directory's).
 func (e *env) open(ctx context.Context) (store.Store, error) {
-	return sqlite.Open(ctx, e.dataDir)
+	return backend.Open(ctx, e.store, e.dataDir)
 }
 
 // withStore runs fn with an open store and closes it afterwards.

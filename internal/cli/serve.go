@@ -97,8 +97,8 @@ their priority and no time of their own.`,
 }
 
 // settings are serve's: the defaults, then configFile (if any), then the
-// flags given; the data directory is --data-dir's when given or without a
-// file.
+// flags given; the data directory and the store are --data-dir's and
+// --store's when given or without a file.
 func (e *env) settings(configFile string, flags *config.Config, changed func(name string) bool) (config.Config, error) {
 	final := config.Default()
 	if configFile != "" {
@@ -109,6 +109,9 @@ func (e *env) settings(configFile string, flags *config.Config, changed func(nam
 	overlay(&final, flags, changed)
 	if changed("data-dir") || configFile == "" {
 		final.DataDir = e.dataDir
+	}
+	if changed("store") || configFile == "" {
+		final.Store = e.store
 	}
 	return final, nil
 }

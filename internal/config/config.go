@@ -15,6 +15,7 @@ import (
 	"kickstand/internal/dhcp"
 	"kickstand/internal/ftp"
 	"kickstand/internal/kickstart/validate"
+	"kickstand/internal/store/backend"
 	"kickstand/internal/tftp"
 )
 
@@ -23,7 +24,10 @@ const DefaultDataDir = "/var/lib/kickstand"
 
 // Config is everything `kickstand serve` needs.
 type Config struct {
-	DataDir    string   `yaml:"data-dir"`
+	DataDir string `yaml:"data-dir"`
+	// Store is the inventory's database: "" (SQLite in DataDir), sqlite:DIR,
+	// or a postgres:// URL that several servers share.
+	Store      string   `yaml:"store"`
 	Interface  string   `yaml:"interface"`   // "" = the default route's interface
 	ServerIP   string   `yaml:"server-ip"`   // "" = the interface's address
 	DHCP       string   `yaml:"dhcp"`        // proxy, full or off
@@ -73,7 +77,7 @@ func Default() Config {
 	if dir == "" {
 		dir = DefaultDataDir
 	}
-	return Config{DataDir: dir, DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu",
+	return Config{DataDir: dir, Store: os.Getenv("KICKSTAND_STORE"), DHCP: "proxy", DHCPLease: time.Hour, TFTPPort: 69, HTTPPort: 80, Unknown: "menu",
 		FTPPort: 21, FTPPassive: DefaultFTPPassive, UEFIBoot: "pxe", ProxyShim: "auto", Retention: 90 * 24 * time.Hour,
 		KSSourceCheck: true, Metrics: true, PasswordPolicy: "warn", TFTPMaxTransfers: tftp.DefaultMaxTransfers, TFTPMaxPerClient: tftp.DefaultMaxTransfersPerClient,
 		TFTPBusyPoll: tftp.DefaultBusyPoll, Bootloaders: "auto", LogFormat: "text"}
@@ -130,6 +134,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("--data-dir is empty")
+	}
+	if _, err := backend.Parse(c.Store); err != nil {
+		return err
 	}
 	if c.Retention < 0 {
 		return fmt.Errorf("--event-retention %s: want a positive duration like 720h, or 0 to keep every event", c.Retention)

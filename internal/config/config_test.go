@@ -39,6 +39,9 @@ func TestValidate(t *testing.T) {
 		{"busy poll off", func(c *Config) { c.TFTPBusyPoll = 0 }, ""},
 		{"busy poll too long", func(c *Config) { c.TFTPBusyPoll = time.Second }, "--tftp-busy-poll"},
 		{"short lease", func(c *Config) { c.DHCP = "full"; c.DHCPRange = "a-b"; c.DHCPLease = time.Second }, "--dhcp-lease"},
+		{"postgres store", func(c *Config) { c.Store = "postgres://ks@db/ks" }, ""},
+		{"sqlite store", func(c *Config) { c.Store = "sqlite:/srv/ks" }, ""},
+		{"bad store", func(c *Config) { c.Store = "/srv/ks" }, "--store"},
 	}
 	for _, tt := range tests {
 		c := Default()
@@ -68,7 +71,11 @@ func TestLoad(t *testing.T) {
 
 func TestDataDirFromEnv(t *testing.T) {
 	t.Setenv("KICKSTAND_DATA_DIR", "/tmp/ks")
+	t.Setenv("KICKSTAND_STORE", "postgres://ks@db/ks")
 	if Default().DataDir != "/tmp/ks" {
 		t.Fatal("KICKSTAND_DATA_DIR ignored")
+	}
+	if Default().Store != "postgres://ks@db/ks" {
+		t.Fatal("KICKSTAND_STORE ignored")
 	}
 }

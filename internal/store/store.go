@@ -159,7 +159,8 @@ type APIToken struct {
 }
 
 // Store is the persistence every backend provides. All methods are safe for
-// concurrent use, also from several processes sharing one data directory.
+// concurrent use, also from several processes sharing one data directory
+// (SQLite) or one database (PostgreSQL, shared by several servers).
 type Store interface {
 	AddDistro(ctx context.Context, d Distro) error
 	Distro(ctx context.Context, name string) (Distro, error)
@@ -226,6 +227,27 @@ type Store interface {
 	SaveLeases(ctx context.Context, put []Lease, remove []net.HardwareAddr) error
 
 	Close() error
+}
+
+// Watcher is a Store that other processes share (other kickstand servers,
+// the CLI) and that tells of the changes they commit, as they commit them:
+// what a server caches or streams live stays true without polling.
+type Watcher interface {
+	// Watch calls w's functions, one at a time and in commit order, for
+	// each change committed through another handle on the store, until ctx
+	// ends (it returns nil) or the connection to the store fails (it
+	// returns why: what changes meanwhile is missed, so call it again).
+	Watch(ctx context.Context, w Watch) error
+}
+
+// Watch is what a Watcher calls; a nil function is not called.
+type Watch struct {
+	// Machine says that the machine with MAC mac was added, changed or
+	// removed; mac nil says that any may have been (the watch has just
+	// started, after whatever it could not see).
+	Machine func(mac net.HardwareAddr)
+	// Event says that ev was recorded, leaving its machine in state.
+	Event func(ev Event, state State)
 }
 
 // ParseMAC parses a 6-byte Ethernet address in any of the usual spellings

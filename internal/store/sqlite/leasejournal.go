@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"kickstand/internal/store"
+	"kickstand/internal/store/columns"
 )
 
 // The lease journal: how the serving process stores leases at the rate a
@@ -429,7 +430,7 @@ func parseJournalLine(s string) (leaseOp, error) {
 		if err != nil {
 			return leaseOp{}, fmt.Errorf("hostname %s: %w", host, err)
 		}
-		return leaseOp{lease: store.Lease{MAC: hw, IP: ip, Expires: fromUnix(exp), Hostname: hostname}}, nil
+		return leaseOp{lease: store.Lease{MAC: hw, IP: ip, Expires: columns.FromTime(exp), Hostname: hostname}}, nil
 	}
 	return leaseOp{}, fmt.Errorf("unknown kind %q", kind)
 }

@@ -3,20 +3,17 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 	"time"
 
-	"kickstand/internal/events"
 	"kickstand/internal/store"
+	"kickstand/internal/store/columns"
 )
 
-func unix(t time.Time) int64 { return t.UnixNano() }
-
-func fromUnix(n int64) time.Time { return time.Unix(0, n).UTC() }
+func unix(t time.Time) int64 { return columns.Time(t) }
 
 func now() time.Time { return time.Now().UTC() }
 
@@ -28,53 +25,26 @@ func (d *DB) AddDistro(ctx context.Context, x store.Distro) error {
 	if x.Kind == "" {
 		x.Kind = store.SourceDir
 	}
-	variants, err := json.Marshal(x.Variants)
+	values, err := columns.DistroValues(x)
 	if err != nil {
 		return err
 	}
-	var mtime int64
-	if !x.ModTime.IsZero() {
-		mtime = unix(x.ModTime)
-	}
-	_, err = d.db.ExecContext(ctx, `INSERT INTO distros (`+distroCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		x.Name, x.Family, x.Version, x.Arch, x.Source, x.Kernel, x.Initrd, x.Stage2, unix(x.Created),
-		string(x.Kind), x.Size, mtime, x.Checksum, string(variants))
+	_, err = d.db.ExecContext(ctx, `INSERT INTO distros (`+columns.Distro+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, values...)
 	if isUnique(err) {
 		return fmt.Errorf("distro %q: %w", x.Name, store.ErrExists)
 	}
 	return err
 }
 
-const distroCols = `name, family, version, arch, source, kernel, initrd, stage2, created, kind, size, mtime, checksum, variants`
-
-func scanDistro(row interface{ Scan(...any) error }) (store.Distro, error) {
-	var x store.Distro
-	var created, mtime int64
-	var kind, variants string
-	err := row.Scan(&x.Name, &x.Family, &x.Version, &x.Arch, &x.Source, &x.Kernel, &x.Initrd, &x.Stage2, &created,
-		&kind, &x.Size, &mtime, &x.Checksum, &variants)
-	if err != nil {
-		return x, err
-	}
-	x.Kind, x.Created = store.SourceKind(kind), fromUnix(created)
-	if mtime != 0 {
-		x.ModTime = fromUnix(mtime)
-	}
-	if err := json.Unmarshal([]byte(variants), &x.Variants); err != nil {
-		return x, fmt.Errorf("distro %s variants: %w", x.Name, err)
-	}
-	return x, nil
-}
-
 // Distro returns the distro called name.
 func (d *DB) Distro(ctx context.Context, name string) (store.Distro, error) {
-	x, err := scanDistro(d.db.QueryRowContext(ctx, `SELECT `+distroCols+` FROM distros WHERE name = ?`, name))
+	x, err := columns.ScanDistro(d.db.QueryRowContext(ctx, `SELECT `+columns.Distro+` FROM distros WHERE name = ?`, name))
 	return x, notFound(err, fmt.Sprintf("distro %q", name))
 }
 
 // Distros returns every distro by name.
 func (d *DB) Distros(ctx context.Context) ([]store.Distro, error) {
-	return queryAll(ctx, d.db, scanDistro, `SELECT `+distroCols+` FROM distros ORDER BY name`)
+	return queryAll(ctx, d.db, columns.ScanDistro, `SELECT `+columns.Distro+` FROM distros ORDER BY name`)
 }
 
 // RemoveDistro deletes the distro; store.ErrInUse while a profile uses it.
@@ -103,18 +73,17 @@ func (d *DB) writeProfile(ctx context.Context, p store.Profile, replace bool) er
 	if p.RepoProtocol == "" {
 		p.RepoProtocol = store.RepoHTTP
 	}
-	vars, err := json.Marshal(nonNil(p.Vars))
+	values, err := columns.ProfileValues(p)
 	if err != nil {
 		return err
 	}
-	q := `INSERT INTO profiles (` + profileCols + `) VALUES (?,?,?,?,?,?,?,?)`
+	q := `INSERT INTO profiles (` + columns.Profile + `) VALUES (?,?,?,?,?,?,?,?)`
 	if replace {
 		q += ` ON CONFLICT(name) DO UPDATE SET distro=excluded.distro, kickstart=excluded.kickstart,
 			kernel_args=excluded.kernel_args, repo_protocol=excluded.repo_protocol, vars=excluded.vars,
 			password_policy=excluded.password_policy`
 	}
-	_, err = d.db.ExecContext(ctx, q, p.Name, p.Distro, p.Kickstart, p.KernelArgs, unix(p.Created), p.RepoProtocol,
-		string(vars), p.PasswordPolicy)
+	_, err = d.db.ExecContext(ctx, q, values...)
 	switch {
 	case isUnique(err):
 		return fmt.Errorf("profile %q: %w", p.Name, store.ErrExists)
@@ -124,39 +93,15 @@ func (d *DB) writeProfile(ctx context.Context, p store.Profile, replace bool) er
 	return err
 }
 
-func nonNil(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
-}
-
-const profileCols = `name, distro, kickstart, kernel_args, created, repo_protocol, vars, password_policy`
-
-func scanProfile(row interface{ Scan(...any) error }) (store.Profile, error) {
-	var p store.Profile
-	var created int64
-	var vars string
-	err := row.Scan(&p.Name, &p.Distro, &p.Kickstart, &p.KernelArgs, &created, &p.RepoProtocol, &vars, &p.PasswordPolicy)
-	if err != nil {
-		return p, err
-	}
-	p.Created = fromUnix(created)
-	if err := json.Unmarshal([]byte(vars), &p.Vars); err != nil {
-		return p, fmt.Errorf("profile %s vars: %w", p.Name, err)
-	}
-	return p, nil
-}
-
 // Profile returns the profile called name.
 func (d *DB) Profile(ctx context.Context, name string) (store.Profile, error) {
-	p, err := scanProfile(d.db.QueryRowContext(ctx, `SELECT `+profileCols+` FROM profiles WHERE name = ?`, name))
+	p, err := columns.ScanProfile(d.db.QueryRowContext(ctx, `SELECT `+columns.Profile+` FROM profiles WHERE name = ?`, name))
 	return p, notFound(err, fmt.Sprintf("profile %q", name))
 }
 
 // Profiles returns every profile by name.
 func (d *DB) Profiles(ctx context.Context) ([]store.Profile, error) {
-	return queryAll(ctx, d.db, scanProfile, `SELECT `+profileCols+` FROM profiles ORDER BY name`)
+	return queryAll(ctx, d.db, columns.ScanProfile, `SELECT `+columns.Profile+` FROM profiles ORDER BY name`)
 }
 
 // RemoveProfile deletes the profile; store.ErrInUse while a machine uses it.
@@ -176,33 +121,20 @@ func (d *DB) PutMachine(ctx context.Context, m store.Machine) error {
 	if _, err := store.ParseState(string(m.State)); err != nil {
 		return err
 	}
-	vars, err := json.Marshal(m.Vars)
-	if err != nil {
-		return err
-	}
-	t := now()
+	m.Updated = now()
 	if m.Created.IsZero() {
-		m.Created = t
+		m.Created = m.Updated
 	}
-	var profile any
-	if m.Profile != "" {
-		profile = m.Profile
-	}
-	ip := ""
-	if m.IP.IsValid() {
-		ip = m.IP.String()
-	}
-	network, err := json.Marshal(m.Network)
+	m.Seen = time.Time{} // Record's to set
+	values, err := columns.MachineValues(m)
 	if err != nil {
 		return err
 	}
-	_, err = d.db.ExecContext(ctx, `INSERT INTO machines (mac, profile, hostname, ip, vars, state, token, created, updated, uuid, network)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?)
+	_, err = d.db.ExecContext(ctx, `INSERT INTO machines (`+columns.MachineWrite+`)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(mac) DO UPDATE SET profile=excluded.profile, hostname=excluded.hostname,
 		ip=excluded.ip, vars=excluded.vars, state=excluded.state, token=excluded.token, updated=excluded.updated,
-		uuid=excluded.uuid, network=excluded.network`,
-		m.MAC.String(), profile, m.Hostname, ip, string(vars), string(m.State), m.Token, unix(m.Created), unix(t),
-		m.UUID, string(network))
+		uuid=excluded.uuid, network=excluded.network`, values...)
 	switch {
 	case isForeignKey(err):
 		return fmt.Errorf("profile %q: %w", m.Profile, store.ErrNotFound)
@@ -212,56 +144,23 @@ func (d *DB) PutMachine(ctx context.Context, m store.Machine) error {
 	return err
 }
 
-const machineCols = `mac, COALESCE(profile, ''), hostname, ip, vars, state, token, created, updated, uuid, network, seen`
-
-func scanMachine(row interface{ Scan(...any) error }) (store.Machine, error) {
-	var m store.Machine
-	var mac, ip, vars, state, network string
-	var created, updated, seen int64
-	if err := row.Scan(&mac, &m.Profile, &m.Hostname, &ip, &vars, &state, &m.Token, &created, &updated,
-		&m.UUID, &network, &seen); err != nil {
-		return m, err
-	}
-	var err error
-	if m.MAC, err = net.ParseMAC(mac); err != nil {
-		return m, fmt.Errorf("machine %q: %w", mac, err)
-	}
-	if ip != "" {
-		if m.IP, err = netip.ParseAddr(ip); err != nil {
-			return m, fmt.Errorf("machine %s ip: %w", mac, err)
-		}
-	}
-	if err := json.Unmarshal([]byte(vars), &m.Vars); err != nil {
-		return m, fmt.Errorf("machine %s vars: %w", mac, err)
-	}
-	if err := json.Unmarshal([]byte(network), &m.Network); err != nil {
-		return m, fmt.Errorf("machine %s network: %w", mac, err)
-	}
-	m.State = store.State(state)
-	m.Created, m.Updated = fromUnix(created), fromUnix(updated)
-	if seen != 0 {
-		m.Seen = fromUnix(seen)
-	}
-	return m, nil
-}
-
 // Machine returns the machine with that MAC.
 func (d *DB) Machine(ctx context.Context, mac net.HardwareAddr) (store.Machine, error) {
-	m, err := scanMachine(d.queryRow(ctx, `SELECT `+machineCols+` FROM machines WHERE mac = ?`, mac.String()))
+	m, err := columns.ScanMachine(d.queryRow(ctx, `SELECT `+columns.Machine+` FROM machines WHERE mac = ?`, mac.String()))
 	return m, notFound(err, fmt.Sprintf("machine %s", mac))
 }
 
 // MachineByToken returns the machine whose secret token is token.
 func (d *DB) MachineByToken(ctx context.Context, token string) (store.Machine, error) {
-	m, err := scanMachine(d.db.QueryRowContext(ctx, `SELECT `+machineCols+` FROM machines WHERE token = ?`, token))
+	m, err := columns.ScanMachine(d.db.QueryRowContext(ctx, `SELECT `+columns.Machine+` FROM machines WHERE token = ?`, token))
 	return m, notFound(err, "machine with that token")
 }
 
 // MachineByIP returns the machine whose reserved address is ip (an index
 // lookup: the DHCP server asks for every address it considers).
 func (d *DB) MachineByIP(ctx context.Context, ip netip.Addr) (store.Machine, error) {
-	m, err := scanMachine(d.queryRow(ctx,
-		`SELECT `+machineCols+` FROM machines INDEXED BY machines_ip WHERE ip = ? AND ip <> '' LIMIT 1`, ip.String()))
+	m, err := columns.ScanMachine(d.queryRow(ctx,
+		`SELECT `+columns.Machine+` FROM machines INDEXED BY machines_ip WHERE ip = ? AND ip <> '' LIMIT 1`, ip.String()))
 	return m, notFound(err, fmt.Sprintf("machine with address %s", ip))
 }
 
@@ -341,7 +240,7 @@ func (d *DB) PruneDiscovered(ctx context.Context, before time.Time) (int64, erro
 
 // Machines returns every machine by MAC.
 func (d *DB) Machines(ctx context.Context) ([]store.Machine, error) {
-	return queryAll(ctx, d.db, scanMachine, `SELECT `+machineCols+` FROM machines ORDER BY mac`)
+	return queryAll(ctx, d.db, columns.ScanMachine, `SELECT `+columns.Machine+` FROM machines ORDER BY mac`)
 }
 
 // RemoveMachine deletes the machine, its events and its lease.
@@ -375,10 +274,7 @@ func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (stor
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	if ev.Time.IsZero() {
-		ev.Time = now()
-	}
-	fields, err := encodeFields(ev.Fields)
+	fields, err := columns.ReadyEvent(&ev)
 	if err != nil {
 		return "", err
 	}
@@ -388,8 +284,8 @@ func (d *DB) Record(ctx context.Context, ev store.Event, step store.State) (stor
 
 // Events returns the machine's timeline, oldest first.
 func (d *DB) Events(ctx context.Context, mac net.HardwareAddr) ([]store.Event, error) {
-	return queryAll(ctx, d.db, scanEvent,
-		`SELECT id, mac, time, kind, detail, fields FROM events WHERE mac = ? ORDER BY time, id`, mac.String())
+	return queryAll(ctx, d.db, columns.ScanEvent,
+		`SELECT `+columns.Event+` FROM events WHERE mac = ? ORDER BY time, id`, mac.String())
 }
 
 // PruneEvents deletes the events older than before.
@@ -403,7 +299,7 @@ func (d *DB) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
 
 // TrimEvents keeps the newest keep events of every machine.
 func (d *DB) TrimEvents(ctx context.Context, keep int) (int64, error) {
-	macs, err := queryAll(ctx, d.db, func(row interface{ Scan(...any) error }) (string, error) {
+	macs, err := queryAll(ctx, d.db, func(row columns.Row) (string, error) {
 		var mac string
 		return mac, row.Scan(&mac)
 	}, `SELECT mac FROM events GROUP BY mac HAVING count(*) > ?`, keep)
@@ -426,33 +322,6 @@ func (d *DB) TrimEvents(ctx context.Context, keep int) (int64, error) {
 	return n, nil
 }
 
-func scanEvent(row interface{ Scan(...any) error }) (store.Event, error) {
-	var e store.Event
-	var mac, kind, fields string
-	var t int64
-	if err := row.Scan(&e.ID, &mac, &t, &kind, &e.Detail, &fields); err != nil {
-		return e, err
-	}
-	e.Time, e.Kind = fromUnix(t), events.Kind(kind)
-	if fields != "" {
-		if err := json.Unmarshal([]byte(fields), &e.Fields); err != nil {
-			return e, fmt.Errorf("event %d: fields: %w", e.ID, err)
-		}
-	}
-	var err error
-	e.MAC, err = net.ParseMAC(mac)
-	return e, err
-}
-
-// encodeFields is an event's fields as stored: "" when there are none.
-func encodeFields(f events.Fields) (string, error) {
-	b, err := json.Marshal(f)
-	if err != nil || string(b) == "{}" {
-		return "", err
-	}
-	return string(b), nil
-}
-
 // AddAPIToken records t.
 func (d *DB) AddAPIToken(ctx context.Context, t store.APIToken) error {
 	if t.ID == "" || t.Name == "" || t.Hash == "" {
@@ -469,30 +338,15 @@ func (d *DB) AddAPIToken(ctx context.Context, t store.APIToken) error {
 	return err
 }
 
-const tokenCols = `id, name, hash, read_only, created, last_used`
-
-func scanToken(row interface{ Scan(...any) error }) (store.APIToken, error) {
-	var t store.APIToken
-	var created, used int64
-	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &t.ReadOnly, &created, &used); err != nil {
-		return t, err
-	}
-	t.Created = fromUnix(created)
-	if used != 0 {
-		t.LastUsed = fromUnix(used)
-	}
-	return t, nil
-}
-
 // APIToken returns the token with that ID.
 func (d *DB) APIToken(ctx context.Context, id string) (store.APIToken, error) {
-	t, err := scanToken(d.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE id = ?`, id))
+	t, err := columns.ScanToken(d.db.QueryRowContext(ctx, `SELECT `+columns.Token+` FROM api_tokens WHERE id = ?`, id))
 	return t, notFound(err, "api token")
 }
 
 // APITokens returns every token by name.
 func (d *DB) APITokens(ctx context.Context) ([]store.APIToken, error) {
-	return queryAll(ctx, d.db, scanToken, `SELECT `+tokenCols+` FROM api_tokens ORDER BY name`)
+	return queryAll(ctx, d.db, columns.ScanToken, `SELECT `+columns.Token+` FROM api_tokens ORDER BY name`)
 }
 
 // RemoveAPIToken deletes the token called name.
@@ -512,23 +366,7 @@ func (d *DB) Leases(ctx context.Context) ([]store.Lease, error) {
 	if err := d.flushLeases(ctx); err != nil {
 		return nil, err
 	}
-	return queryAll(ctx, d.db, scanLease, `SELECT mac, ip, expires, hostname FROM leases ORDER BY ip`)
-}
-
-func scanLease(row interface{ Scan(...any) error }) (store.Lease, error) {
-	var l store.Lease
-	var mac, ip string
-	var exp int64
-	if err := row.Scan(&mac, &ip, &exp, &l.Hostname); err != nil {
-		return l, err
-	}
-	var err error
-	if l.MAC, err = net.ParseMAC(mac); err != nil {
-		return l, err
-	}
-	l.Expires = fromUnix(exp)
-	l.IP, err = netip.ParseAddr(ip)
-	return l, err
+	return queryAll(ctx, d.db, columns.ScanLease, `SELECT `+columns.Lease+` FROM leases ORDER BY ip`)
 }
 
 // The lease writes: the DHCP server writes a batch of leases for every
@@ -647,7 +485,7 @@ func (d *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-func queryAll[T any](ctx context.Context, db *sql.DB, scan func(interface{ Scan(...any) error }) (T, error), q string, args ...any) ([]T, error) {
+func queryAll[T any](ctx context.Context, db *sql.DB, scan func(columns.Row) (T, error), q string, args ...any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
