@@ -566,11 +566,25 @@ func TestInstallLogs(t *testing.T) {
 		}
 	}
 	c := &Client{URL: f.url, Token: f.ro}
+	// Secrets never leave: the root password hash of a kickstart sent home,
+	// and the machine's current token, wherever a log names it.
+	m, err := f.db.Machine(ctx, mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := "rootpw --iscrypted $6$salt$hash\ncurl http://10.0.0.1/phone-home/" + m.Token + "/log/ks.cfg\n"
+	if err := f.db.AddInstallLog(ctx, store.InstallLog{MAC: mac, Install: "new", Name: "syslog", Body: []byte(secrets)}, 3); err != nil {
+		t.Fatal(err)
+	}
+	logs, err := c.InstallLogs(ctx, mac.String(), inventory.LogQuery{Name: "syslog"})
+	if want := "rootpw --iscrypted ********\ncurl http://10.0.0.1/phone-home/********/log/ks.cfg\n"; err != nil || len(logs) != 1 || logs[0].Body != want {
+		t.Errorf("a log with secrets: %+v, %v; want the body %q", logs, err, want)
+	}
 	for _, tt := range []struct {
 		q    inventory.LogQuery
 		want []string // install:name:body:size (bytes sent)
 	}{
-		{inventory.LogQuery{}, []string{"1:anaconda.log:new anaconda:12", "1:ks.cfg:new ks\uFFFD:7"}},
+		{inventory.LogQuery{}, []string{"1:anaconda.log:new anaconda:12", "1:ks.cfg:new ks\uFFFD:7", "1:syslog:" + strings.ReplaceAll(strings.ReplaceAll(secrets, "$6$salt$hash", "********"), m.Token, "********") + ":" + fmt.Sprint(len(secrets))}},
 		{inventory.LogQuery{Install: 2}, []string{"2:anaconda.log:old anaconda:12", "2:ks.cfg:old ks:6"}},
 		{inventory.LogQuery{Install: 3}, nil},
 		{inventory.LogQuery{All: true, Name: "ks.cfg"}, []string{"1:ks.cfg:new ks\uFFFD:7", "2:ks.cfg:old ks:6"}},

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -16,8 +17,9 @@ type InstallLogJSON struct {
 	Install int       `json:"install"`
 	Name    string    `json:"name"`
 	Time    time.Time `json:"time"`
-	Size    int       `json:"size"`
-	// Body is the log's text (bytes that are not UTF-8 read as U+FFFD).
+	Size    int       `json:"size"` // bytes received
+	// Body is the log's text (bytes that are not UTF-8 read as U+FFFD),
+	// its secrets masked (see maskedLog).
 	Body string `json:"body"`
 }
 
@@ -40,7 +42,8 @@ func (s Service) InstallLogs(ctx context.Context, mac string, q LogQuery) ([]Ins
 	if q.Install < 0 {
 		return nil, invalid("install", "install %d: want 1 for the newest install, 2 for the one before, and so on", q.Install)
 	}
-	if _, err := s.Inv.Store.Machine(ctx, hw); errors.Is(err, store.ErrNotFound) {
+	m, err := s.Inv.Store.Machine(ctx, hw)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("machine %s is not known", hw)
 	} else if err != nil {
 		return nil, err
@@ -64,9 +67,22 @@ func (s Service) InstallLogs(ctx context.Context, mac string, q LogQuery) ([]Ins
 		}
 		for _, l := range logs {
 			if l.Install == install && (q.Name == "" || l.Name == q.Name) {
-				out = append(out, InstallLogJSON{Install: n + 1, Name: l.Name, Time: l.Created, Size: len(l.Body), Body: string(l.Body)})
+				out = append(out, InstallLogJSON{Install: n + 1, Name: l.Name, Time: l.Created, Size: len(l.Body), Body: string(maskedLog(l.Body, m.Token))})
 			}
 		}
 	}
 	return out, nil
+}
+
+// maskedLog is a log for showing: the kickstart's secrets masked as in a
+// shown kickstart (a ks.cfg sent home has the root password hash), and the
+// machine's current token, which the kickstart and anaconda's log name in
+// URLs (that of the install that sent the log has ended, unless its end
+// was never reported).
+func maskedLog(body []byte, token string) []byte {
+	out := Masked(body)
+	if token != "" {
+		out = bytes.ReplaceAll(out, []byte(token), []byte(masked))
+	}
+	return out
 }
