@@ -107,7 +107,8 @@ type Server struct {
 	// request. Defaults to DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// ReadTimeout bounds reading a whole request, headers and body (a
-	// phone-home form is under 64 KiB). Defaults to DefaultReadTimeout.
+	// phone-home form is under 64 KiB, an install log under MaxLogBytes).
+	// Defaults to DefaultReadTimeout.
 	ReadTimeout time.Duration
 	// StallTimeout is how long a client may leave a response unread: each
 	// write, and each 256 KiB of a file, must reach the connection within
