@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -132,6 +133,7 @@ func examples(f *fixture) []request {
 		{"POST", "/api/v1/machines/52:54:00:00:00:02/reinstall", "", true, 200},
 		{"GET", "/api/v1/machines/52:54:00:00:00:02/kickstart", "", false, 200},
 		{"GET", "/api/v1/machines/52:54:00:00:00:02/events?limit=1", "", false, 200},
+		{"GET", "/api/v1/machines/52:54:00:00:00:01/logs?install=all", "", false, 200},
 		{"DELETE", "/api/v1/machines/52:54:00:00:00:02", "", true, 204},
 		{"DELETE", "/api/v1/profiles/db", "", true, 204},
 		{"GET", "/api/v1/leases", "", false, 200},
@@ -516,7 +518,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"ProfilePatch": inventory.ProfilePatch{}, "Profile": inventory.ProfileJSON{}, "Network": inventory.NetworkSpec{},
 		"EventFields": events.Fields{}, "MachineSpec": inventory.MachineSpec{}, "MachinePatch": inventory.MachinePatch{},
 		"Event": inventory.EventJSON{}, "Machine": inventory.MachineJSON{}, "Write": inventory.WriteJSON{},
-		"Kickstart": inventory.KickstartJSON{}, "Lease": inventory.LeaseJSON{}, "ApplyRequest": inventory.ApplyRequest{},
+		"Kickstart": inventory.KickstartJSON{}, "Lease": inventory.LeaseJSON{}, "InstallLog": inventory.InstallLogJSON{}, "ApplyRequest": inventory.ApplyRequest{},
 		"Plan": inventory.Plan{}, "StreamEvent": StreamEvent{}, "Transfer": TransferJSON{}, "Listener": ListenerJSON{},
 		"Server": ServerJSON{}, "Progress": ProgressJSON{},
 	}
@@ -545,6 +547,72 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 	for name := range types {
 		if _, ok := doc.Components.Schemas[name]; !ok {
 			t.Errorf("no schema %s", name)
+		}
+	}
+}
+
+// A machine's install logs: the newest install's by default, one install
+// by number or all, one file by name; the client asks the same.
+func TestInstallLogs(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	mac := net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}
+	for _, l := range []struct{ install, name, body string }{
+		{"old", "anaconda.log", "old anaconda"}, {"old", "ks.cfg", "old ks"},
+		{"new", "anaconda.log", "new anaconda"}, {"new", "ks.cfg", "new ks\xff"},
+	} {
+		if err := f.db.AddInstallLog(ctx, store.InstallLog{MAC: mac, Install: l.install, Name: l.name, Body: []byte(l.body)}, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &Client{URL: f.url, Token: f.ro}
+	// Secrets never leave: the root password hash of a kickstart sent home,
+	// and the machine's current token, wherever a log names it.
+	m, err := f.db.Machine(ctx, mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := "rootpw --iscrypted $6$salt$hash\ncurl http://10.0.0.1/phone-home/" + m.Token + "/log/ks.cfg\n"
+	if err := f.db.AddInstallLog(ctx, store.InstallLog{MAC: mac, Install: "new", Name: "syslog", Body: []byte(secrets)}, 3); err != nil {
+		t.Fatal(err)
+	}
+	logs, err := c.InstallLogs(ctx, mac.String(), inventory.LogQuery{Name: "syslog"})
+	if want := "rootpw --iscrypted ********\ncurl http://10.0.0.1/phone-home/********/log/ks.cfg\n"; err != nil || len(logs) != 1 || logs[0].Body != want {
+		t.Errorf("a log with secrets: %+v, %v; want the body %q", logs, err, want)
+	}
+	for _, tt := range []struct {
+		q    inventory.LogQuery
+		want []string // install:name:body:size (bytes sent)
+	}{
+		{inventory.LogQuery{}, []string{"1:anaconda.log:new anaconda:12", "1:ks.cfg:new ks\uFFFD:7", "1:syslog:" + strings.ReplaceAll(strings.ReplaceAll(secrets, "$6$salt$hash", "********"), m.Token, "********") + ":" + fmt.Sprint(len(secrets))}},
+		{inventory.LogQuery{Install: 2}, []string{"2:anaconda.log:old anaconda:12", "2:ks.cfg:old ks:6"}},
+		{inventory.LogQuery{Install: 3}, nil},
+		{inventory.LogQuery{All: true, Name: "ks.cfg"}, []string{"1:ks.cfg:new ks\uFFFD:7", "2:ks.cfg:old ks:6"}},
+		{inventory.LogQuery{Name: "anaconda.log"}, []string{"1:anaconda.log:new anaconda:12"}},
+	} {
+		logs, err := c.InstallLogs(ctx, "52-54-00-00-00-01", tt.q)
+		if err != nil {
+			t.Fatalf("%+v: %v", tt.q, err)
+		}
+		var got []string
+		for _, l := range logs {
+			got = append(got, fmt.Sprintf("%d:%s:%s:%d", l.Install, l.Name, l.Body, l.Size))
+			if l.Time.IsZero() {
+				t.Errorf("%+v: %s has no time", tt.q, l.Name)
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%+v: %q, want %q", tt.q, got, tt.want)
+		}
+	}
+	for path, status := range map[string]int{
+		"/api/v1/machines/52:54:00:00:00:01/logs?install=0":    400,
+		"/api/v1/machines/52:54:00:00:00:01/logs?install=last": 400,
+		"/api/v1/machines/52:54:00:00:00:09/logs":              404,
+		"/api/v1/machines/not-a-mac/logs":                      400,
+	} {
+		if code, body, _ := f.call(f.ro, "GET", path, ""); code != status || body["error"] == nil {
+			t.Errorf("GET %s: %d %v, want %d with an error", path, code, body, status)
 		}
 	}
 }

@@ -184,6 +184,26 @@ func (c *Client) Kickstart(ctx context.Context, mac, profile string, opt invento
 	return out, c.do(ctx, "GET", path, nil, &out)
 }
 
+// InstallLogs returns the logs a machine's installs sent home.
+func (c *Client) InstallLogs(ctx context.Context, mac string, q inventory.LogQuery) ([]inventory.InstallLogJSON, error) {
+	v := url.Values{}
+	if q.Name != "" {
+		v.Set("name", q.Name)
+	}
+	switch {
+	case q.All:
+		v.Set("install", "all")
+	case q.Install > 0:
+		v.Set("install", fmt.Sprint(q.Install))
+	}
+	path := "/api/v1/machines/" + esc(mac) + "/logs"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var out []inventory.InstallLogJSON
+	return out, c.do(ctx, "GET", path, nil, &out)
+}
+
 // Apply brings the server's inventory to req.
 func (c *Client) Apply(ctx context.Context, req inventory.ApplyRequest, dryRun bool) (inventory.Plan, error) {
 	var out inventory.Plan

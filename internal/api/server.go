@@ -143,6 +143,13 @@ var routes = []route{
 		}
 		return s.svc().Events(r.Context(), r.PathValue("mac"), since, offset, limit)
 	}},
+	{method: "GET", path: "/api/v1/machines/{mac}/logs", handle: func(s *Server, r *http.Request) (any, error) {
+		q, err := logQuery(r)
+		if err != nil {
+			return nil, err
+		}
+		return s.svc().InstallLogs(r.Context(), r.PathValue("mac"), q)
+	}},
 	{method: "GET", path: "/api/v1/profiles/{name}/kickstart", handle: func(s *Server, r *http.Request) (any, error) {
 		return s.svc().Kickstart(r.Context(), "", r.PathValue("name"), renderOptions(r))
 	}},
@@ -336,6 +343,25 @@ func page(r *http.Request) (since time.Time, offset, limit int, err error) {
 		}
 	}
 	return since, offset, limit, nil
+}
+
+// logQuery is a logs route's ?name=&install=: a file name, and an install
+// number (1 the newest) or "all".
+func logQuery(r *http.Request) (inventory.LogQuery, error) {
+	v := r.URL.Query()
+	q := inventory.LogQuery{Name: v.Get("name")}
+	switch install := v.Get("install"); install {
+	case "":
+	case "all":
+		q.All = true
+	default:
+		n, err := strconv.Atoi(install)
+		if err != nil || n < 1 {
+			return q, &inventory.Error{Kind: inventory.Invalid, Field: "install", Msg: "install " + strconv.Quote(install) + ": want all, or 1 for the newest install, 2 for the one before..."}
+		}
+		q.Install = n
+	}
+	return q, nil
 }
 
 // renderOptions are a kickstart route's ?base_url=&ftp_base=: the

@@ -222,7 +222,7 @@ func (a *App) serve(ctx context.Context) error {
 	inv := &inventory.Inventory{Store: a.store, SiteOf: a.site, Recorded: a.machines.stream}
 	apiSrv := &api.Server{Inv: inv, Feed: a.feed, Transfers: a.liveTransfers,
 		Logger: a.log.With("server", "api")}
-	httpSrv := &httpd.Server{Open: a.openHTTP, Kickstart: a.kickstart, PhoneHome: a.phoneHome,
+	httpSrv := &httpd.Server{Open: a.openHTTP, Kickstart: a.kickstart, PhoneHome: a.phoneHome, InstallLog: a.installLog,
 		OnFile: a.onHTTP, Logger: a.log.With("server", "http"), Transfers: &a.transfers}
 	dashboard := (&web.Server{Service: inventory.Service{Inv: inv}, Sessions: apiSrv, Logger: a.log.With("server", "web")}).Handler()
 	if a.cfg.APIListen == "" {
@@ -297,8 +297,8 @@ func storeSummary(cfg config.Config) string {
 // the cost of recording them.
 const eventWorkers = 16
 
-// prune deletes, now and then every interval until ctx ends, the events
-// older than --event-retention, all but the newest MaxEventsPerMachine of
+// prune deletes, now and then every interval until ctx ends, the events and
+// install logs older than --event-retention, all but the newest MaxEventsPerMachine of
 // each timeline, and the discovered machines not seen for
 // DiscoveredRetention.
 func (a *App) prune(ctx context.Context, every time.Duration) {
@@ -310,6 +310,13 @@ func (a *App) prune(ctx context.Context, every time.Duration) {
 				a.log.Error("prune events", "err", err)
 			case n > 0:
 				a.log.Info("pruned old events", "count", n, "older-than", a.cfg.Retention)
+			}
+			n, err = a.store.PruneInstallLogs(ctx, time.Now().Add(-a.cfg.Retention))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				a.log.Error("prune install logs", "err", err)
+			case n > 0:
+				a.log.Info("pruned old install logs", "count", n, "older-than", a.cfg.Retention)
 			}
 		}
 		if n, err := a.store.TrimEvents(ctx, MaxEventsPerMachine); err != nil && ctx.Err() == nil {

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -268,6 +270,38 @@ func (a *App) phoneHome(ctx context.Context, token string, r httpd.Report) error
 		return a.store.SetToken(ctx, m.MAC, inventory.NewToken())
 	}
 	return nil
+}
+
+// KeptInstalls is how many installs of a machine keep their logs: the
+// newest, and what the ones before showed.
+const KeptInstalls = 3
+
+// installLog keeps a log the installer sent, under the install of its token.
+// Like reports, logs are taken on the token alone, from any address: a
+// failing install must get its logs home. Their size and names are
+// bounded by httpd, their number by the token (a new install, a new token)
+// and KeptInstalls.
+func (a *App) installLog(ctx context.Context, token string, l httpd.Log) error {
+	m, err := a.store.MachineByToken(ctx, token)
+	if errors.Is(err, store.ErrNotFound) {
+		a.unknownToken(ctx, events.PhoneHome, l.Client)
+		return httpd.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	err = a.store.AddInstallLog(ctx, store.InstallLog{MAC: m.MAC, Install: installKey(token), Name: l.Name, Body: l.Body}, KeptInstalls)
+	if errors.Is(err, store.ErrNotFound) { // removed meanwhile
+		return httpd.ErrNotFound
+	}
+	return err
+}
+
+// installKey names the install a token is for, without the token (which
+// stays secret while the install runs).
+func installKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:8])
 }
 
 // leaseStore adapts the store to the DHCP server's LeaseStore.

@@ -80,7 +80,7 @@ func (e *env) machineCmd() *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.AddCommand(add, edit, reinstall, list, show, remove)
+	cmd.AddCommand(add, edit, reinstall, list, show, remove, e.machineLogsCmd())
 	return cmd
 }
 

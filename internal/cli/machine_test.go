@@ -215,3 +215,49 @@ func testKickstartRenderProfile(t *testing.T, c *cliEnv) {
 	c.fails("profile nope does not exist", "kickstart", "render", "--profile", "nope", "--server-ip", "10.0.0.1")
 	c.fails("not registered", "kickstart", "render", "52:54:00:00:00:77", "--server-ip", "10.0.0.1")
 }
+
+func TestMachineLogs(t *testing.T) { eachMode(t, testMachineLogs) }
+
+func testMachineLogs(t *testing.T, c *cliEnv) {
+	c.setup()
+	const mac = "52:54:00:12:34:56"
+	c.fails("machine 52:54:00:12:34:56 has no install logs: an install sends its logs when it fails", "machine", "logs", mac)
+	db, err := sqlite.Open(t.Context(), c.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hw, _ := net.ParseMAC(mac)
+	for _, l := range []struct{ install, name, body string }{
+		{"first", "anaconda.log", "INFO anaconda: first try\n"},
+		{"second", "anaconda.log", "ERROR anaconda: %post failed\n"}, {"second", "ks.cfg", "text\nurl --url=http://x/"},
+	} {
+		if err := db.AddInstallLog(t.Context(), store.InstallLog{MAC: hw, Install: l.install, Name: l.name, Body: []byte(l.body)}, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	out := c.ok("machine", "logs", mac)
+	if !strings.Contains(out, "==> anaconda.log (install 1, ") || !strings.Contains(out, "ERROR anaconda: %post failed\n\n==> ks.cfg (install 1, ") ||
+		!strings.HasSuffix(out, "url --url=http://x/\n") || strings.Contains(out, "first try") {
+		t.Errorf("machine logs:\n%s", out)
+	}
+	if out := c.ok("machine", "logs", mac, "--name", "anaconda.log"); out != "ERROR anaconda: %post failed\n" {
+		t.Errorf("--name anaconda.log: %q, want the file as it is", out)
+	}
+	if out := c.ok("machine", "logs", mac, "--install", "2"); !strings.Contains(out, "==> anaconda.log (install 2, ") || !strings.Contains(out, "first try") || strings.Contains(out, "ks.cfg") {
+		t.Errorf("--install 2:\n%s", out)
+	}
+	if out := c.ok("machine", "logs", mac, "--all", "--name", "anaconda.log"); strings.Count(out, "==> anaconda.log") != 2 ||
+		strings.Index(out, "%post failed") > strings.Index(out, "first try") {
+		t.Errorf("--all --name anaconda.log: want the newest install first:\n%s", out)
+	}
+	var logs []map[string]any
+	if err := json.Unmarshal([]byte(c.ok("machine", "logs", mac, "-o", "json", "--all")), &logs); err != nil || len(logs) != 3 || logs[0]["install"] != 1.0 {
+		t.Errorf("-o json --all: %v %v", logs, err)
+	}
+	c.fails("has no install logs of install 3", "machine", "logs", mac, "--install", "3")
+	c.fails("has no storage.log", "machine", "logs", mac, "--name", "storage.log")
+	c.fails("not known", "machine", "logs", "52:54:00:12:34:99")
+	c.fails("if any flags in the group [install all] are set none of the others can be", "machine", "logs", mac, "--install", "2", "--all")
+}

@@ -132,6 +132,7 @@ type service interface {
 	Reinstall(ctx context.Context, mac string) (inventory.WriteJSON, error)
 	RemoveMachine(ctx context.Context, mac string) error
 	Kickstart(ctx context.Context, mac, profile string, opt inventory.RenderOptions) (inventory.KickstartJSON, error)
+	InstallLogs(ctx context.Context, mac string, q inventory.LogQuery) ([]inventory.InstallLogJSON, error)
 	Apply(ctx context.Context, req inventory.ApplyRequest, dryRun bool) (inventory.Plan, error)
 }
 

@@ -103,6 +103,12 @@ func TestStoreMigrate(t *testing.T) {
 	if err := src.PutLease(ctx, store.Lease{MAC: stranger, IP: netip.MustParseAddr("10.0.0.50"), Expires: t0, Hostname: "laptop"}); err != nil {
 		t.Fatal(err)
 	}
+	for i, name := range []string{"anaconda.log", "ks.cfg"} {
+		if err := src.AddInstallLog(ctx, store.InstallLog{MAC: mac, Install: "abc", Name: name, Created: t0.Add(time.Duration(i) * time.Second),
+			Body: []byte("log of " + name + "\x00\xff")}, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tokens, _ := src.APITokens(ctx)
 	if err := src.UsedAPIToken(ctx, tokens[0].ID, t0); err != nil {
 		t.Fatal(err)
@@ -122,7 +128,7 @@ func TestStoreMigrate(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, "copy "+filepath.Join(c.data, "snippets")) {
 		t.Fatalf("store migrate: exit %d, stderr %q; want a word about the snippets", code, errs)
 	}
-	if !strings.Contains(out, fmt.Sprintf("copied 1 distros, 1 profiles, 2 machines with %d events, 1 API tokens and 1 leases", events)) {
+	if !strings.Contains(out, fmt.Sprintf("copied 1 distros, 1 profiles, 2 machines with %d events and 2 install logs, 1 API tokens and 1 leases", events)) {
 		t.Fatalf("store migrate said %q", out)
 	}
 	dst, err := postgres.Open(ctx, url)
@@ -152,6 +158,13 @@ func TestStoreMigrate(t *testing.T) {
 			return evs, err
 		})
 	}
+	same("install logs", func(s store.Store) (any, error) {
+		logs, err := s.InstallLogs(ctx, mac)
+		for i := range logs {
+			logs[i].ID = 0 // new IDs, in the same order
+		}
+		return logs, err
+	})
 	if evs, _ := dst.Events(ctx, mac); len(evs) < 3 || evs[2].Detail != "step 2" || evs[2].Fields.Bytes != 2 {
 		t.Fatalf("copied timeline %+v", evs)
 	}

@@ -61,8 +61,8 @@ to the same URL. The SQLite store is left as it was.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "copied %d distros, %d profiles, %d machines with %d events, %d API tokens and %d leases from %s to %s\n",
-				n.Distros, n.Profiles, n.Machines, n.Events, n.APITokens, n.Leases, filepath.Join(dir, sqlite.FileName), dst)
+			fmt.Fprintf(e.stdout, "copied %d distros, %d profiles, %d machines with %d events and %d install logs, %d API tokens and %d leases from %s to %s\n",
+				n.Distros, n.Profiles, n.Machines, n.Events, n.InstallLogs, n.APITokens, n.Leases, filepath.Join(dir, sqlite.FileName), dst)
 			// Snippets are files, each server's own: the database has none.
 			if snippets, _ := os.ReadDir(inventory.SnippetsDir(dir)); len(snippets) > 0 {
 				fmt.Fprintf(e.stderr, "kickstart snippets are not in the database: copy %s to the data directory of every server\n",

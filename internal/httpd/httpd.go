@@ -1,6 +1,7 @@
 // Package httpd is kickstand's HTTP server: install trees and boot files
 // (with Range, conditional requests, exact Content-Length and sendfile), the
-// per-machine kickstart, and the phone-home endpoint that %pre/%post call.
+// per-machine kickstart, and the phone-home endpoints that %pre/%post/%onerror
+// call (reports, and the installer's logs).
 //
 // What a client holds is bounded: connections by MaxConns (idle ones make
 // room for new ones), a request by ReadTimeout and maxHeaderBytes, a
@@ -88,6 +89,9 @@ type Server struct {
 	Kickstart func(ctx context.Context, token string, client netip.Addr) ([]byte, error)
 	// PhoneHome records a machine's report. ErrNotFound gives 404.
 	PhoneHome func(ctx context.Context, token string, r Report) error
+	// InstallLog keeps a log file the installer sent (installlog.go).
+	// ErrNotFound gives 404.
+	InstallLog func(ctx context.Context, token string, l Log) error
 	// OnFile is called after each file request.
 	OnFile func(Transfer)
 	// Dashboard, if set, serves every path under /ui/, and / (which it
@@ -103,7 +107,8 @@ type Server struct {
 	// request. Defaults to DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// ReadTimeout bounds reading a whole request, headers and body (a
-	// phone-home form is under 64 KiB). Defaults to DefaultReadTimeout.
+	// phone-home form is under 64 KiB, an install log under MaxLogBytes).
+	// Defaults to DefaultReadTimeout.
 	ReadTimeout time.Duration
 	// StallTimeout is how long a client may leave a response unread: each
 	// write, and each 256 KiB of a file, must reach the connection within
@@ -133,6 +138,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /ks/{token}", s.serveKickstart)
 	mux.HandleFunc("POST /phone-home/{token}", s.servePhoneHome)
+	mux.HandleFunc("POST /phone-home/{token}/log/{name}", s.serveInstallLog)
 	mux.HandleFunc("GET /{path...}", s.serveFile)
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)

@@ -262,3 +262,60 @@ func TestDoubleSlashAndHEAD(t *testing.T) {
 		}
 	}
 }
+
+// An install log is taken only under a known token, with a name from the
+// list, up to MaxLogBytes; what is taken arrives byte for byte.
+func TestInstallLog(t *testing.T) {
+	type kept struct {
+		token string
+		log   Log
+	}
+	var got []kept
+	notFound := func(context.Context, string, netip.Addr) (File, error) { return nil, fs.ErrNotExist }
+	s := &Server{Open: notFound, InstallLog: func(_ context.Context, token string, l Log) error {
+		if token != "good" {
+			return fmt.Errorf("token %s: %w", token, ErrNotFound)
+		}
+		got = append(got, kept{token, l})
+		return nil
+	}}
+	h := s.Handler()
+	full := bytes.Repeat([]byte("x"), MaxLogBytes)
+	tests := []struct {
+		path   string
+		body   []byte
+		status int
+	}{
+		{"/phone-home/good/log/anaconda.log", []byte("line\x00\xff\n"), 200},
+		{"/phone-home/good/log/ks.cfg", full, 200},
+		{"/phone-home/good/log/program.log", append(full, 'y'), 413},
+		{"/phone-home/good/log/passwd", []byte("x"), 400},
+		{"/phone-home/good/log/..%2Fetc%2Fpasswd", []byte("x"), 400},
+		{"/phone-home/good/log/anaconda.log.1", []byte("x"), 400},
+		{"/phone-home/wrong/log/anaconda.log", []byte("x"), 404},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest("POST", tt.path, bytes.NewReader(tt.body))
+		req.RemoteAddr = "192.0.2.7:1234"
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tt.status {
+			t.Errorf("POST %s (%d bytes): status %d %q, want %d", tt.path, len(tt.body), rec.Code, rec.Body.String(), tt.status)
+		}
+	}
+	if len(got) != 2 || got[0].log.Name != "anaconda.log" || string(got[0].log.Body) != "line\x00\xff\n" ||
+		got[0].log.Client != netip.MustParseAddr("192.0.2.7") || got[1].log.Name != "ks.cfg" || !bytes.Equal(got[1].log.Body, full) {
+		t.Fatalf("kept %d logs: %+v", len(got), got)
+	}
+	// GET is not an upload, and a server without the func takes none.
+	for _, tt := range []struct {
+		s      *Server
+		method string
+	}{{s, "GET"}, {&Server{Open: notFound}, "POST"}} {
+		rec := httptest.NewRecorder()
+		tt.s.Handler().ServeHTTP(rec, httptest.NewRequest(tt.method, "/phone-home/good/log/anaconda.log", strings.NewReader("x")))
+		if rec.Code != 404 && rec.Code != 405 {
+			t.Errorf("%s without an upload route: status %d, want 404 or 405", tt.method, rec.Code)
+		}
+	}
+}

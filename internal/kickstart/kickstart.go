@@ -29,8 +29,9 @@ var builtinFS embed.FS
 
 // Builtins are the snippets every template can include with
 // {{ snippet "NAME" }}: network (DHCP, or the machine's static settings),
-// partitioning (var "disk", autopart of var "autopart_type") and phone-home
-// (%pre, %post and %onerror reporting to kickstand).
+// partitioning (var "disk", autopart of var "autopart_type"), phone-home
+// (%pre, %post and %onerror reporting to kickstand, with the installer's logs
+// as var "send_logs" says) and send-logs (the shell lines that send them).
 var Builtins = func() map[string]string {
 	out := map[string]string{}
 	entries, _ := fs.ReadDir(builtinFS, "snippets")
@@ -50,6 +51,9 @@ var DefaultVars = map[string]string{
 	"autopart_type": "lvm",
 	// rootpw_hash is a crypt(3) hash for `rootpw --iscrypted`; empty locks root.
 	"rootpw_hash": "",
+	// send_logs is when the installer's logs go to kickstand: "onerror"
+	// (an install that fails), "always" (also one that succeeds) or "never".
+	"send_logs": "onerror",
 }
 
 // Data is what a template can use.

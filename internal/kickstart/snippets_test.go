@@ -1,6 +1,7 @@
 package kickstart
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,23 +67,41 @@ func TestBuiltinSnippetsGolden(t *testing.T) {
 		snippet, file string
 		network       Network
 		hostname      string
+		vars          map[string]string
 	}{
-		{"network", "snippet-network-dhcp.ks", Network{}, "node1"},
-		{"network", "snippet-network-dhcp-nohostname.ks", Network{}, ""},
-		{"network", "snippet-network-static.ks", static, "node1"},
-		{"network", "snippet-network-static-minimal.ks", Network{Static: true, Address: "10.0.0.5", Netmask: "255.255.0.0"}, ""},
-		{"partitioning", "snippet-partitioning.ks", Network{}, ""},
-		{"phone-home", "snippet-phone-home.ks", Network{}, ""},
+		{"network", "snippet-network-dhcp.ks", Network{}, "node1", nil},
+		{"network", "snippet-network-dhcp-nohostname.ks", Network{}, "", nil},
+		{"network", "snippet-network-static.ks", static, "node1", nil},
+		{"network", "snippet-network-static-minimal.ks", Network{Static: true, Address: "10.0.0.5", Netmask: "255.255.0.0"}, "", nil},
+		{"partitioning", "snippet-partitioning.ks", Network{}, "", nil},
+		{"phone-home", "snippet-phone-home.ks", Network{}, "", nil},
+		{"phone-home", "snippet-phone-home-logs-always.ks", Network{}, "", map[string]string{"send_logs": "always"}},
+		{"phone-home", "snippet-phone-home-logs-never.ks", Network{}, "", map[string]string{"send_logs": "never"}},
+		{"send-logs", "snippet-send-logs.ks", Network{}, "", nil},
 	} {
 		d := data(map[string]string{"disk": "nvme0n1", "autopart_type": "plain"})
+		maps.Copy(d.Vars, tc.vars)
 		d.Network, d.Hostname = tc.network, tc.hostname
-		got, err := Render(tc.file, `{{ snippet "`+tc.snippet+`" }}`+"\n", d, nil)
+		text := `{{ snippet "` + tc.snippet + `" }}` + "\n"
+		if tc.snippet == "send-logs" {
+			// Shell lines: a script section's body. (Golden files are
+			// kickstarts that package validate checks.)
+			text = "%onerror\n" + text + "%end\n"
+		}
+		got, err := Render(tc.file, text, d, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.file, err)
 		}
 		golden(t, tc.file, got)
+		if tc.snippet != "phone-home" {
+			continue
+		}
+		// The sections alone are a kickstart that anaconda would take.
+		if problems := validate.Check(string(got), validate.Options{}); problems != nil {
+			t.Errorf("%s does not pass validation: %v", tc.file, problems)
+		}
 	}
-	if len(Builtins) != 3 {
+	if len(Builtins) != 4 {
 		t.Errorf("built-in snippets %v: a new one needs a golden case here", Builtins)
 	}
 }

@@ -147,6 +147,19 @@ type Event struct {
 	Fields events.Fields
 }
 
+// InstallLog is one log file an installer sent home (anaconda.log, the
+// kickstart as anaconda read it...), kept per install.
+type InstallLog struct {
+	ID  int64
+	MAC net.HardwareAddr
+	// Install says which install the log belongs to: the same for every log
+	// sent on one phone-home token (a new install, a new token).
+	Install string
+	Name    string
+	Created time.Time
+	Body    []byte
+}
+
 // APIToken is a REST API token: its public ID, and a hash of its secret
 // (the secret itself is shown once, at creation, and never stored).
 type APIToken struct {
@@ -181,18 +194,20 @@ type Store interface {
 	// MachineByIP returns the machine whose reserved address is ip.
 	MachineByIP(ctx context.Context, ip netip.Addr) (Machine, error)
 	Machines(ctx context.Context) ([]Machine, error)
+	// RemoveMachine deletes the machine with its events, install logs and
+	// lease.
 	RemoveMachine(ctx context.Context, mac net.HardwareAddr) error
 	// SetToken replaces the machine's token (ErrNotFound if there is no such
 	// machine), leaving every other field as it is.
 	SetToken(ctx context.Context, mac net.HardwareAddr, token string) error
 	// Discover adds m, a machine seen on the wire (no profile), unless a
 	// machine with its MAC exists; then only keep discovered machines remain:
-	// those seen longest ago go, with their events. It reports whether m was
+	// those seen longest ago go, with their events and install logs. It reports whether m was
 	// added. Registered machines are never removed by it. m.Seen is when it
 	// was seen (zero: now).
 	Discover(ctx context.Context, m Machine, keep int) (bool, error)
 	// PruneDiscovered deletes the discovered machines not seen since before,
-	// with their events. It returns how many machines went.
+	// with their events and install logs. It returns how many machines went.
 	PruneDiscovered(ctx context.Context, before time.Time) (int64, error)
 	// Record appends ev to the machine's timeline and, if step is not empty,
 	// advances the machine toward it (see Advance), in one transaction, so
@@ -206,6 +221,19 @@ type Store interface {
 	// TrimEvents deletes all but the newest keep events of every machine
 	// and returns how many went.
 	TrimEvents(ctx context.Context, keep int) (int64, error)
+
+	// AddInstallLog keeps l (l.Created zero: now), replacing the log of
+	// the same MAC, install and name; then only the logs of the machine's
+	// keep newest installs remain (an install is as new as its newest log).
+	// In one transaction. A log for a MAC that is not a machine is not
+	// kept: ErrNotFound.
+	AddInstallLog(ctx context.Context, l InstallLog, keep int) error
+	// InstallLogs returns the machine's logs, oldest first (by ID, which
+	// grows with every log added).
+	InstallLogs(ctx context.Context, mac net.HardwareAddr) ([]InstallLog, error)
+	// PruneInstallLogs deletes the logs created before before, of every
+	// machine, and returns how many.
+	PruneInstallLogs(ctx context.Context, before time.Time) (int64, error)
 
 	// AddAPIToken records a REST API token (ErrExists if its name or ID is
 	// taken); APIToken returns one by ID, APITokens all by name;

@@ -113,6 +113,8 @@ type machinePage struct {
 	BootConfig *inventory.EventJSON
 	Profiles   []string
 	Vars       [][2]string
+	// Logs are what the newest install that sent logs sent.
+	Logs []inventory.InstallLogJSON
 }
 
 func (s *Server) machine(w http.ResponseWriter, r *http.Request, v view) {
@@ -131,6 +133,10 @@ func (s *Server) machine(w http.ResponseWriter, r *http.Request, v view) {
 	}
 	for _, k := range slices.Sorted(maps.Keys(m.Vars)) {
 		p.Vars = append(p.Vars, [2]string{k, m.Vars[k]})
+	}
+	if p.Logs, err = s.Service.InstallLogs(r.Context(), m.MAC, inventory.LogQuery{}); err != nil {
+		s.fail(w, v, err)
+		return
 	}
 	if m.Profile == "" {
 		p.KickstartErr = "none: a discovered machine installs nothing until it is given a profile"

@@ -323,3 +323,25 @@ func TestMarks(t *testing.T) {
 		}
 	}
 }
+
+// The machine's page shows the logs of its newest install that sent logs,
+// as text.
+func TestInstallLogsOnMachinePage(t *testing.T) {
+	f := newFixture(t, 0)
+	ctx := context.Background()
+	f.addMachine(t, "52:54:00:00:00:01", "web", "node1")
+	mac, _ := store.ParseMAC("52:54:00:00:00:01")
+	c := f.client()
+	f.login(t, c, f.ro)
+	if _, body := f.get(t, c, "/ui/machines/52:54:00:00:00:01"); !strings.Contains(body, "No install has sent its logs") {
+		t.Errorf("a machine without logs: the page does not say so:\n%s", body)
+	}
+	for _, l := range []struct{ install, body string }{{"old", "older install"}, {"new", "ERROR " + hostile}} {
+		must(t, f.db.AddInstallLog(ctx, store.InstallLog{MAC: mac, Install: l.install, Name: "anaconda.log", Body: []byte(l.body)}, 3))
+	}
+	_, body := f.get(t, c, "/ui/machines/52:54:00:00:00:01")
+	if !strings.Contains(body, "<summary>anaconda.log (") || !strings.Contains(body, "<pre>ERROR &lt;img src=x onerror=alert(1)&gt;</pre>") ||
+		strings.Contains(body, "older install") || strings.Contains(body, "<img") {
+		t.Errorf("the page does not show the newest install's anaconda.log as text:\n%s", body)
+	}
+}

@@ -245,3 +245,20 @@ func ScanLease(row Row) (store.Lease, error) {
 	l.IP, err = netip.ParseAddr(ip)
 	return l, err
 }
+
+// InstallLog lists an install log's columns, in the order of ScanInstallLog.
+const InstallLog = `id, mac, install, name, created, body`
+
+// ScanInstallLog reads a row of the InstallLog columns.
+func ScanInstallLog(row Row) (store.InstallLog, error) {
+	var l store.InstallLog
+	var mac string
+	var created int64
+	if err := row.Scan(&l.ID, &mac, &l.Install, &l.Name, &created, &l.Body); err != nil {
+		return l, err
+	}
+	l.Created = FromTime(created)
+	var err error
+	l.MAC, err = net.ParseMAC(mac)
+	return l, err
+}

@@ -14,7 +14,7 @@ import (
 
 // Imported counts the records Import copied.
 type Imported struct {
-	Distros, Profiles, Machines, Events, APITokens, Leases int
+	Distros, Profiles, Machines, Events, InstallLogs, APITokens, Leases int
 }
 
 // ErrNotEmpty is returned by Import when the database already holds records.
@@ -85,7 +85,7 @@ func importCatalog(ctx context.Context, tx pgx.Tx, from store.Store, n *Imported
 	return nil
 }
 
-// importMachines copies the machines and their timelines.
+// importMachines copies the machines, their timelines and install logs.
 func importMachines(ctx context.Context, tx pgx.Tx, from store.Store, n *Imported) error {
 	machines, err := from.Machines(ctx)
 	if err != nil {
@@ -122,6 +122,18 @@ func importMachines(ctx context.Context, tx pgx.Tx, from store.Store, n *Importe
 			return fmt.Errorf("events of %s: %w", m.MAC, err)
 		}
 		n.Events += len(evs)
+		logs, err := from.InstallLogs(ctx, m.MAC)
+		if err != nil {
+			return err
+		}
+		rows = make([][]any, len(logs))
+		for i, l := range logs {
+			rows[i] = []any{l.MAC.String(), l.Install, l.Name, unix(l.Created), l.Body}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"install_logs"}, []string{"mac", "install", "name", "created", "body"}, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("install logs of %s: %w", m.MAC, err)
+		}
+		n.InstallLogs += len(logs)
 	}
 	return nil
 }

@@ -242,8 +242,53 @@ func (d *DB) removeMachinesCount(ctx context.Context, tx pgx.Tx, selectMACs stri
 	if err != nil || len(macs) == 0 {
 		return 0, err
 	}
-	_, err = tx.Exec(ctx, `DELETE FROM events WHERE mac = ANY($1)`, macs)
+	if _, err := tx.Exec(ctx, `DELETE FROM events WHERE mac = ANY($1)`, macs); err != nil {
+		return 0, err
+	}
+	_, err = tx.Exec(ctx, `DELETE FROM install_logs WHERE mac = ANY($1)`, macs)
 	return int64(len(macs)), err
+}
+
+// AddInstallLog keeps l, replacing the same log of the same install, and
+// then only the logs of the machine's keep newest installs.
+func (d *DB) AddInstallLog(ctx context.Context, l store.InstallLog, keep int) error {
+	if len(l.MAC) == 0 || l.Install == "" || l.Name == "" {
+		return fmt.Errorf("install log needs a MAC, an install and a name")
+	}
+	if l.Created.IsZero() {
+		l.Created = now()
+	}
+	if l.Body == nil {
+		l.Body = []byte{} // the column is NOT NULL
+	}
+	mac := l.MAC.String()
+	return d.inTx(ctx, false, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM install_logs WHERE mac = $1 AND install = $2 AND name = $3`,
+			mac, l.Install, l.Name); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO install_logs (mac, install, name, created, body)
+			SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM machines WHERE mac = $1)`,
+			mac, l.Install, l.Name, unix(l.Created), l.Body)
+		if err := affected(tag, err, fmt.Sprintf("machine %s", l.MAC)); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM install_logs WHERE mac = $1 AND install NOT IN
+			(SELECT install FROM install_logs WHERE mac = $1 GROUP BY install ORDER BY max(id) DESC LIMIT $2)`, mac, keep)
+		return err
+	})
+}
+
+// InstallLogs returns the machine's install logs, oldest first.
+func (d *DB) InstallLogs(ctx context.Context, mac net.HardwareAddr) ([]store.InstallLog, error) {
+	return queryAll(ctx, d.pool, columns.ScanInstallLog,
+		`SELECT `+columns.InstallLog+` FROM install_logs WHERE mac = $1 ORDER BY id`, mac.String())
+}
+
+// PruneInstallLogs deletes the install logs created before before.
+func (d *DB) PruneInstallLogs(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := d.pool.Exec(ctx, `DELETE FROM install_logs WHERE created < $1`, unix(before))
+	return tag.RowsAffected(), err
 }
 
 // PruneDiscovered deletes discovered machines not seen since before, with

@@ -207,8 +207,10 @@ func (d *DB) Discover(ctx context.Context, m store.Machine, keep int) (bool, err
 		added = true
 		// Over the cap, the discovered machines seen longest ago go.
 		const stale = `SELECT mac FROM machines WHERE profile IS NULL ORDER BY seen DESC, mac LIMIT -1 OFFSET ?`
-		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE mac IN (`+stale+`)`, keep); err != nil {
-			return err
+		for _, table := range []string{"events", "install_logs"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE mac IN (`+stale+`)`, keep); err != nil {
+				return err
+			}
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM machines WHERE mac IN (`+stale+`)`, keep)
 		return err
@@ -225,8 +227,10 @@ func (d *DB) PruneDiscovered(ctx context.Context, before time.Time) (int64, erro
 	var n int64
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		const stale = `SELECT mac FROM machines WHERE profile IS NULL AND seen < ?`
-		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE mac IN (`+stale+`)`, unix(before)); err != nil {
-			return err
+		for _, table := range []string{"events", "install_logs"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE mac IN (`+stale+`)`, unix(before)); err != nil {
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM machines WHERE mac IN (`+stale+`)`, unix(before))
 		if err != nil {
@@ -243,7 +247,7 @@ func (d *DB) Machines(ctx context.Context) ([]store.Machine, error) {
 	return queryAll(ctx, d.db, columns.ScanMachine, `SELECT `+columns.Machine+` FROM machines ORDER BY mac`)
 }
 
-// RemoveMachine deletes the machine, its events and its lease.
+// RemoveMachine deletes the machine, its events, install logs and lease.
 func (d *DB) RemoveMachine(ctx context.Context, mac net.HardwareAddr) error {
 	// A journaled lease of the machine must not reach the table after it.
 	if err := d.flushLeases(ctx); err != nil {
@@ -254,11 +258,12 @@ func (d *DB) RemoveMachine(ctx context.Context, mac net.HardwareAddr) error {
 		if err := affected(res, err, fmt.Sprintf("machine %s", mac)); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE mac = ?`, mac.String()); err != nil {
-			return err
+		for _, table := range []string{"events", "install_logs", "leases"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE mac = ?`, mac.String()); err != nil {
+				return err
+			}
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM leases WHERE mac = ?`, mac.String())
-		return err
+		return nil
 	})
 }
 
@@ -320,6 +325,51 @@ func (d *DB) TrimEvents(ctx context.Context, keep int) (int64, error) {
 		n += k
 	}
 	return n, nil
+}
+
+// AddInstallLog keeps l, replacing the same log of the same install, and
+// then only the logs of the machine's keep newest installs.
+func (d *DB) AddInstallLog(ctx context.Context, l store.InstallLog, keep int) error {
+	if len(l.MAC) == 0 || l.Install == "" || l.Name == "" {
+		return fmt.Errorf("install log needs a MAC, an install and a name")
+	}
+	if l.Created.IsZero() {
+		l.Created = now()
+	}
+	if l.Body == nil {
+		l.Body = []byte{} // the column is NOT NULL
+	}
+	mac := l.MAC.String()
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM install_logs WHERE mac = ? AND install = ? AND name = ?`,
+			mac, l.Install, l.Name); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO install_logs (mac, install, name, created, body)
+			SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM machines WHERE mac = ?)`,
+			mac, l.Install, l.Name, unix(l.Created), l.Body, mac)
+		if err := affected(res, err, fmt.Sprintf("machine %s", l.MAC)); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM install_logs WHERE mac = ? AND install NOT IN
+			(SELECT install FROM install_logs WHERE mac = ? GROUP BY install ORDER BY max(id) DESC LIMIT ?)`, mac, mac, keep)
+		return err
+	})
+}
+
+// InstallLogs returns the machine's install logs, oldest first.
+func (d *DB) InstallLogs(ctx context.Context, mac net.HardwareAddr) ([]store.InstallLog, error) {
+	return queryAll(ctx, d.db, columns.ScanInstallLog,
+		`SELECT `+columns.InstallLog+` FROM install_logs WHERE mac = ? ORDER BY id`, mac.String())
+}
+
+// PruneInstallLogs deletes the install logs created before before.
+func (d *DB) PruneInstallLogs(ctx context.Context, before time.Time) (int64, error) {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM install_logs WHERE created < ?`, unix(before))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // AddAPIToken records t.

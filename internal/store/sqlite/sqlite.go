@@ -184,6 +184,14 @@ var migrations = []string{
 	// 7: an event's typed facts, as JSON ('' for none: events recorded
 	// before have their detail text only).
 	`ALTER TABLE events ADD COLUMN fields TEXT NOT NULL DEFAULT '';`,
+	// 8: the logs installers send home, per install (the token they were
+	// sent on), one row per file.
+	`CREATE TABLE install_logs (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		mac TEXT NOT NULL, install TEXT NOT NULL, name TEXT NOT NULL,
+		created INTEGER NOT NULL, body BLOB NOT NULL,
+		UNIQUE (mac, install, name));
+	CREATE INDEX install_logs_created ON install_logs(created);`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

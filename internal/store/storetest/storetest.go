@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Leases", testLeases},
 		{"SaveLeases", testSaveLeases},
 		{"APITokens", testAPITokens},
+		{"InstallLogs", testInstallLogs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -446,4 +447,70 @@ func testAPITokens(t *testing.T, s store.Store) {
 	wantErr(t, s.RemoveAPIToken(ctx, "ci"), store.ErrNotFound)
 	_, err = s.APIToken(ctx, "a1")
 	wantErr(t, err, store.ErrNotFound)
+}
+
+func testInstallLogs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	add := func(mac net.HardwareAddr, install, name, body string, at time.Time, keep int) error {
+		return s.AddInstallLog(ctx, store.InstallLog{MAC: mac, Install: install, Name: name, Body: []byte(body), Created: at}, keep)
+	}
+	type row struct{ install, name, body string }
+	check := func(mac net.HardwareAddr, want ...row) []store.InstallLog {
+		t.Helper()
+		logs, err := s.InstallLogs(ctx, mac)
+		must(t, err)
+		var got []row
+		for _, l := range logs {
+			if l.MAC.String() != mac.String() {
+				t.Fatalf("InstallLogs(%s) gave a log of %s", mac, l.MAC)
+			}
+			got = append(got, row{l.Install, l.Name, string(l.Body)})
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("InstallLogs(%s) = %q, want %q", mac, got, want)
+		}
+		return logs
+	}
+	// Only a machine's logs are kept: anything holding no token cannot
+	// fill the table (the token check is the caller's).
+	wantErr(t, add(mac1, "a", "anaconda.log", "x", t0, 3), store.ErrNotFound)
+	must(t, s.PutMachine(ctx, store.Machine{MAC: mac1, State: store.StateInstalling, Token: "t1"}))
+	must(t, s.PutMachine(ctx, store.Machine{MAC: mac2, State: store.StateInstalling, Token: "t2"}))
+	check(mac1)
+
+	// Bodies come back byte for byte; a second log of the same name in the
+	// same install replaces the first, and is then the newest.
+	binary := "line 1\n\x00\xff\xfe not UTF-8\r\n"
+	must(t, add(mac1, "a", "anaconda.log", "first", t0, 3))
+	must(t, add(mac1, "a", "ks.cfg", binary, t0.Add(time.Second), 3))
+	must(t, add(mac1, "a", "anaconda.log", "second", t0.Add(2*time.Second), 3))
+	must(t, add(mac2, "z", "anaconda.log", "other machine", t0, 3))
+	logs := check(mac1, row{"a", "ks.cfg", binary}, row{"a", "anaconda.log", "second"})
+	if !logs[0].Created.Equal(t0.Add(time.Second)) || logs[0].ID >= logs[1].ID {
+		t.Fatalf("created %v (want %v), IDs %d, %d (want growing)", logs[0].Created, t0.Add(time.Second), logs[0].ID, logs[1].ID)
+	}
+
+	// Only the keep newest installs of a machine stay; an install is as new
+	// as its newest log, and other machines' logs are left alone.
+	must(t, add(mac1, "b", "anaconda.log", "b1", t0.Add(3*time.Second), 2))
+	must(t, add(mac1, "a", "program.log", "a3", t0.Add(4*time.Second), 2))
+	check(mac1, row{"a", "ks.cfg", binary}, row{"a", "anaconda.log", "second"}, row{"b", "anaconda.log", "b1"}, row{"a", "program.log", "a3"})
+	must(t, add(mac1, "c", "anaconda.log", "c1", t0.Add(5*time.Second), 2))
+	check(mac1, row{"a", "ks.cfg", binary}, row{"a", "anaconda.log", "second"}, row{"a", "program.log", "a3"}, row{"c", "anaconda.log", "c1"})
+	check(mac2, row{"z", "anaconda.log", "other machine"})
+
+	// Pruning deletes exactly the logs created before the cut, of every machine.
+	n, err := s.PruneInstallLogs(ctx, t0.Add(2*time.Second))
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("PruneInstallLogs removed %d logs, want 2 (ks.cfg at t0+1s, mac2's at t0)", n)
+	}
+	check(mac1, row{"a", "anaconda.log", "second"}, row{"a", "program.log", "a3"}, row{"c", "anaconda.log", "c1"})
+	check(mac2)
+
+	// A removed machine's logs go with it; a new machine of that MAC starts empty.
+	must(t, s.RemoveMachine(ctx, mac1))
+	must(t, s.PutMachine(ctx, store.Machine{MAC: mac1, State: store.StateNew, Token: "t3"}))
+	check(mac1)
 }
