@@ -22,6 +22,13 @@ func mkGRUB(t *testing.T, modules ...string) []byte {
 // mkGRUBPrefix is mkGRUB with a built-in prefix (grub-mkimage -p).
 func mkGRUBPrefix(t *testing.T, prefix string, modules ...string) []byte {
 	t.Helper()
+	return mkGRUBConfig(t, prefix, "", modules...)
+}
+
+// mkGRUBConfig is mkGRUBPrefix with the config in file cfg embedded
+// (grub-mkimage -c), none when cfg is "".
+func mkGRUBConfig(t *testing.T, prefix, cfg string, modules ...string) []byte {
+	t.Helper()
 	if _, err := exec.LookPath("grub-mkimage"); err != nil || !fileExists(filepath.Join(grubModDir, "linux.mod")) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("grub-mkimage and %s are needed (Debian grub-common, grub-efi-amd64-bin): %v", grubModDir, err)
@@ -29,7 +36,11 @@ func mkGRUBPrefix(t *testing.T, prefix string, modules ...string) []byte {
 		t.Skip("grub-mkimage or x86_64-efi modules not installed")
 	}
 	out := filepath.Join(t.TempDir(), "grubx64.efi")
-	args := append([]string{"-O", "x86_64-efi", "-p", prefix, "-o", out}, modules...)
+	args := []string{"-O", "x86_64-efi", "-p", prefix, "-o", out}
+	if cfg != "" {
+		args = append(args, "-c", cfg)
+	}
+	args = append(args, modules...)
 	if b, err := exec.Command("grub-mkimage", args...).CombinedOutput(); err != nil {
 		t.Fatalf("grub-mkimage %v: %v\n%s", modules, err, b)
 	}
@@ -59,6 +70,9 @@ func TestReadGRUB(t *testing.T) {
 		{"the distro's config says linuxefi", both, "set default=0\nmenuentry 'Install' {\n\tlinuxefi /images/pxeboot/vmlinuz inst.stage2=hd:LABEL=x\n\tinitrdefi /images/pxeboot/initrd.img\n}\n", true, true},
 		{"the distro's config says linux", both, "menuentry 'Install' {\n  linux /images/pxeboot/vmlinuz quiet\n  initrd /images/pxeboot/initrd.img\n}\n", false, true},
 		{"a config without kernel lines decides nothing", rhel8, "set timeout=60\n", true, false},
+		// A RHEL 8 grub.cfg beside a GRUB without linuxefi (Debian 13's
+		// signed one has only linux): GRUB would not find the command.
+		{"the config says linuxefi, the image has only linux", rhel9, "menuentry 'Install' {\n\tlinuxefi /images/pxeboot/vmlinuz\n\tinitrdefi /images/pxeboot/initrd.img\n}\n", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g, err := ReadGRUB(tc.image, []byte(tc.cfg))
@@ -98,6 +112,75 @@ func TestReadGRUBPrefix(t *testing.T) {
 			t.Errorf("with prefix %q the modules %v lack http", prefix, g.Modules)
 		}
 	}
+}
+
+// TestReadGRUBConfig reads the embedded config (grub-mkimage -c), as
+// Debian's signed images carry one.
+func TestReadGRUBConfig(t *testing.T) {
+	const config = "normal (memdisk)/grub.cfg\n"
+	cfg := filepath.Join(t.TempDir(), "embedded.cfg")
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, want string }{{"", ""}, {cfg, config}} {
+		g, err := ReadGRUB(mkGRUBConfig(t, "/grub", tc.name, "normal", "linux", "http"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.Config != tc.want || g.Prefix != "/grub" {
+			t.Errorf("config %q prefix %q, want %q and /grub", g.Config, g.Prefix, tc.want)
+		}
+	}
+}
+
+// TestReadGRUBSignedDebian reads Debian 13's signed netboot GRUB, the one
+// the Secure Boot fixture ISO carries, from the package the e2e fixture
+// build downloads (make fixtures) into .cache/e2e/trixie: its prefix, its
+// embedded config, the commands it has — linux, not linuxefi, which a RHEL
+// 8 grub.cfg beside it would name — and http.
+func TestReadGRUBSignedDebian(t *testing.T) {
+	image := signedDebianGRUB(t)
+	rhel8Cfg := []byte("menuentry 'Install' {\n\tlinuxefi /images/pxeboot/vmlinuz\n\tinitrdefi /images/pxeboot/initrd.img\n}\n")
+	g, err := ReadGRUB(image, rhel8Cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Prefix != "/grub" || g.Config != "normal (memdisk)/grub.cfg\n" {
+		t.Errorf("prefix %q config %q, want /grub and normal (memdisk)/grub.cfg", g.Prefix, g.Config)
+	}
+	if !g.HTTP || g.LinuxEFI {
+		t.Errorf("HTTP=%v LinuxEFI=%v, want true false: the image has no linuxefi, whatever the config says", g.HTTP, g.LinuxEFI)
+	}
+	for _, m := range []string{"linux", "http", "efinet", "memdisk", "squash4"} {
+		if !slices.Contains(g.Modules, m) {
+			t.Errorf("modules %v lack %q", g.Modules, m)
+		}
+	}
+}
+
+// signedDebianGRUB is grubnetx64.efi.signed out of the grub-efi-amd64-signed
+// package in the repository's .cache/e2e/trixie/debs. It skips when the
+// package is not there: the unit tests run before the e2e fixture build
+// that downloads it (CI too), and the e2e Secure Boot tests boot the same
+// image.
+func signedDebianGRUB(t *testing.T) []byte {
+	t.Helper()
+	debs, _ := filepath.Glob("../../.cache/e2e/trixie/debs/grub-efi-amd64-signed_*.deb")
+	if len(debs) == 0 {
+		t.Skip("no Debian 13 grub-efi-amd64-signed package in .cache/e2e/trixie/debs: make fixtures downloads it")
+	}
+	if _, err := exec.LookPath("dpkg-deb"); err != nil {
+		t.Skip("dpkg-deb is needed to unpack the package")
+	}
+	dir := t.TempDir()
+	if b, err := exec.Command("dpkg-deb", "-x", debs[len(debs)-1], dir).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x %s: %v\n%s", debs[len(debs)-1], err, b)
+	}
+	image, err := os.ReadFile(filepath.Join(dir, "usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return image
 }
 
 func TestReadGRUBBad(t *testing.T) {
