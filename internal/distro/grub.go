@@ -31,7 +31,19 @@ type GRUB struct {
 	// "normal (memdisk)/grub.cfg" in Debian's signed images, whose memdisk
 	// config then sources the config from $prefix.
 	Config string
+	// MemdiskConfig is the config file in the image's memdisk that its
+	// embedded config names ("(memdisk)/grub.cfg"), "" for none or when the
+	// memdisk cannot be read: in Debian's signed GRUB it sources
+	// $prefix/x86_64-efi/grub.cfg, else $prefix/grub.cfg.
+	MemdiskConfig string
+	// PrefixConfigs are the files under $prefix that the embedded and
+	// memdisk configs source, in their order ("x86_64-efi/grub.cfg",
+	// "grub.cfg"): where this GRUB looks for its config on the server.
+	PrefixConfigs []string
 }
+
+// maxMemdiskConfig bounds the memdisk config read out of an image.
+const maxMemdiskConfig = 1 << 20
 
 // BadGRUBError is a GRUB image that ReadGRUB cannot make sense of.
 type BadGRUBError struct {
@@ -52,6 +64,7 @@ const (
 	grubModInfoSize   = 24
 	grubModHeaderSize = 8
 	grubObjELF        = 0
+	grubObjMemdisk    = 1
 	grubObjConfig     = 2
 	grubObjPrefix     = 3
 )
@@ -71,6 +84,12 @@ func ReadGRUB(image []byte, distroCfg []byte) (GRUB, error) {
 		return GRUB{}, err
 	}
 	g := GRUB{Modules: a.modules, HTTP: slices.Contains(a.modules, "http"), Prefix: a.prefix, Config: a.config}
+	if name, ok := memdiskPath(a.config); ok && a.memdisk != nil {
+		if b, err := squashfsFile(a.memdisk, name, maxMemdiskConfig); err == nil {
+			g.MemdiskConfig = string(b)
+		}
+	}
+	g.PrefixConfigs = prefixConfigs(g.Config + "\n" + g.MemdiskConfig)
 	if cmd, ok := cfgKernelCommand(distroCfg); ok && !lacksCommand(a.modules, cmd) {
 		g.LinuxEFI = cmd == "linuxefi"
 	} else {
@@ -96,6 +115,7 @@ type moduleArea struct {
 	modules []string // sorted
 	prefix  string   // the built-in prefix, "" for none
 	config  string   // the embedded config, "" for none
+	memdisk []byte   // the memdisk image, nil for none
 }
 
 // readModuleArea finds the module area of a GRUB image and reads it.
@@ -140,6 +160,8 @@ func readModuleObjects(area []byte) (moduleArea, error) {
 			a.prefix = cString(obj)
 		case grubObjConfig:
 			a.config = cString(obj)
+		case grubObjMemdisk:
+			a.memdisk = obj
 		}
 		area = area[size:]
 	}
@@ -182,4 +204,35 @@ func cfgKernelCommand(cfg []byte) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// memdiskPath returns the path inside the memdisk that a config names
+// ("(memdisk)/grub.cfg" gives "grub.cfg").
+func memdiskPath(cfg string) (string, bool) {
+	for _, word := range strings.Fields(cfg) {
+		if p, ok := strings.CutPrefix(word, "(memdisk)/"); ok && p != "" {
+			return strings.Trim(p, `"'`), true
+		}
+	}
+	return "", false
+}
+
+// prefixConfigs returns the files under $prefix that the source and
+// configfile commands of cfg read, in order, each once.
+func prefixConfigs(cfg string) []string {
+	var files []string
+	sc := bufio.NewScanner(strings.NewReader(cfg))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 || f[0] != "source" && f[0] != "configfile" {
+			continue
+		}
+		arg := strings.Trim(f[1], `"'`)
+		for _, p := range []string{"$prefix/", "${prefix}/"} {
+			if name, ok := strings.CutPrefix(arg, p); ok && name != "" && !slices.Contains(files, name) {
+				files = append(files, name)
+			}
+		}
+	}
+	return files
 }

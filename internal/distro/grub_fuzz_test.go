@@ -48,6 +48,9 @@ func FuzzReadGRUB(f *testing.F) {
 		if strings.IndexByte(g.Config, 0) >= 0 || len(g.Config) > len(image) {
 			t.Fatalf("config %q out of a %d-byte image", g.Config, len(image))
 		}
+		if len(g.MemdiskConfig) > maxMemdiskConfig {
+			t.Fatalf("a memdisk config of %d bytes", len(g.MemdiskConfig))
+		}
 		if g.HTTP != slices.Contains(g.Modules, "http") {
 			t.Fatalf("HTTP = %v with modules %q", g.HTTP, g.Modules)
 		}

@@ -22,12 +22,12 @@ func mkGRUB(t *testing.T, modules ...string) []byte {
 // mkGRUBPrefix is mkGRUB with a built-in prefix (grub-mkimage -p).
 func mkGRUBPrefix(t *testing.T, prefix string, modules ...string) []byte {
 	t.Helper()
-	return mkGRUBConfig(t, prefix, "", modules...)
+	return mkGRUBArgs(t, prefix, nil, modules...)
 }
 
-// mkGRUBConfig is mkGRUBPrefix with the config in file cfg embedded
-// (grub-mkimage -c), none when cfg is "".
-func mkGRUBConfig(t *testing.T, prefix, cfg string, modules ...string) []byte {
+// mkGRUBArgs is mkGRUBPrefix with more grub-mkimage arguments (-c CONFIG,
+// -m MEMDISK).
+func mkGRUBArgs(t *testing.T, prefix string, more []string, modules ...string) []byte {
 	t.Helper()
 	if _, err := exec.LookPath("grub-mkimage"); err != nil || !fileExists(filepath.Join(grubModDir, "linux.mod")) {
 		if os.Getenv("CI") == "true" {
@@ -36,11 +36,7 @@ func mkGRUBConfig(t *testing.T, prefix, cfg string, modules ...string) []byte {
 		t.Skip("grub-mkimage or x86_64-efi modules not installed")
 	}
 	out := filepath.Join(t.TempDir(), "grubx64.efi")
-	args := []string{"-O", "x86_64-efi", "-p", prefix, "-o", out}
-	if cfg != "" {
-		args = append(args, "-c", cfg)
-	}
-	args = append(args, modules...)
+	args := append(append([]string{"-O", "x86_64-efi", "-p", prefix, "-o", out}, more...), modules...)
 	if b, err := exec.Command("grub-mkimage", args...).CombinedOutput(); err != nil {
 		t.Fatalf("grub-mkimage %v: %v\n%s", modules, err, b)
 	}
@@ -114,30 +110,61 @@ func TestReadGRUBPrefix(t *testing.T) {
 	}
 }
 
-// TestReadGRUBConfig reads the embedded config (grub-mkimage -c), as
-// Debian's signed images carry one.
+// TestReadGRUBConfig reads the embedded config (grub-mkimage -c) and the
+// config in the memdisk (-m, a squashfs) that it names, as Debian's signed
+// images carry them, and the files under $prefix those configs source.
 func TestReadGRUBConfig(t *testing.T) {
 	const config = "normal (memdisk)/grub.cfg\n"
-	cfg := filepath.Join(t.TempDir(), "embedded.cfg")
-	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct{ name, want string }{{"", ""}, {cfg, config}} {
-		g, err := ReadGRUB(mkGRUBConfig(t, "/grub", tc.name, "normal", "linux", "http"), nil)
-		if err != nil {
+	const memdiskCfg = "if [ -e $prefix/x86_64-efi/grub.cfg ]; then\n\tsource $prefix/x86_64-efi/grub.cfg\nelse\n\tsource \"${prefix}/grub.cfg\"\nfi\n"
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "embedded.cfg")
+	memdisk := filepath.Join(dir, "memdisk")
+	for path, content := range map[string]string{cfg: config, filepath.Join(memdisk, "grub.cfg"): memdiskCfg} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if g.Config != tc.want || g.Prefix != "/grub" {
-			t.Errorf("config %q prefix %q, want %q and /grub", g.Config, g.Prefix, tc.want)
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
 		}
+	}
+	squashfs := filepath.Join(dir, "memdisk.squashfs")
+	if err := os.WriteFile(squashfs, mkSquashfs(t, memdisk, "-comp", "xz"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name               string
+		args               []string
+		config, memdiskCfg string
+		prefixConfigs      []string
+		prefix             string
+	}{
+		{"none", nil, "", "", nil, "/grub"},
+		{"embedded config", []string{"-c", cfg}, config, "", nil, "/grub"},
+		// Debian 12's grub-mkimage puts a memdisk image's prefix in it
+		// (Debian's signed images keep /grub).
+		{"embedded config and memdisk", []string{"-c", cfg, "-m", squashfs}, config, memdiskCfg, []string{"x86_64-efi/grub.cfg", "grub.cfg"}, "(memdisk)/boot/grub"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := ReadGRUB(mkGRUBArgs(t, "/grub", tc.args, "normal", "linux", "http", "memdisk", "squash4", "xzio"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.Config != tc.config || g.MemdiskConfig != tc.memdiskCfg || g.Prefix != tc.prefix {
+				t.Errorf("config %q memdisk config %q prefix %q, want %q %q %q", g.Config, g.MemdiskConfig, g.Prefix, tc.config, tc.memdiskCfg, tc.prefix)
+			}
+			if !slices.Equal(g.PrefixConfigs, tc.prefixConfigs) {
+				t.Errorf("configs under the prefix %q, want %q", g.PrefixConfigs, tc.prefixConfigs)
+			}
+		})
 	}
 }
 
 // TestReadGRUBSignedDebian reads Debian 13's signed netboot GRUB, the one
 // the Secure Boot fixture ISO carries, from the package the e2e fixture
 // build downloads (make fixtures) into .cache/e2e/trixie: its prefix, its
-// embedded config, the commands it has — linux, not linuxefi, which a RHEL
-// 8 grub.cfg beside it would name — and http.
+// embedded config, the memdisk's config (a squashfs, xz) and the files
+// under the prefix it sources, the commands it has — linux, not linuxefi,
+// which a RHEL 8 grub.cfg beside it would name — and http.
 func TestReadGRUBSignedDebian(t *testing.T) {
 	image := signedDebianGRUB(t)
 	rhel8Cfg := []byte("menuentry 'Install' {\n\tlinuxefi /images/pxeboot/vmlinuz\n\tinitrdefi /images/pxeboot/initrd.img\n}\n")
@@ -150,6 +177,12 @@ func TestReadGRUBSignedDebian(t *testing.T) {
 	}
 	if !g.HTTP || g.LinuxEFI {
 		t.Errorf("HTTP=%v LinuxEFI=%v, want true false: the image has no linuxefi, whatever the config says", g.HTTP, g.LinuxEFI)
+	}
+	if !strings.Contains(g.MemdiskConfig, "source $prefix/grub.cfg") {
+		t.Errorf("memdisk config %q, want one that sources $prefix/grub.cfg", g.MemdiskConfig)
+	}
+	if want := []string{"x86_64-efi/grub.cfg", "grub.cfg-default-amd64", "grub.cfg"}; !slices.Equal(g.PrefixConfigs, want) {
+		t.Errorf("configs under the prefix %q, want %q", g.PrefixConfigs, want)
 	}
 	for _, m := range []string{"linux", "http", "efinet", "memdisk", "squash4"} {
 		if !slices.Contains(g.Modules, m) {
