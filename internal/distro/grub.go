@@ -69,8 +69,9 @@ const (
 	grubObjPrefix     = 3
 )
 
-// ReadGRUB reads the module list, prefix and embedded config out of a GRUB
-// EFI image, and decides the kernel commands from the distro's own grub.cfg
+// ReadGRUB reads the module list, prefix, embedded config and memdisk
+// config out of a GRUB EFI image (a memdisk it cannot read only leaves
+// MemdiskConfig empty), and decides the kernel commands from the distro's own grub.cfg
 // when there is one (what the distro boots its media with is what its GRUB
 // understands), else from the modules: a GRUB with a linuxefi module is a
 // RHEL 7/8 one (or Debian 12's, whose linuxefi works as well), where linux
@@ -140,7 +141,8 @@ func readModuleArea(image []byte) (moduleArea, error) {
 }
 
 // readModuleObjects reads the objects of a module area: the names of its
-// ELF modules, its prefix and its config (NUL-terminated strings, padded).
+// ELF modules, its prefix and its config (NUL-terminated strings, padded),
+// and its memdisk.
 func readModuleObjects(area []byte) (moduleArea, error) {
 	var a moduleArea
 	for len(area) >= grubModHeaderSize {
