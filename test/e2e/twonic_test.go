@@ -17,41 +17,55 @@ import (
 // fixture installer, like anaconda, would otherwise take the first NIC and
 // never get an address. The second machine has a static address in the
 // inventory: the installer must configure it from ip= on that NIC, not ask
-// DHCP.
+// DHCP. Both through pxelinux (IPAPPEND 2) and through iPXE (--ipxe: its
+// ${netX/mac}, the NIC it booted from).
 func TestTwoNICInstall(t *testing.T) {
-	u := newSetup(t, "rocky9", rocky9ISO, "curl")
-	const dead = "tap1"
-	u.l.ns.run(t, "ip", "tuntap", "add", "dev", dead, "mode", "tap")
-	u.l.ns.run(t, "ip", "link", "set", dead, "up")
-	server := startServe(t, u.l, u.cli, nil, u.fullDHCP()...)
+	for _, loader := range []struct {
+		name  string
+		args  []string
+		kinds []string // the machine's timeline after an install
+		tftp  bool     // whether the boot used TFTP
+	}{
+		{"pxelinux", nil, []string{"dhcp", "tftp", "kickstart"}, true},
+		{"ipxe", []string{"--ipxe"}, []string{"dhcp", "kickstart"}, false}, // its script over HTTP
+	} {
+		t.Run(loader.name, func(t *testing.T) {
+			u := newSetup(t, "rocky9", rocky9ISO, "curl")
+			const dead = "tap1"
+			u.l.ns.run(t, "ip", "tuntap", "add", "dev", dead, "mode", "tap")
+			u.l.ns.run(t, "ip", "link", "set", dead, "up")
+			server := startServe(t, u.l, u.cli, nil, append(u.fullDHCP(), loader.args...)...)
 
-	t.Run("dhcp", func(t *testing.T) {
-		got := bootTwoNICs(t, u, server, dead, u.mac)
-		iface := wantNetwork(t, got, u.l.prefix)
-		if iface != "eth1" {
-			t.Errorf("the installer used %s, want eth1 (the second NIC, which booted)", iface)
-		}
-		checkInstalled(t, u.l, u.cli, u.mac, "dhcp", "tftp", "kickstart")
-	})
+			t.Run("dhcp", func(t *testing.T) {
+				got := bootTwoNICs(t, u, server, dead, u.mac)
+				if iface := wantNetwork(t, got, u.l.prefix); iface != "eth1" {
+					t.Errorf("the installer used %s, want eth1 (the second NIC, which booted)", iface)
+				}
+				checkInstalled(t, u.l, u.cli, u.mac, loader.kinds...)
+				wantTFTP(t, u.cli, u.mac, loader.tftp)
+			})
 
-	t.Run("static", func(t *testing.T) {
-		mac := randomMAC(t)
-		static := u.l.prefix + ".60" // outside kickstand's DHCP range
-		u.cli.run(t, "machine", "add", mac, "--profile", u.distro, "--hostname", "node2",
-			"--address", static+"/24", "--gateway", u.l.serverIP)
-		got := bootTwoNICs(t, u, server, dead, mac)
-		want := fmt.Sprintf("static ip %s netmask 255.255.255.0 gateway %s iface eth1", static, u.l.serverIP)
-		if !slices.Contains(got, want) {
-			t.Errorf("console lacks %q: the installer did not take its address from ip=", markerPrefix+want)
-		}
-		if iface := wantNetwork(t, got, u.l.prefix); iface != "eth1" {
-			t.Errorf("the installer used %s, want eth1", iface)
-		}
-		if want := "network eth1 " + static + "/24"; !slices.Contains(got, want) {
-			t.Errorf("console lacks %q", markerPrefix+want)
-		}
-		checkInstalled(t, u.l, u.cli, mac, "dhcp", "tftp", "kickstart")
-	})
+			t.Run("static", func(t *testing.T) {
+				mac := randomMAC(t)
+				static := u.l.prefix + ".60" // outside kickstand's DHCP range
+				u.cli.run(t, "machine", "add", mac, "--profile", u.distro, "--hostname", "node2",
+					"--address", static+"/24", "--gateway", u.l.serverIP)
+				got := bootTwoNICs(t, u, server, dead, mac)
+				want := fmt.Sprintf("static ip %s netmask 255.255.255.0 gateway %s iface eth1", static, u.l.serverIP)
+				if !slices.Contains(got, want) {
+					t.Errorf("console lacks %q: the installer did not take its address from ip=", markerPrefix+want)
+				}
+				if iface := wantNetwork(t, got, u.l.prefix); iface != "eth1" {
+					t.Errorf("the installer used %s, want eth1", iface)
+				}
+				if want := "network eth1 " + static + "/24"; !slices.Contains(got, want) {
+					t.Errorf("console lacks %q", markerPrefix+want)
+				}
+				checkInstalled(t, u.l, u.cli, mac, loader.kinds...)
+				wantTFTP(t, u.cli, mac, loader.tftp)
+			})
+		})
+	}
 }
 
 // bootTwoNICs PXE boots a BIOS machine whose first NIC (e1000, a random
@@ -94,4 +108,14 @@ func wantNetwork(t *testing.T, markers []string, prefix string) string {
 		t.Errorf("the installer's address on %s is %q, want one in %s.0/24", iface, addr, prefix)
 	}
 	return iface
+}
+
+// wantTFTP checks whether the machine's timeline has TFTP events: with
+// --ipxe the iPXE ROM fetches its script over HTTP, so a TFTP event means
+// pxelinux booted instead.
+func wantTFTP(t *testing.T, cli *kickstand, mac string, want bool) {
+	t.Helper()
+	if got := cli.machine(t, mac).hasEventKind("tftp"); got != want {
+		t.Errorf("machine %s has TFTP events: %v, want %v", mac, got, want)
+	}
 }
