@@ -185,6 +185,10 @@ func (a *App) readGRUB(ctx context.Context, name string) (boot.GRUBDialect, erro
 	if err != nil {
 		return boot.GRUBDialect{}, &distro.BadGRUBError{Name: grub, Err: err}
 	}
+	// Where it looks, as its own configs say: for a person reading why a
+	// machine asked for the files it did.
+	a.log.Debug("distro GRUB image", "distro", name, "prefix", g.Prefix, "embedded-config", g.Config != "",
+		"memdisk-config", g.MemdiskConfig != "", "sources-under-prefix", g.PrefixConfigs)
 	return boot.GRUBDialect{LinuxEFI: g.LinuxEFI, TFTP: !g.HTTP, ConfigDir: boot.GRUBConfigDir(g.Prefix)}, nil
 }
 

@@ -268,6 +268,7 @@ func install(in Input, t Tree, token string) Install {
 	if token != "" {
 		args = append(args, "inst.ks="+KickstartURL(in.BaseURL, token))
 	}
+	args = append(args, staticIPArgs(in.Machine, cmdlineArgs(t.Profile.KernelArgs))...)
 	if extra := strings.TrimSpace(t.Profile.KernelArgs); extra != "" {
 		args = append(args, extra)
 	}

@@ -3,8 +3,10 @@ package boot
 import (
 	"flag"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -208,14 +210,73 @@ func TestRenderGolden(t *testing.T) {
 	}
 	for _, r := range renderers {
 		cases := map[string]Decision{
-			"install": Decide(Input{MAC: mac, Machine: machine("web", store.StateBooting), Trees: trees(), BaseURL: r.base}),
-			"local":   Decide(Input{MAC: mac, Machine: machine("web", store.StateInstalled), Trees: trees(), BaseURL: r.base}),
+			"install":        Decide(Input{MAC: mac, Machine: machine("web", store.StateBooting), Trees: trees(), BaseURL: r.base}),
+			"install-static": Decide(Input{MAC: mac, Machine: staticMachine(), Trees: trees(), BaseURL: r.base}),
+			"local":          Decide(Input{MAC: mac, Machine: machine("web", store.StateInstalled), Trees: trees(), BaseURL: r.base}),
 			"menu": Decide(Input{MAC: mac, Machine: machine("", store.StateBooting), Trees: trees(), Unknown: UnknownMenu, BaseURL: r.base,
 				Offers: map[string]string{"db": "OFFER-db", "web": "OFFER-web"}}),
 		}
 		for name, d := range cases {
 			golden(t, filepath.Join("testdata", r.prefix+name+r.ext), r.render(d, "kickstand: 52:54:00:12:34:56"))
 		}
+	}
+}
+
+// staticMachine is a registered machine with a static address, gateway,
+// name servers and a host name.
+func staticMachine() *store.Machine {
+	m := machine("web", store.StateNew)
+	m.Hostname = "web1.example.com"
+	m.Network = store.Network{Address: netip.MustParsePrefix("10.0.0.5/24"), Gateway: netip.MustParseAddr("10.0.0.1"),
+		DNS: []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")}}
+	return m
+}
+
+// A machine with a static address gets it on the installer's command line,
+// on the NIC it booted from (BOOTIF names it); one without gets none and
+// keeps DHCP.
+func TestStaticIP(t *testing.T) {
+	const ip = "ip=10.0.0.5::10.0.0.1:255.255.255.0:web1.example.com::none"
+	tests := []struct {
+		name       string
+		machine    func(*store.Machine)
+		kernelArgs string
+		want       []string // the arguments after inst.ks=
+	}{
+		{"static", nil, "", []string{ip, "nameserver=10.0.0.2", "nameserver=10.0.0.3"}},
+		{"no gateway, no DNS, no host name", func(m *store.Machine) {
+			m.Hostname, m.Network.Gateway, m.Network.DNS = "", netip.Addr{}, nil
+		}, "", []string{"ip=10.0.0.5:::255.255.255.0:::none"}},
+		{"a /20", func(m *store.Machine) { m.Network.Address = netip.MustParsePrefix("10.0.16.5/20") }, "",
+			[]string{"ip=10.0.16.5::10.0.0.1:255.255.240.0:web1.example.com::none", "nameserver=10.0.0.2", "nameserver=10.0.0.3"}},
+		{"a host name that does not fit in ip=", func(m *store.Machine) { m.Hostname = "a:b" }, "",
+			[]string{"ip=10.0.0.5::10.0.0.1:255.255.255.0:::none", "nameserver=10.0.0.2", "nameserver=10.0.0.3"}},
+		{"DHCP", func(m *store.Machine) { m.Network = store.Network{} }, "", nil},
+		{"the address is another device's", func(m *store.Machine) { m.Network.Device = "eno2" }, "", nil},
+		{"the profile sets ip=", nil, "ip=dhcp", []string{"ip=dhcp"}},
+		{"the profile sets nameserver=", nil, "nameserver=1.1.1.1", []string{ip, "nameserver=1.1.1.1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := staticMachine()
+			if tt.machine != nil {
+				tt.machine(m)
+			}
+			ts := trees()
+			ts[1].Profile.KernelArgs = tt.kernelArgs
+			d := Decide(Input{MAC: mac, Machine: m, Trees: ts, BaseURL: "http://h"})
+			_, rest, _ := strings.Cut(d.Installs[0].Cmdline, "inst.ks=http://h/ks/TOKEN")
+			if got := strings.Fields(rest); !slices.Equal(got, tt.want) {
+				t.Fatalf("arguments after inst.ks= %q, want %q", got, tt.want)
+			}
+		})
+	}
+	// Menus of a machine with a static address carry it too: the failed
+	// machine's own profile, installed again by hand over the same network.
+	d := Decide(Input{MAC: mac, Machine: func() *store.Machine { m := staticMachine(); m.State = store.StateFailed; return m }(),
+		Trees: trees(), BaseURL: "http://h"})
+	if d.Action != ActionMenu || !strings.Contains(d.Installs[0].Cmdline, " "+ip+" ") {
+		t.Fatalf("failed static machine: %v %q", d.Action, d.Installs)
 	}
 }
 

@@ -25,6 +25,10 @@ func FuzzRender(f *testing.F) {
 	for _, a := range []Action{ActionInstall, ActionMenu, ActionLocal, ActionIgnore} {
 		f.Add(byte(a)|0x30, "web", "db", "rocky9", kernel, initrd, cmdline, "registered: install profile web", "kickstand: 52:54:00:12:34:56")
 	}
+	// A machine with a static address (install-static): ip= and nameserver=.
+	static := "inst.repo=http://10.0.0.1/distros/rocky9/ inst.ks=http://10.0.0.1/ks/TOKEN " +
+		"ip=10.0.0.5::10.0.0.1:255.255.255.0:web1.example.com::none nameserver=10.0.0.2 nameserver=10.0.0.3 console=ttyS0"
+	f.Add(byte(ActionInstall)|0x20, "web", "db", "rocky9", kernel, initrd, static, "registered: install profile web", "kickstand: 52:54:00:12:34:56")
 	for _, h := range hostile {
 		for _, a := range []Action{ActionInstall, ActionMenu} {
 			f.Add(byte(a)|0x10, h.profile, "db", or(h.distro, "rocky9"), or(h.kernel, kernel), or(h.initrd, initrd),
@@ -131,10 +135,8 @@ func kernelArgs(cmdline string) []string {
 // withBootIF is args as a loader passes them on: with BOOTIF=bootIF
 // added, unless bootIF is empty or the command line names a BOOTIF itself.
 func withBootIF(args []string, bootIF string) []string {
-	for _, a := range args {
-		if key, _, _ := strings.Cut(a, "="); key == "BOOTIF" || bootIF == "" {
-			return args
-		}
+	if bootIF == "" || hasArg(args, "BOOTIF") {
+		return args
 	}
 	return append(slices.Clip(args), "BOOTIF="+bootIF)
 }

@@ -27,7 +27,23 @@ type GRUB struct {
 	// $prefix/grub.cfg from the server it booted from, not a per-MAC config
 	// from the boot file's directory.
 	Prefix string
+	// Config is the image's embedded config (grub-mkimage -c), "" for none:
+	// "normal (memdisk)/grub.cfg" in Debian's signed images, whose memdisk
+	// config then sources the config from $prefix.
+	Config string
+	// MemdiskConfig is the config file in the image's memdisk that its
+	// embedded config names ("(memdisk)/grub.cfg"), "" for none or when the
+	// memdisk cannot be read: in Debian's signed GRUB it sources
+	// $prefix/x86_64-efi/grub.cfg, else $prefix/grub.cfg.
+	MemdiskConfig string
+	// PrefixConfigs are the files under $prefix that the embedded and
+	// memdisk configs source, in their order ("x86_64-efi/grub.cfg",
+	// "grub.cfg"): where this GRUB looks for its config on the server.
+	PrefixConfigs []string
 }
+
+// maxMemdiskConfig bounds the memdisk config read out of an image.
+const maxMemdiskConfig = 1 << 20
 
 // BadGRUBError is a GRUB image that ReadGRUB cannot make sense of.
 type BadGRUBError struct {
@@ -48,36 +64,67 @@ const (
 	grubModInfoSize   = 24
 	grubModHeaderSize = 8
 	grubObjELF        = 0
+	grubObjMemdisk    = 1
+	grubObjConfig     = 2
 	grubObjPrefix     = 3
 )
 
-// ReadGRUB reads the module list out of a GRUB EFI image, and decides the
-// kernel commands from the distro's own grub.cfg when there is one (what the
-// distro boots its media with is what its GRUB understands), else from the
-// modules: a GRUB with a linuxefi module is a RHEL 7/8 one (or Debian's,
-// whose linuxefi works as well), where linux may not boot through the EFI
-// stub.
+// ReadGRUB reads the module list, prefix, embedded config and memdisk
+// config out of a GRUB EFI image (a memdisk it cannot read only leaves
+// MemdiskConfig empty), and decides the kernel commands from the distro's own grub.cfg
+// when there is one (what the distro boots its media with is what its GRUB
+// understands), else from the modules: a GRUB with a linuxefi module is a
+// RHEL 7/8 one (or Debian 12's, whose linuxefi works as well), where linux
+// may not boot through the EFI stub. When the config names a command the
+// image lacks — linuxefi in a GRUB with a linux module and no linuxefi
+// module, as Debian 13's signed GRUB put on media whose grub.cfg is RHEL 8's
+// — the image wins: GRUB would stop at "can't find command".
 func ReadGRUB(image []byte, distroCfg []byte) (GRUB, error) {
-	mods, prefix, err := grubModules(image)
+	a, err := readModuleArea(image)
 	if err != nil {
 		return GRUB{}, err
 	}
-	g := GRUB{Modules: mods, HTTP: slices.Contains(mods, "http"), Prefix: prefix}
-	if cmd, ok := cfgKernelCommand(distroCfg); ok {
+	g := GRUB{Modules: a.modules, HTTP: slices.Contains(a.modules, "http"), Prefix: a.prefix, Config: a.config}
+	if name, ok := memdiskPath(a.config); ok && a.memdisk != nil {
+		if b, err := squashfsFile(a.memdisk, name, maxMemdiskConfig); err == nil {
+			g.MemdiskConfig = string(b)
+		}
+	}
+	g.PrefixConfigs = prefixConfigs(g.Config + "\n" + g.MemdiskConfig)
+	if cmd, ok := cfgKernelCommand(distroCfg); ok && !lacksCommand(a.modules, cmd) {
 		g.LinuxEFI = cmd == "linuxefi"
 	} else {
-		g.LinuxEFI = slices.Contains(mods, "linuxefi")
+		g.LinuxEFI = slices.Contains(a.modules, "linuxefi")
 	}
 	return g, nil
 }
 
-// grubModules returns the names of the modules in a GRUB image, and its
-// built-in prefix.
-func grubModules(image []byte) ([]string, string, error) {
+// lacksCommand reports whether a GRUB with modules surely has no kernel
+// command cmd (linux or linuxefi): the module of that name is missing and
+// the other one is there. Without either (no image seen to have neither)
+// the config is believed.
+func lacksCommand(modules []string, cmd string) bool {
+	other := "linuxefi"
+	if cmd == "linuxefi" {
+		other = "linux"
+	}
+	return !slices.Contains(modules, cmd) && slices.Contains(modules, other)
+}
+
+// moduleArea is what the module area of a GRUB image holds.
+type moduleArea struct {
+	modules []string // sorted
+	prefix  string   // the built-in prefix, "" for none
+	config  string   // the embedded config, "" for none
+	memdisk []byte   // the memdisk image, nil for none
+}
+
+// readModuleArea finds the module area of a GRUB image and reads it.
+func readModuleArea(image []byte) (moduleArea, error) {
 	for off := 0; ; {
 		i := bytes.Index(image[off:], []byte(grubModMagic))
 		if i < 0 {
-			return nil, "", errors.New("not a GRUB EFI image: no module area")
+			return moduleArea{}, errors.New("not a GRUB EFI image: no module area")
 		}
 		start := off + i
 		off = start + 1
@@ -89,36 +136,45 @@ func grubModules(image []byte) ([]string, string, error) {
 		if first != grubModInfoSize || size < first || size > uint64(len(image)-start) {
 			continue // the magic inside GRUB's code, not the header
 		}
-		return grubModuleNames(image[start+grubModInfoSize : start+int(size)])
+		return readModuleObjects(image[start+grubModInfoSize : start+int(size)])
 	}
 }
 
-// grubModuleNames reads the objects of a module area: the names of its ELF
-// modules, and its prefix (a NUL-terminated string, padded).
-func grubModuleNames(area []byte) ([]string, string, error) {
-	var names []string
-	var prefix string
+// readModuleObjects reads the objects of a module area: the names of its
+// ELF modules, its prefix and its config (NUL-terminated strings, padded),
+// and its memdisk.
+func readModuleObjects(area []byte) (moduleArea, error) {
+	var a moduleArea
 	for len(area) >= grubModHeaderSize {
 		typ := binary.LittleEndian.Uint32(area)
 		size := binary.LittleEndian.Uint32(area[4:])
 		if size < grubModHeaderSize || uint64(size) > uint64(len(area)) {
-			return nil, "", fmt.Errorf("GRUB module area: a module of %d bytes in the %d left", size, len(area))
+			return moduleArea{}, fmt.Errorf("GRUB module area: a module of %d bytes in the %d left", size, len(area))
 		}
 		switch obj := area[grubModHeaderSize:size]; typ {
 		case grubObjELF:
 			name, err := elfModName(obj)
 			if err != nil {
-				return nil, "", err
+				return moduleArea{}, err
 			}
-			names = append(names, name)
+			a.modules = append(a.modules, name)
 		case grubObjPrefix:
-			p, _, _ := bytes.Cut(obj, []byte{0})
-			prefix = string(p)
+			a.prefix = cString(obj)
+		case grubObjConfig:
+			a.config = cString(obj)
+		case grubObjMemdisk:
+			a.memdisk = obj
 		}
 		area = area[size:]
 	}
-	slices.Sort(names)
-	return names, prefix, nil
+	slices.Sort(a.modules)
+	return a, nil
+}
+
+// cString is b up to its first NUL.
+func cString(b []byte) string {
+	s, _, _ := bytes.Cut(b, []byte{0})
+	return string(s)
 }
 
 func elfModName(obj []byte) (string, error) {
@@ -135,8 +191,7 @@ func elfModName(obj []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("GRUB module name: %w", err)
 	}
-	name, _, _ := bytes.Cut(b, []byte{0})
-	return string(name), nil
+	return cString(b), nil
 }
 
 // cfgKernelCommand returns the command the first kernel line of a grub.cfg
@@ -151,4 +206,35 @@ func cfgKernelCommand(cfg []byte) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// memdiskPath returns the path inside the memdisk that a config names
+// ("(memdisk)/grub.cfg" gives "grub.cfg").
+func memdiskPath(cfg string) (string, bool) {
+	for _, word := range strings.Fields(cfg) {
+		if p, ok := strings.CutPrefix(word, "(memdisk)/"); ok && p != "" {
+			return strings.Trim(p, `"'`), true
+		}
+	}
+	return "", false
+}
+
+// prefixConfigs returns the files under $prefix that the source and
+// configfile commands of cfg read, in order, each once.
+func prefixConfigs(cfg string) []string {
+	var files []string
+	sc := bufio.NewScanner(strings.NewReader(cfg))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 || f[0] != "source" && f[0] != "configfile" {
+			continue
+		}
+		arg := strings.Trim(f[1], `"'`)
+		for _, p := range []string{"$prefix/", "${prefix}/"} {
+			if name, ok := strings.CutPrefix(arg, p); ok && name != "" && !slices.Contains(files, name) {
+				files = append(files, name)
+			}
+		}
+	}
+	return files
 }

@@ -45,11 +45,20 @@ func FuzzReadGRUB(f *testing.F) {
 		if strings.IndexByte(g.Prefix, 0) >= 0 || len(g.Prefix) > len(image) {
 			t.Fatalf("prefix %q out of a %d-byte image", g.Prefix, len(image))
 		}
+		if strings.IndexByte(g.Config, 0) >= 0 || len(g.Config) > len(image) {
+			t.Fatalf("config %q out of a %d-byte image", g.Config, len(image))
+		}
+		if len(g.MemdiskConfig) > maxMemdiskConfig {
+			t.Fatalf("a memdisk config of %d bytes", len(g.MemdiskConfig))
+		}
 		if g.HTTP != slices.Contains(g.Modules, "http") {
 			t.Fatalf("HTTP = %v with modules %q", g.HTTP, g.Modules)
 		}
-		wantEFI := slices.Contains(g.Modules, "linuxefi")
-		if cmd, ok := cfgKernelCommand(cfg); ok {
+		// The config decides unless the image has the other kernel module
+		// and not the one of the command the config names.
+		hasLinux, hasLinuxEFI := slices.Contains(g.Modules, "linux"), slices.Contains(g.Modules, "linuxefi")
+		wantEFI := hasLinuxEFI
+		if cmd, ok := cfgKernelCommand(cfg); ok && (cmd == "linux" && (hasLinux || !hasLinuxEFI) || cmd == "linuxefi" && (hasLinuxEFI || !hasLinux)) {
 			wantEFI = cmd == "linuxefi"
 		}
 		if g.LinuxEFI != wantEFI {
@@ -60,10 +69,10 @@ func FuzzReadGRUB(f *testing.F) {
 
 // grubFuzzSeeds are module areas (the "mimg" header and the modules after
 // it, not the rest of the EFI image, to keep seeds small): the real area of
-// a grub-mkimage image holding only setjmp and the prefix /grub, the ELF objects of Debian's own
-// http, linuxefi and tftp modules in a header built here, and the same
-// layout with tiny hand-made ELF objects, behind a false "mimg" as GRUB's
-// code contains one.
+// a grub-mkimage image holding only setjmp, the prefix /grub and an
+// embedded config, the ELF objects of Debian's own http, linuxefi and tftp
+// modules in a header built here, and the same layout with tiny hand-made
+// ELF objects, behind a false "mimg" as GRUB's code contains one.
 func grubFuzzSeeds(f *testing.F) [][]byte {
 	var seeds [][]byte
 	tiny := grubModuleArea(tinyModule("http"), tinyModule("linuxefi"), tinyModule("normal"))
@@ -75,8 +84,13 @@ func grubFuzzSeeds(f *testing.F) [][]byte {
 		return seeds
 	}
 	out := filepath.Join(f.TempDir(), "grubx64.efi")
-	// With a prefix (Debian's netboot GRUB's), so that the area holds a prefix object too.
-	if b, err := exec.Command("grub-mkimage", "-O", "x86_64-efi", "-p", "/grub", "-o", out, "setjmp").CombinedOutput(); err != nil {
+	// With a prefix and an embedded config (Debian's netboot GRUB's), so
+	// that the area holds a prefix and a config object too.
+	cfg := filepath.Join(f.TempDir(), "embedded.cfg")
+	if err := os.WriteFile(cfg, []byte("normal (memdisk)/grub.cfg\n"), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	if b, err := exec.Command("grub-mkimage", "-O", "x86_64-efi", "-p", "/grub", "-c", cfg, "-o", out, "setjmp").CombinedOutput(); err != nil {
 		f.Fatalf("grub-mkimage: %v\n%s", err, b)
 	}
 	image, err := os.ReadFile(out)

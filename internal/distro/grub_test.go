@@ -22,6 +22,13 @@ func mkGRUB(t *testing.T, modules ...string) []byte {
 // mkGRUBPrefix is mkGRUB with a built-in prefix (grub-mkimage -p).
 func mkGRUBPrefix(t *testing.T, prefix string, modules ...string) []byte {
 	t.Helper()
+	return mkGRUBArgs(t, prefix, nil, modules...)
+}
+
+// mkGRUBArgs is mkGRUBPrefix with more grub-mkimage arguments (-c CONFIG,
+// -m MEMDISK).
+func mkGRUBArgs(t *testing.T, prefix string, more []string, modules ...string) []byte {
+	t.Helper()
 	if _, err := exec.LookPath("grub-mkimage"); err != nil || !fileExists(filepath.Join(grubModDir, "linux.mod")) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("grub-mkimage and %s are needed (Debian grub-common, grub-efi-amd64-bin): %v", grubModDir, err)
@@ -29,7 +36,7 @@ func mkGRUBPrefix(t *testing.T, prefix string, modules ...string) []byte {
 		t.Skip("grub-mkimage or x86_64-efi modules not installed")
 	}
 	out := filepath.Join(t.TempDir(), "grubx64.efi")
-	args := append([]string{"-O", "x86_64-efi", "-p", prefix, "-o", out}, modules...)
+	args := append(append([]string{"-O", "x86_64-efi", "-p", prefix, "-o", out}, more...), modules...)
 	if b, err := exec.Command("grub-mkimage", args...).CombinedOutput(); err != nil {
 		t.Fatalf("grub-mkimage %v: %v\n%s", modules, err, b)
 	}
@@ -59,6 +66,9 @@ func TestReadGRUB(t *testing.T) {
 		{"the distro's config says linuxefi", both, "set default=0\nmenuentry 'Install' {\n\tlinuxefi /images/pxeboot/vmlinuz inst.stage2=hd:LABEL=x\n\tinitrdefi /images/pxeboot/initrd.img\n}\n", true, true},
 		{"the distro's config says linux", both, "menuentry 'Install' {\n  linux /images/pxeboot/vmlinuz quiet\n  initrd /images/pxeboot/initrd.img\n}\n", false, true},
 		{"a config without kernel lines decides nothing", rhel8, "set timeout=60\n", true, false},
+		// A RHEL 8 grub.cfg beside a GRUB without linuxefi (Debian 13's
+		// signed one has only linux): GRUB would not find the command.
+		{"the config says linuxefi, the image has only linux", rhel9, "menuentry 'Install' {\n\tlinuxefi /images/pxeboot/vmlinuz\n\tinitrdefi /images/pxeboot/initrd.img\n}\n", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g, err := ReadGRUB(tc.image, []byte(tc.cfg))
@@ -98,6 +108,112 @@ func TestReadGRUBPrefix(t *testing.T) {
 			t.Errorf("with prefix %q the modules %v lack http", prefix, g.Modules)
 		}
 	}
+}
+
+// TestReadGRUBConfig reads the embedded config (grub-mkimage -c) and the
+// config in the memdisk (-m, a squashfs) that it names, as Debian's signed
+// images carry them, and the files under $prefix those configs source.
+func TestReadGRUBConfig(t *testing.T) {
+	const config = "normal (memdisk)/grub.cfg\n"
+	const memdiskCfg = "if [ -e $prefix/x86_64-efi/grub.cfg ]; then\n\tsource $prefix/x86_64-efi/grub.cfg\nelse\n\tsource \"${prefix}/grub.cfg\"\nfi\n"
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "embedded.cfg")
+	memdisk := filepath.Join(dir, "memdisk")
+	for path, content := range map[string]string{cfg: config, filepath.Join(memdisk, "grub.cfg"): memdiskCfg} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	squashfs := filepath.Join(dir, "memdisk.squashfs")
+	if err := os.WriteFile(squashfs, mkSquashfs(t, memdisk, "-comp", "xz"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name               string
+		args               []string
+		config, memdiskCfg string
+		prefixConfigs      []string
+		prefix             string
+	}{
+		{"none", nil, "", "", nil, "/grub"},
+		{"embedded config", []string{"-c", cfg}, config, "", nil, "/grub"},
+		// Debian 12's grub-mkimage puts a memdisk image's prefix in it
+		// (Debian's signed images keep /grub).
+		{"embedded config and memdisk", []string{"-c", cfg, "-m", squashfs}, config, memdiskCfg, []string{"x86_64-efi/grub.cfg", "grub.cfg"}, "(memdisk)/boot/grub"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := ReadGRUB(mkGRUBArgs(t, "/grub", tc.args, "normal", "linux", "http", "memdisk", "squash4", "xzio"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.Config != tc.config || g.MemdiskConfig != tc.memdiskCfg || g.Prefix != tc.prefix {
+				t.Errorf("config %q memdisk config %q prefix %q, want %q %q %q", g.Config, g.MemdiskConfig, g.Prefix, tc.config, tc.memdiskCfg, tc.prefix)
+			}
+			if !slices.Equal(g.PrefixConfigs, tc.prefixConfigs) {
+				t.Errorf("configs under the prefix %q, want %q", g.PrefixConfigs, tc.prefixConfigs)
+			}
+		})
+	}
+}
+
+// TestReadGRUBSignedDebian reads Debian 13's signed netboot GRUB, the one
+// the Secure Boot fixture ISO carries, from the package the e2e fixture
+// build downloads (make fixtures) into .cache/e2e/trixie: its prefix, its
+// embedded config, the memdisk's config (a squashfs, xz) and the files
+// under the prefix it sources, the commands it has — linux, not linuxefi,
+// which a RHEL 8 grub.cfg beside it would name — and http.
+func TestReadGRUBSignedDebian(t *testing.T) {
+	image := signedDebianGRUB(t)
+	rhel8Cfg := []byte("menuentry 'Install' {\n\tlinuxefi /images/pxeboot/vmlinuz\n\tinitrdefi /images/pxeboot/initrd.img\n}\n")
+	g, err := ReadGRUB(image, rhel8Cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Prefix != "/grub" || g.Config != "normal (memdisk)/grub.cfg\n" {
+		t.Errorf("prefix %q config %q, want /grub and normal (memdisk)/grub.cfg", g.Prefix, g.Config)
+	}
+	if !g.HTTP || g.LinuxEFI {
+		t.Errorf("HTTP=%v LinuxEFI=%v, want true false: the image has no linuxefi, whatever the config says", g.HTTP, g.LinuxEFI)
+	}
+	if !strings.Contains(g.MemdiskConfig, "source $prefix/grub.cfg") {
+		t.Errorf("memdisk config %q, want one that sources $prefix/grub.cfg", g.MemdiskConfig)
+	}
+	if want := []string{"x86_64-efi/grub.cfg", "grub.cfg-default-amd64", "grub.cfg"}; !slices.Equal(g.PrefixConfigs, want) {
+		t.Errorf("configs under the prefix %q, want %q", g.PrefixConfigs, want)
+	}
+	for _, m := range []string{"linux", "http", "efinet", "memdisk", "squash4"} {
+		if !slices.Contains(g.Modules, m) {
+			t.Errorf("modules %v lack %q", g.Modules, m)
+		}
+	}
+}
+
+// signedDebianGRUB is grubnetx64.efi.signed out of the grub-efi-amd64-signed
+// package in the repository's .cache/e2e/trixie/debs. It skips when the
+// package is not there: the unit tests run before the e2e fixture build
+// that downloads it (CI too), and the e2e Secure Boot tests boot the same
+// image.
+func signedDebianGRUB(t *testing.T) []byte {
+	t.Helper()
+	debs, _ := filepath.Glob("../../.cache/e2e/trixie/debs/grub-efi-amd64-signed_*.deb")
+	if len(debs) == 0 {
+		t.Skip("no Debian 13 grub-efi-amd64-signed package in .cache/e2e/trixie/debs: make fixtures downloads it")
+	}
+	if _, err := exec.LookPath("dpkg-deb"); err != nil {
+		t.Skip("dpkg-deb is needed to unpack the package")
+	}
+	dir := t.TempDir()
+	if b, err := exec.Command("dpkg-deb", "-x", debs[len(debs)-1], dir).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x %s: %v\n%s", debs[len(debs)-1], err, b)
+	}
+	image, err := os.ReadFile(filepath.Join(dir, "usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return image
 }
 
 func TestReadGRUBBad(t *testing.T) {
