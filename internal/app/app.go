@@ -365,7 +365,7 @@ func (a *App) dhcpServer() (*dhcp.Server, error) {
 			return nil, err
 		}
 		srv.Range, srv.Subnet, srv.LeaseTime = r, a.net.Prefix.Masked(), a.cfg.DHCPLease
-		srv.Leases = leaseStore{a.store}
+		srv.Leases = leasesOf(a.store)
 		srv.Reservation, srv.ReservedFor = a.reservation, a.reservedFor
 		if a.cfg.DHCPRouter != "" {
 			srv.Router = netip.MustParseAddr(a.cfg.DHCPRouter) // checked by Validate

@@ -324,6 +324,45 @@ func (l leaseStore) SaveLeases(ctx context.Context, put []dhcp.Lease, remove []n
 	return l.s.SaveLeases(ctx, ls, remove)
 }
 
+// leaseClaimer is a store that several servers share (PostgreSQL):
+// a lease of an address another MAC holds is not stored.
+type leaseClaimer interface {
+	ClaimLeases(ctx context.Context, put []store.Lease, remove []net.HardwareAddr, now time.Time) ([]store.Lease, error)
+}
+
+// sharedLeaseStore is leaseStore on a shared store: the DHCP server claims
+// its leases (dhcp.LeaseClaimer), so that servers on one pool never give
+// one address to two machines.
+type sharedLeaseStore struct {
+	leaseStore
+	c leaseClaimer
+}
+
+func (l sharedLeaseStore) ClaimLeases(ctx context.Context, put []dhcp.Lease, remove []net.HardwareAddr, now time.Time) ([]dhcp.Lease, error) {
+	ls := make([]store.Lease, len(put))
+	for i, x := range put {
+		ls[i] = store.Lease(x)
+	}
+	held, err := l.c.ClaimLeases(ctx, ls, remove, now)
+	out := make([]dhcp.Lease, len(held))
+	for i, x := range held {
+		out[i] = dhcp.Lease(x)
+	}
+	return out, err
+}
+
+// leasesOf is the DHCP server's lease store on s.
+func leasesOf(s store.Store) dhcp.LeaseStore {
+	inner := s
+	if a, ok := s.(*absentStore); ok {
+		inner = a.Store
+	}
+	if c, ok := inner.(leaseClaimer); ok {
+		return sharedLeaseStore{leaseStore{s}, c}
+	}
+	return leaseStore{s}
+}
+
 func (a *App) onFTP(t ftp.Transfer) {
 	a.metrics.Transfer(metrics.FTP, ftpOutcome(t.Err), t.Bytes, t.Duration)
 	mac, _ := a.peers.lookup(t.Client)

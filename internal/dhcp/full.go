@@ -3,9 +3,11 @@ package dhcp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"kickstand/internal/events"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
@@ -189,6 +191,15 @@ func (s *Server) fullRequest(ctx context.Context, n *lan, req *dhcpv4.DHCPv4, f 
 		return s.nak(req, f, ip, log)
 	}
 	if err := s.writer.put(ctx, lease, displaced); err != nil {
+		var taken *takenError
+		if errors.As(err, &taken) {
+			// Another server sharing the pool gave it first: this table
+			// learns its lease, and the client starts over.
+			n.table.adopt(taken.holder)
+			log.Debug("dhcp: full: another server leased the address first; refusing it", "ip", ip, "holder", taken.holder.MAC.String())
+			s.resync(ctx, log)
+			return s.nak(req, f, ip, log)
+		}
 		log.Error("dhcp: full: saving the lease failed; not acknowledging", "ip", ip, "err", err)
 		return nil
 	}
@@ -282,6 +293,33 @@ func (s *Server) addAddressOptions(n *lan, reply *dhcpv4.DHCPv4, lease bool) {
 		reply.Options[dhcpv4.OptionRenewTimeValue.Code()] = o.renewTime
 		reply.Options[dhcpv4.OptionRebindingTimeValue.Code()] = o.rebindTime
 	}
+}
+
+// resync adopts the leases of the shared store that this server has not
+// seen: once another server won an address, it has likely given more that
+// this server would offer next. At most once a second.
+func (s *Server) resync(ctx context.Context, log requestLog) {
+	now := s.now()
+	last := s.lastSync.Load()
+	if now.UnixNano()-last < int64(time.Second) || !s.lastSync.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	lans, err := s.lans(ctx)
+	if err != nil {
+		return
+	}
+	stored, err := s.Leases.Leases(ctx)
+	if err != nil {
+		log.Warn("dhcp: full: reading the shared store's leases failed", "err", err)
+		return
+	}
+	learned := 0
+	for _, l := range stored {
+		if l.Expires.After(now) && lanFor(lans, l.IP).table.learn(l) {
+			learned++
+		}
+	}
+	log.Debug("dhcp: full: learned the leases of other servers", "count", learned)
 }
 
 // unknownRelay notes a request relayed from a network that is not

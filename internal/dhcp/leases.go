@@ -84,6 +84,7 @@ type leaseTable struct {
 	declines    holdQueue
 	reservedFor holdQueue
 	spare       []*leaseEntry // entries to reuse, so that steady work allocates none
+	start       int           // the offset firstFree searches from (0 but on a shared pool)
 }
 
 func newLeaseTable(first, last netip.Addr) *leaseTable {
@@ -235,6 +236,38 @@ func (t *leaseTable) load(leases []Lease) {
 	}
 }
 
+// adopt records l, a lease another server gave, whatever this table
+// held of its address or its MAC; displaced is the MAC it took the address
+// from, if any.
+func (t *leaseTable) adopt(l Lease) (displaced net.HardwareAddr) {
+	key, ok := keyOf(l.MAC)
+	if !ok || !l.IP.Is4() {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.newEntry(key, l.IP, l.Expires, false)
+	e.hostname = l.Hostname
+	return t.set(e)
+}
+
+// learn adopts l unless this table already has it, and reports whether
+// it did.
+func (t *leaseTable) learn(l Lease) bool {
+	key, ok := keyOf(l.MAC)
+	if !ok {
+		return false
+	}
+	t.mu.Lock()
+	if e := t.byMAC[key]; e != nil && e.ip == l.IP {
+		t.mu.Unlock()
+		return false
+	}
+	t.mu.Unlock()
+	t.adopt(l)
+	return true
+}
+
 // lookup returns the address the MAC holds or was last given or offered,
 // expired or not.
 func (t *leaseTable) lookup(mac net.HardwareAddr) (Lease, bool) {
@@ -289,7 +322,7 @@ func (t *leaseTable) firstFree(now time.Time) (netip.Addr, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.endHolds(now)
-	if i := t.free.first(); i >= 0 {
+	if i := t.free.firstFrom(t.start); i >= 0 {
 		return t.addrAt(i), true
 	}
 	if len(t.expiry) > 0 && !now.Before(t.expiry[0].expires) {

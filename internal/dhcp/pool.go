@@ -45,6 +45,32 @@ func (f *freeBits) first() int {
 	return -1
 }
 
+// firstFrom returns the lowest member at or after i, else the lowest of
+// all; -1 when the set is empty. Servers sharing a pool search it from
+// different points, so that in a storm they do not offer the same
+// addresses in the same order.
+func (f *freeBits) firstFrom(i int) int {
+	w := i / 64
+	if i <= 0 || w >= len(f.words) {
+		return f.first()
+	}
+	if m := f.words[w] &^ (1<<(i%64) - 1); m != 0 {
+		return w*64 + bits.TrailingZeros64(m)
+	}
+	next := w + 1
+	for s := next / 64; s < len(f.summary); s++ {
+		sum := f.summary[s]
+		if s == next/64 {
+			sum &^= 1<<(next%64) - 1
+		}
+		if sum != 0 {
+			ww := s*64 + bits.TrailingZeros64(sum)
+			return ww*64 + bits.TrailingZeros64(f.words[ww])
+		}
+	}
+	return f.first()
+}
+
 // expiryHeap orders the pool's entries by the end of their lease or offer,
 // soonest first, so that the one that expired longest ago is found at once.
 // Each entry knows its position (heapIndex, -1 when not in the heap).

@@ -13,11 +13,13 @@ package dhcp
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"kickstand/internal/events"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -81,6 +83,15 @@ type LeaseStore interface {
 	// from one goroutine at a time, with the concurrent ACKs' leases
 	// together (group commit); it must not keep the slices.
 	SaveLeases(ctx context.Context, put []Lease, remove []net.HardwareAddr) error
+}
+
+// LeaseClaimer is a LeaseStore that several servers share (full mode on
+// one pool): ClaimLeases is SaveLeases, except that a lease whose address
+// another MAC holds, unexpired at now, is not stored. It returns those
+// holders' leases; the server then refuses its client that address and
+// knows it for what it is.
+type LeaseClaimer interface {
+	ClaimLeases(ctx context.Context, put []Lease, remove []net.HardwareAddr, now time.Time) (held []Lease, err error)
 }
 
 // ReservationFunc returns the fixed address reserved for a MAC, if any.
@@ -167,6 +178,7 @@ type Server struct {
 	lanList  []*lan       // the server's own LAN, then Relayed; their tables loaded from Leases on first use
 	writer   *leaseWriter // writes to Leases, for every lan's table
 	unknownR sync.Map     // relay addresses (netip.Addr) already logged as on no configured network
+	lastSync atomic.Int64 // when resync last read a shared store's leases, in ns
 	clock    func() time.Time
 
 	optionsOnce sync.Once
@@ -265,7 +277,17 @@ func (s *Server) lans(ctx context.Context) ([]*lan, error) {
 	for _, n := range lans {
 		n.table.load(byLAN[n])
 	}
-	s.lanList, s.writer = lans, newLeaseWriter(s.Leases)
+	s.lanList, s.writer = lans, newLeaseWriter(s.Leases, s.now)
+	if s.writer.claim != nil {
+		// Servers sharing the pool search it each from its own point.
+		h := fnv.New32a()
+		h.Write(s.ServerIP.AsSlice())
+		for _, n := range lans {
+			if size := len(n.table.slots); size > 0 {
+				n.table.start = int(h.Sum32() % uint32(size))
+			}
+		}
+	}
 	s.logger().Debug("dhcp: leases loaded", "count", len(stored), "networks", len(lans))
 	return lans, nil
 }

@@ -1,8 +1,10 @@
 package dhcp
 
 import (
+	"bytes"
 	"context"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -24,6 +26,8 @@ import (
 // behind it, so that a lone client's ACK is not delayed.
 type leaseWriter struct {
 	store  LeaseStore
+	claim  LeaseClaimer     // the store, when several servers share it; nil otherwise
+	now    func() time.Time // for ClaimLeases
 	linger time.Duration
 
 	mu      sync.Mutex
@@ -51,6 +55,17 @@ type leaseBatch struct {
 	// What SaveLeases is given, rebuilt from changes; kept for reuse.
 	put    []Lease
 	remove []net.HardwareAddr
+	// held are the leases of other servers that kept an address from
+	// this batch (ClaimLeases), by address.
+	held map[netip.Addr]Lease
+}
+
+// takenError is a lease that was not stored because another server holds
+// its address (a shared store's ClaimLeases): holder is that lease.
+type takenError struct{ holder Lease }
+
+func (e *takenError) Error() string {
+	return "dhcp: " + e.holder.IP.String() + " is held by " + e.holder.MAC.String() + " through another server"
 }
 
 type leaseChange struct {
@@ -59,15 +74,17 @@ type leaseChange struct {
 	isRemove bool
 }
 
-func newLeaseWriter(store LeaseStore) *leaseWriter {
-	w := &leaseWriter{store: store, linger: batchLinger}
+func newLeaseWriter(store LeaseStore, now func() time.Time) *leaseWriter {
+	w := &leaseWriter{store: store, now: now, linger: batchLinger}
+	w.claim, _ = store.(LeaseClaimer)
 	w.written.L = &w.mu
 	return w
 }
 
 // put stores l, and deletes the lease of displaced (another MAC whose
 // expired lease l's address had) if it is not nil, durably, before it
-// returns.
+// returns. On a shared store it returns a *takenError when another server
+// holds l's address.
 func (w *leaseWriter) put(ctx context.Context, l Lease, displaced net.HardwareAddr) error {
 	key, ok := keyOf(l.MAC)
 	if !ok {
@@ -78,6 +95,11 @@ func (w *leaseWriter) put(ctx context.Context, l Lease, displaced net.HardwareAd
 			b.add(leaseChange{mac: old, isRemove: true})
 		}
 		b.add(leaseChange{mac: key, lease: l})
+	}, func(b *leaseBatch) error {
+		if h, ok := b.held[l.IP]; ok && !bytes.Equal(h.MAC, l.MAC) {
+			return &takenError{holder: Lease{MAC: bytes.Clone(h.MAC), IP: h.IP, Expires: h.Expires, Hostname: h.Hostname}}
+		}
+		return nil
 	})
 }
 
@@ -87,12 +109,13 @@ func (w *leaseWriter) remove(ctx context.Context, mac net.HardwareAddr) error {
 	if !ok {
 		return errBadMAC
 	}
-	return w.write(ctx, func(b *leaseBatch) { b.add(leaseChange{mac: key, isRemove: true}) })
+	return w.write(ctx, func(b *leaseBatch) { b.add(leaseChange{mac: key, isRemove: true}) }, nil)
 }
 
 // write adds changes to the open batch and returns once that batch is
-// written, writing it itself when no other batch is being written.
-func (w *leaseWriter) write(ctx context.Context, add func(*leaseBatch)) error {
+// written, writing it itself when no other batch is being written; then
+// result, if not nil, tells the caller's own outcome of a written batch.
+func (w *leaseWriter) write(ctx context.Context, add func(*leaseBatch), result func(*leaseBatch) error) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	b := w.open
@@ -120,13 +143,25 @@ func (w *leaseWriter) write(ctx context.Context, add func(*leaseBatch)) error {
 		// The batch holds other callers' leases: it is written whatever
 		// becomes of this caller's ctx (and context.WithoutCancel(ctx)
 		// would allocate for every batch).
-		err := w.store.SaveLeases(context.Background(), put, remove)
+		var err error
+		if w.claim != nil {
+			var held []Lease
+			held, err = w.claim.ClaimLeases(context.Background(), put, remove, w.now())
+			for _, h := range held {
+				b.held[h.IP] = h
+			}
+		} else {
+			err = w.store.SaveLeases(context.Background(), put, remove)
+		}
 		w.mu.Lock()
 		b.done, b.err, w.writing = true, err, false
 		w.busy = w.open != nil
 		w.written.Broadcast()
 	}
 	err := b.err
+	if err == nil && result != nil {
+		err = result(b)
+	}
 	if b.waiters--; b.waiters == 0 {
 		w.recycle(b)
 	}
@@ -139,12 +174,13 @@ func (w *leaseWriter) newBatch() *leaseBatch {
 		w.spare = w.spare[:n-1]
 		return b
 	}
-	return &leaseBatch{index: make(map[macKey]int)}
+	return &leaseBatch{index: make(map[macKey]int), held: make(map[netip.Addr]Lease)}
 }
 
 func (w *leaseWriter) recycle(b *leaseBatch) {
 	b.changes = b.changes[:0]
 	clear(b.index)
+	clear(b.held)
 	clear(b.put) // drop the references to the caller's strings
 	b.put, b.remove = b.put[:0], b.remove[:0]
 	b.done, b.err = false, nil

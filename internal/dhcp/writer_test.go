@@ -30,7 +30,7 @@ func (s *slowStore) SaveLeases(ctx context.Context, put []Lease, remove []net.Ha
 
 func TestLeaseWriterBatchesConcurrentWrites(t *testing.T) {
 	store := &slowStore{memStore: newMemStore(), delay: 5 * time.Millisecond}
-	w := newLeaseWriter(store)
+	w := newLeaseWriter(store, time.Now)
 	const n = 50
 	var wg sync.WaitGroup
 	for i := range n {
@@ -75,7 +75,7 @@ func TestLeaseWriterLastChangePerMACWins(t *testing.T) {
 func TestLeaseWriterErrorReachesEveryWaiter(t *testing.T) {
 	store := &slowStore{memStore: newMemStore(), delay: 5 * time.Millisecond}
 	store.putErr = errStoreDown
-	w := newLeaseWriter(store)
+	w := newLeaseWriter(store, time.Now)
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
@@ -166,7 +166,7 @@ func (s ctxStore) SaveLeases(ctx context.Context, put []Lease, remove []net.Hard
 // leases.
 func TestLeaseWriterIgnoresWriterContext(t *testing.T) {
 	store := ctxStore{newMemStore()}
-	w := newLeaseWriter(store)
+	w := newLeaseWriter(store, time.Now)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	l := Lease{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, IP: netip.AddrFrom4([4]byte{10, 0, 0, 1}), Expires: t0}

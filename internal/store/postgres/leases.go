@@ -1,8 +1,11 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"net"
+	"net/netip"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -90,4 +93,73 @@ func lastWins(put []store.Lease) []store.Lease {
 		}
 	}
 	return out
+}
+
+// ClaimLeases is SaveLeases for servers that share the pool (full mode
+// on one database): a lease whose address another MAC holds, unexpired
+// at now, is not stored, and that holder's lease is returned instead.
+// The holders' rows are locked until the commit; of two servers claiming
+// one free address at once, the second's INSERT meets the first's row,
+// and its transaction runs again and finds it held.
+func (d *DB) ClaimLeases(ctx context.Context, put []store.Lease, remove []net.HardwareAddr, now time.Time) ([]store.Lease, error) {
+	put = lastWins(put)
+	ips := make([]string, len(put))
+	for i, l := range put {
+		ips[i] = l.IP.String()
+	}
+	gone := make([]string, len(remove))
+	for i, mac := range remove {
+		gone[i] = mac.String()
+	}
+	var held []store.Lease
+	err := d.inTx(ctx, true, func(tx pgx.Tx) error {
+		held = held[:0]
+		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+			return err
+		}
+		if len(gone) > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM leases WHERE mac = ANY($1)`, gone); err != nil {
+				return err
+			}
+		}
+		if len(put) == 0 {
+			return nil
+		}
+		holders, err := queryAll(ctx, tx, columns.ScanLease,
+			`SELECT `+columns.Lease+` FROM leases WHERE ip = ANY($1) AND expires > $2 FOR UPDATE`, ips, unix(now))
+		if err != nil {
+			return err
+		}
+		byIP := make(map[netip.Addr]store.Lease, len(holders))
+		for _, h := range holders {
+			byIP[h.IP] = h
+		}
+		var macs, keptIPs, hostnames []string
+		var expires []int64
+		for _, l := range put {
+			if h, ok := byIP[l.IP]; ok && !bytes.Equal(h.MAC, l.MAC) {
+				held = append(held, h)
+				continue
+			}
+			macs, keptIPs = append(macs, l.MAC.String()), append(keptIPs, l.IP.String())
+			expires, hostnames = append(expires, unix(l.Expires)), append(hostnames, text(l.Hostname))
+		}
+		if len(macs) == 0 {
+			return nil
+		}
+		// Only rows that may go: the MACs' own, and expired ones at the
+		// addresses. A holder that committed after the SELECT above stays,
+		// and the INSERT then meets it: the transaction runs again.
+		if _, err := tx.Exec(ctx, `DELETE FROM leases WHERE mac = ANY($1) OR (ip = ANY($2) AND expires <= $3)`,
+			macs, keptIPs, unix(now)); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO leases (`+columns.Lease+`)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])`, macs, keptIPs, expires, hostnames)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return held, nil
 }

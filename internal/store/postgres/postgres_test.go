@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -139,6 +140,91 @@ func TestLeasesFromTwoServers(t *testing.T) {
 	}
 	if len(ls) == 0 || len(ls) > 16 {
 		t.Fatalf("%d leases of 16 addresses", len(ls))
+	}
+}
+
+// ClaimLeases: a lease of an address another MAC holds unexpired is not
+// stored and its holder comes back; the holder's own renewal, and a claim
+// once the holder's lease has expired, are stored.
+func TestClaimLeases(t *testing.T) {
+	srv := pgtest.Start(t)
+	ctx := context.Background()
+	a, b := openTwo(t, srv)
+	now := time.Date(2026, 12, 1, 4, 0, 0, 0, time.UTC)
+	x := netip.MustParseAddr("10.0.0.7")
+	mac1, mac2 := net.HardwareAddr{2, 0, 0, 0, 0, 1}, net.HardwareAddr{2, 0, 0, 0, 0, 2}
+	claim := func(db *DB, mac net.HardwareAddr, ip netip.Addr, at time.Time) []store.Lease {
+		t.Helper()
+		held, err := db.ClaimLeases(ctx, []store.Lease{{MAC: mac, IP: ip, Expires: at.Add(time.Hour)}}, nil, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return held
+	}
+	if held := claim(a, mac1, x, now); len(held) != 0 {
+		t.Fatalf("a free address: held %+v", held)
+	}
+	if held := claim(b, mac2, x, now); len(held) != 1 || held[0].MAC.String() != mac1.String() || held[0].IP != x {
+		t.Fatalf("another MAC's address: held %+v, want mac1's lease", held)
+	}
+	if held := claim(b, mac1, x, now.Add(time.Minute)); len(held) != 0 {
+		t.Fatalf("the holder's renewal through the other server: held %+v", held)
+	}
+	later := now.Add(3 * time.Hour)
+	if held := claim(b, mac2, x, later); len(held) != 0 {
+		t.Fatalf("an expired holder: held %+v", held)
+	}
+	ls, err := a.Leases(ctx)
+	if err != nil || len(ls) != 1 || ls[0].MAC.String() != mac2.String() {
+		t.Fatalf("leases %+v (%v), want mac2's only", ls, err)
+	}
+}
+
+// Two servers claiming the same few addresses for different MACs at once:
+// no address is ever claimed successfully by two MACs.
+func TestClaimLeasesFromTwoServers(t *testing.T) {
+	srv := pgtest.Start(t)
+	ctx := context.Background()
+	a, b := openTwo(t, srv)
+	now := time.Now()
+	const rounds, width = 40, 4
+	var mu sync.Mutex
+	won := map[netip.Addr]map[string]bool{}
+	var wg sync.WaitGroup
+	for s, db := range []*DB{a, b} {
+		wg.Go(func() {
+			for r := range rounds {
+				batch := make([]store.Lease, width)
+				for i := range batch {
+					batch[i] = store.Lease{MAC: net.HardwareAddr{2, byte(s), 0, 0, byte(r), byte(i)},
+						IP: netip.AddrFrom4([4]byte{10, 0, 0, byte((r*width + i) % 24)}), Expires: now.Add(time.Hour)}
+				}
+				held, err := db.ClaimLeases(ctx, batch, nil, now)
+				if err != nil {
+					t.Errorf("server %d: ClaimLeases: %v", s, err)
+					return
+				}
+				mu.Lock()
+				for _, l := range batch {
+					if !slices.ContainsFunc(held, func(h store.Lease) bool { return h.IP == l.IP }) {
+						if won[l.IP] == nil {
+							won[l.IP] = map[string]bool{}
+						}
+						won[l.IP][l.MAC.String()] = true
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for ip, macs := range won {
+		if len(macs) > 1 {
+			t.Errorf("%s was claimed by %d MACs: %v", ip, len(macs), macs)
+		}
+	}
+	if len(won) != 24 {
+		t.Errorf("%d of 24 addresses claimed, want all", len(won))
 	}
 }
 
