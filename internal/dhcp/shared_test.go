@@ -81,6 +81,15 @@ func TestSharedPoolOneAddressOneMAC(t *testing.T) {
 	if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck {
 		t.Fatalf("b's second REQUEST: %v, want an ACK", ack)
 	}
+	// a's client rebinds (a is gone: no server named, its address in
+	// ciaddr): b renews the lease a gave.
+	rebind := exchange(t, b, newPacket(dhcpv4.MessageTypeRequest, macA, withCiaddr(x.String())), 67)
+	if rebind == nil || rebind.MessageType() != dhcpv4.MessageTypeAck || yiaddr(t, rebind) != x.String() {
+		t.Fatalf("b answered a's client rebinding %s with %v, want an ACK", x, rebind)
+	}
+	if got, _ := store.get(macA); got.IP != x || !got.Expires.After(t0.Add(time.Hour)) {
+		t.Fatalf("after b renewed it, macA's lease is %+v", got)
+	}
 	// Once a's lease has expired, b may give the address.
 	clock.Advance(3 * time.Hour)
 	mac3 := net.HardwareAddr{0x52, 0x54, 0, 0, 0, 0x33}
