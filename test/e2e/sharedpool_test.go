@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -138,5 +139,37 @@ func TestTwoServersSharePool(t *testing.T) {
 		if byMAC[k.mac] != k.ip {
 			t.Errorf("%s was acknowledged %s by %s; the store has %v", k.mac, k.ip, k.server, byMAC[k.mac])
 		}
+	}
+}
+
+// TestMachineAddedOnAServedByB: two servers on one PostgreSQL store. A
+// machine is added through server A's REST API (A is on a network of its
+// own); its next boot is on server B's LAN, and B, which learned of it
+// from the shared store, installs it: a BIOS machine in QEMU, with its
+// kickstart and timeline.
+func TestMachineAddedOnAServedByB(t *testing.T) {
+	requireHost(t, "curl")
+	fx := buildFixture(t)
+	t.Setenv("KICKSTAND_STORE", pgtest.Start(t).NewDatabase(t)) // every kickstand below, CLI and servers
+	bin := kickstandBinary(t)
+	cli := &kickstand{bin: bin, dataDir: t.TempDir()}
+	token := createToken(t, cli, "ops")
+	cli.run(t, "distro", "import", "rocky9", fx.iso)
+	cli.run(t, "profile", "add", "rocky9", "--distro", "rocky9", "--kernel-args", "console=ttyS0")
+
+	office := newLAN(t, "10.213.13") // server A's network: no machines boot there
+	startServe(t, office, &kickstand{bin: bin, dataDir: t.TempDir()}, nil, "--dhcp", "off")
+	lab := newLAN(t, "10.213.12") // server B's
+	b := startServe(t, lab, &kickstand{bin: bin, dataDir: t.TempDir()}, nil,
+		"--dhcp", "full", "--dhcp-range", lab.prefix+".100-"+lab.prefix+".150")
+
+	mac := randomMAC(t)
+	apiA := restAPI{ns: office.ns, base: "http://" + office.serverIP + ":" + httpPort + "/api/v1"}
+	apiA.want(t, token, "POST", "/machines", fmt.Sprintf(`{"mac": %q, "profile": "rocky9", "hostname": "from-a"}`, mac), http.StatusCreated, nil)
+
+	bootAndInstall(t, lab, b, mac, fx)
+	checkInstalled(t, lab, cli, mac, "dhcp", "tftp", "kickstart")
+	if m := cli.machine(t, mac); m.Hostname != "from-a" {
+		t.Errorf("the machine's hostname is %q, want from-a as added through A", m.Hostname)
 	}
 }
