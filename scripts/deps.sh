@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(qemu-system-x86 ipxe-qemu ovmf pxelinux syslinux-common xorriso busybox-static
           atftp dnsmasq-base iproute2 cpio curl ca-certificates ipxe grub-common grub-efi-amd64-bin
           nftables iptables chromium rpm systemd systemd-container man-db bash-completion postgresql
-          squashfs-tools)
+          squashfs-tools kea-admin)
 
 missing=()
 for p in "${packages[@]}"; do
