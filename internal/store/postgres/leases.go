@@ -39,31 +39,48 @@ func (d *DB) SaveLeases(ctx context.Context, put []store.Lease, remove []net.Har
 	if len(put) == 0 && len(remove) == 0 {
 		return nil
 	}
-	put = lastWins(put)
-	gone := make([]string, 0, len(put)+len(remove))
-	macs := make([]string, len(put))
-	ips := make([]string, len(put))
-	expires := make([]int64, len(put))
-	hostnames := make([]string, len(put))
-	for i, l := range put {
-		macs[i], ips[i], expires[i], hostnames[i] = l.MAC.String(), l.IP.String(), unix(l.Expires), text(l.Hostname)
-	}
-	gone = append(gone, macs...)
+	rows := leaseArrays(lastWins(put))
+	gone := make([]string, 0, len(rows.macs)+len(remove))
+	gone = append(gone, rows.macs...)
 	for _, mac := range remove {
 		gone = append(gone, mac.String())
 	}
 	return d.batchTx(ctx, true, func(b *pgx.Batch) {
-		// Planned for these arrays, each time: a plan cached while the
-		// table was small scans the table, for every MAC and address in
-		// the batch, however large it has grown (64 leases took 5 ms of
-		// a few thousand rows, and more as it grew).
-		b.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
-		b.Queue(`DELETE FROM leases WHERE mac = ANY($1) OR ip = ANY($2)`, gone, ips)
-		if len(put) > 0 {
-			b.Queue(`INSERT INTO leases (`+columns.Lease+`)
-				SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])`, macs, ips, expires, hostnames)
+		b.Queue(customPlans)
+		b.Queue(`DELETE FROM leases WHERE mac = ANY($1) OR ip = ANY($2)`, gone, rows.ips)
+		if len(rows.macs) > 0 {
+			b.Queue(insertLeases, rows.macs, rows.ips, rows.expires, rows.hostnames)
 		}
 	})
+}
+
+// customPlans has the transaction's statements planned for their arrays,
+// each time: a plan cached while the table was small scans the table, for
+// every MAC and address in the batch, however large it has grown (64
+// leases took 5 ms of a few thousand rows, and more as it grew).
+const customPlans = `SET LOCAL plan_cache_mode = force_custom_plan`
+
+// insertLeases inserts the leases of a leaseRows.
+const insertLeases = `INSERT INTO leases (` + columns.Lease + `)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])`
+
+// leaseRows are leases as the columns' arrays that insertLeases takes.
+type leaseRows struct {
+	macs, ips, hostnames []string
+	expires              []int64
+}
+
+func leaseArrays(ls []store.Lease) leaseRows {
+	var r leaseRows
+	for _, l := range ls {
+		r.add(l)
+	}
+	return r
+}
+
+func (r *leaseRows) add(l store.Lease) {
+	r.macs, r.ips = append(r.macs, l.MAC.String()), append(r.ips, l.IP.String())
+	r.expires, r.hostnames = append(r.expires, unix(l.Expires)), append(r.hostnames, text(l.Hostname))
 }
 
 // lastWins is put as if its leases were written one by one in order: a
@@ -114,7 +131,7 @@ func (d *DB) ClaimLeases(ctx context.Context, put []store.Lease, remove []net.Ha
 	var held []store.Lease
 	err := d.inTx(ctx, true, func(tx pgx.Tx) error {
 		held = held[:0]
-		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+		if _, err := tx.Exec(ctx, customPlans); err != nil {
 			return err
 		}
 		if len(gone) > 0 {
@@ -134,28 +151,25 @@ func (d *DB) ClaimLeases(ctx context.Context, put []store.Lease, remove []net.Ha
 		for _, h := range holders {
 			byIP[h.IP] = h
 		}
-		var macs, keptIPs, hostnames []string
-		var expires []int64
+		var kept leaseRows
 		for _, l := range put {
 			if h, ok := byIP[l.IP]; ok && !bytes.Equal(h.MAC, l.MAC) {
 				held = append(held, h)
 				continue
 			}
-			macs, keptIPs = append(macs, l.MAC.String()), append(keptIPs, l.IP.String())
-			expires, hostnames = append(expires, unix(l.Expires)), append(hostnames, text(l.Hostname))
+			kept.add(l)
 		}
-		if len(macs) == 0 {
+		if len(kept.macs) == 0 {
 			return nil
 		}
 		// Only rows that may go: the MACs' own, and expired ones at the
 		// addresses. A holder that committed after the SELECT above stays,
 		// and the INSERT then meets it: the transaction runs again.
 		if _, err := tx.Exec(ctx, `DELETE FROM leases WHERE mac = ANY($1) OR (ip = ANY($2) AND expires <= $3)`,
-			macs, keptIPs, unix(now)); err != nil {
+			kept.macs, kept.ips, unix(now)); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO leases (`+columns.Lease+`)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])`, macs, keptIPs, expires, hostnames)
+		_, err = tx.Exec(ctx, insertLeases, kept.macs, kept.ips, kept.expires, kept.hostnames)
 		return err
 	})
 	if err != nil {
