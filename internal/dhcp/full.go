@@ -195,7 +195,7 @@ func (s *Server) fullRequest(ctx context.Context, n *lan, req *dhcpv4.DHCPv4, f 
 		if errors.As(err, &taken) {
 			// Another server sharing the pool gave it first: this table
 			// learns its lease, and the client starts over.
-			n.table.adopt(taken.holder)
+			n.table.learn(taken.holder)
 			log.Debug("dhcp: full: another server leased the address first; refusing it", "ip", ip, "holder", taken.holder.MAC.String())
 			s.resync(ctx, log)
 			return s.nak(req, f, ip, log)

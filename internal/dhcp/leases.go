@@ -236,35 +236,22 @@ func (t *leaseTable) load(leases []Lease) {
 	}
 }
 
-// adopt records l, a lease another server gave, whatever this table
-// held of its address or its MAC; displaced is the MAC it took the address
-// from, if any.
-func (t *leaseTable) adopt(l Lease) (displaced net.HardwareAddr) {
+// learn records l, a lease another server gave, whatever this table held
+// of its address or its MAC, unless the table already has it; it reports
+// whether it recorded it.
+func (t *leaseTable) learn(l Lease) bool {
 	key, ok := keyOf(l.MAC)
 	if !ok || !l.IP.Is4() {
-		return nil
+		return false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if e := t.byMAC[key]; e != nil && e.ip == l.IP {
+		return false
+	}
 	e := t.newEntry(key, l.IP, l.Expires, false)
 	e.hostname = l.Hostname
-	return t.set(e)
-}
-
-// learn adopts l unless this table already has it, and reports whether
-// it did.
-func (t *leaseTable) learn(l Lease) bool {
-	key, ok := keyOf(l.MAC)
-	if !ok {
-		return false
-	}
-	t.mu.Lock()
-	if e := t.byMAC[key]; e != nil && e.ip == l.IP {
-		t.mu.Unlock()
-		return false
-	}
-	t.mu.Unlock()
-	t.adopt(l)
+	t.set(e)
 	return true
 }
 
