@@ -287,7 +287,7 @@ field_of() { # field_of TARGET RATE FIELD: the values of FIELD in the runs of TA
 declare -A LABEL=([kickstand]="kickstand (full)" [baseline]="kickstand baseline" [kea]="Kea $kea_version (memfile)" [dnsmasq]="dnsmasq $dnsmasq_version")
 declare -A HELD
 report() {
-	local t rate med drops held peak line
+	local t rate med drops held peak
 	printf '%-26s' "median of $rounds rounds"
 	for rate in "${rates[@]}"; do printf ' %13s' "$rate/s"; done
 	printf '   %s\n' "held at <= $max_drops% lost"
@@ -308,23 +308,9 @@ report() {
 	echo "each cell: DORAs completed per second, and the share of DORAs lost (no ACK), medians over the rounds."
 	echo "held: the highest offered rate whose median loss is at most $max_drops%."
 	echo "server CPU (% of one CPU, median) at each rate:"
-	for t in "${targets[@]}"; do
-		printf '  %-24s' "${LABEL[$t]}"
-		for rate in "${rates[@]}"; do
-			line=$(field_of "$t" "$rate" server_cpu_pct | median)
-			printf ' %13s' "$line"
-		done
-		echo
-	done
+	medians_by_rate server_cpu_pct
 	echo "replies dropped at perfdhcp's own socket (median; a loss there is the client's, not the server's):"
-	for t in "${targets[@]}"; do
-		printf '  %-24s' "${LABEL[$t]}"
-		for rate in "${rates[@]}"; do
-			line=$(field_of "$t" "$rate" client_socket_drops | median)
-			printf ' %13s' "$line"
-		done
-		echo
-	done
+	medians_by_rate client_socket_drops
 	echo
 	ratio kickstand kea
 	ratio kickstand dnsmasq
@@ -337,6 +323,16 @@ report() {
 			note = (a == top && b == top) ? " (both held the highest rate offered: raise BENCH_DHCP_RATES to tell them apart)" : ""
 			printf "goal kickstand >= 1.0x Kea: %s (%.2fx)%s\n", verdict, r, note }'
 	fi
+}
+medians_by_rate() { # medians_by_rate FIELD: a row per server, FIELD's median at each rate
+	local t rate
+	for t in "${targets[@]}"; do
+		printf '  %-24s' "${LABEL[$t]}"
+		for rate in "${rates[@]}"; do
+			printf ' %13s' "$(field_of "$t" "$rate" "$1" | median)"
+		done
+		echo
+	done
 }
 ratio() { # ratio A B: held rate of A over B's
 	local a=${HELD[$1]:-} b=${HELD[$2]:-}
