@@ -22,6 +22,7 @@
 #   BENCH_TFTP_CLIENTS      clients of the concurrent row                   (200)
 #   BENCH_TFTP_CLIENT_MIB   size of the file of the concurrent row, MiB     (30)
 #   BENCH_TFTP_TARGETS      a subset of: kickstand atftpd dnsmasq baseline  (kickstand atftpd dnsmasq)
+#   BENCH_TFTP_ROWS         a subset of: lock-step windowed concurrent      (all three)
 #   BENCH_TFTP_BASELINE     a second kickstand binary, run as target "baseline"
 #   BENCH_TFTP_MAX_TIME     seconds one download may take                   (120)
 #   BENCH_QUIET_WAIT        seconds to wait for other work to leave the CPUs alone (180)
@@ -48,8 +49,7 @@ quiet_wait=${BENCH_QUIET_WAIT:-180}
 default_targets="kickstand atftpd dnsmasq"
 [ -z "$baseline_bin" ] || default_targets="kickstand baseline atftpd dnsmasq"
 read -r -a targets <<<"${BENCH_TFTP_TARGETS:-$default_targets}"
-blksizes=(512 1468 8192 65464)
-windows=(1 4 16 64)
+read -r -a row_sets <<<"${BENCH_TFTP_ROWS:-lock-step windowed concurrent}"
 
 declare -A port=([kickstand]=16969 [baseline]=17069 [atftpd]=16970 [dnsmasq]=69)
 
@@ -62,6 +62,15 @@ for t in "${targets[@]}"; do
 	kickstand | atftpd | dnsmasq) ;;
 	baseline) [ -x "$baseline_bin" ] || die "target baseline needs BENCH_TFTP_BASELINE=/path/to/kickstand" ;;
 	*) die "unknown target $t in BENCH_TFTP_TARGETS" ;;
+	esac
+done
+blksizes=() windows=() conc=false
+for r in "${row_sets[@]}"; do
+	case $r in
+	lock-step) blksizes=(512 1468 8192 65464) ;;
+	windowed) windows=(1 4 16 64) ;;
+	concurrent) conc=true ;;
+	*) die "unknown rows $r in BENCH_TFTP_ROWS" ;;
 	esac
 done
 
@@ -186,15 +195,20 @@ atftp_get() {
 	fi
 }
 
-# concurrent TARGET: "MB/s p99_s failures peak_rss_kib"
+# concurrent TARGET: "MB/s p99_s failures peak_rss_kib server_us other_us idle_pct":
+# besides speed and memory, where the CPUs went, per block delivered: the
+# server's CPU time, everything else's (the clients, and the kernel's
+# interrupts, mostly the loopback traffic), and the share of the CPUs left
+# idle. With the CPUs busy, blocks/s is bounded by CPUs / (server + other).
 concurrent() {
-	local t=$1 i start end out=$work/conc sampler
+	local t=$1 i start end out=$work/conc sampler busy0 irq0 busy1 irq1
 	rm -rf "$out"
 	mkdir -p "$out"
 	reset_peak "${pid[$t]}"
 	sample_server "${pid[$t]}" "$work/sample" &
 	sampler=$!
 	local downloads=()
+	read -r busy0 irq0 _ < <(system_cpu_ticks)
 	start=$(date +%s%N)
 	for i in $(seq "$clients"); do
 		curl_get "$t" 1468 "$many" "127.0.1.$i" >"$out/$i" &
@@ -202,17 +216,23 @@ concurrent() {
 	done
 	wait "${downloads[@]}" 2>/dev/null || true
 	end=$(date +%s%N)
+	read -r busy1 irq1 _ < <(system_cpu_ticks)
 	kill -TERM "$sampler" 2>/dev/null
 	wait "$sampler" 2>/dev/null || true
-	local peak
-	read -r peak _ <"$work/sample"
+	local peak server_ticks
+	read -r peak server_ticks <"$work/sample"
 	local all ok fails p99
 	all=$(cat "$out"/*)
 	fails=$(grep -c fail <<<"$all" || true)
 	ok=$((clients - fails))
 	p99=$(grep -v fail <<<"$all" | sort -g | awk -v n="$ok" 'NR == int(0.99 * n + 0.999) { print; exit }')
 	awk -v ns=$((end - start)) -v ok="$ok" -v mib="$client_mib" -v p99="${p99:-0}" -v fails="$fails" -v peak="$peak" \
-		'BEGIN { printf "%.1f %s %d %d\n", ok * mib * 1.048576 / (ns / 1e9), p99, fails, peak }'
+		-v server="$server_ticks" -v busy=$((busy1 - busy0 + irq1 - irq0)) -v hz="$(getconf CLK_TCK)" -v cpus="$(nproc)" 'BEGIN {
+		secs = ns / 1e9; blocks = ok * int((mib * 1048576 + 1468) / 1468)
+		other = busy - server; if (other < 0) other = 0
+		idle = 100 * (1 - busy / hz / (secs * cpus)); if (idle < 0) idle = 0
+		printf "%.1f %s %d %d %.2f %.2f %.0f\n", ok * mib * 1.048576 / secs, p99, fails, peak,
+			blocks ? 1e6 * server / hz / blocks : 0, blocks ? 1e6 * other / hz / blocks : 0, idle }'
 }
 
 wait_for_quiet "$quiet_wait"
@@ -240,12 +260,16 @@ for round in $(seq "$rounds"); do
 		done
 	done
 	for t in "${targets[@]}"; do
-		read -r mbs p99 fails rss < <(concurrent "$t")
+		$conc || break
+		read -r mbs p99 fails rss server_us other_us idle < <(concurrent "$t")
 		{
 			echo "conc-mbs $t $mbs"
 			echo "conc-p99 $t $p99"
 			echo "conc-fail $t $fails"
 			echo "conc-rss $t $rss"
+			echo "conc-server-us $t $server_us"
+			echo "conc-other-us $t $other_us"
+			echo "conc-idle $t $idle"
 		} >>"$results"
 	done
 done
@@ -258,7 +282,7 @@ med() { awk -v r="$1" -v t="$2" '$1 == r && $2 == t { print $3 }' "$results" | m
 rows=()
 for b in "${blksizes[@]}"; do rows+=("curl-$b"); done
 for w in "${windows[@]}"; do rows+=("atftp-w$w"); done
-rows+=(conc-mbs conc-p99 conc-fail conc-rss)
+! $conc || rows+=(conc-mbs conc-p99 conc-fail conc-rss conc-server-us conc-other-us conc-idle)
 describe() {
 	case $1 in
 	curl-*) echo "curl, blksize ${1#curl-}: seconds for $mib MiB" ;;
@@ -267,6 +291,9 @@ describe() {
 	conc-p99) echo "$clients clients at once: p99 seconds" ;;
 	conc-fail) echo "$clients clients at once: failed downloads" ;;
 	conc-rss) echo "$clients clients at once: server peak RSS, KiB" ;;
+	conc-server-us) echo "$clients clients at once: server CPU per block, µs" ;;
+	conc-other-us) echo "$clients clients at once: clients' and kernel interrupts' CPU per block, µs" ;;
+	conc-idle) echo "$clients clients at once: CPUs idle, %" ;;
 	esac
 }
 peers=()
@@ -295,7 +322,7 @@ report=$work/report
 		done
 		for p in "${peers[@]}"; do
 			case $r in
-			conc-fail | conc-rss) printf ' |' ;;
+			conc-fail | conc-rss | conc-other-us | conc-idle) printf ' |' ;;
 			conc-mbs) awk -v k="${m[kickstand]:-nan}" -v p="${m[$p]}" 'BEGIN { if (p > 0 && k != "nan") printf " %.2f× |", k / p; else printf " |" }' ;;
 			*) awk -v k="${m[kickstand]:-nan}" -v p="${m[$p]}" 'BEGIN { if (k > 0 && k != "nan") printf " %.2f× |", p / k; else printf " |" }' ;;
 			esac
