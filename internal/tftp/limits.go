@@ -35,12 +35,13 @@ const (
 	// for this long, whatever its retransmissions: 1 + DefaultRetries waits of
 	// the longest timeout a client may ask for.
 	DefaultIdleTimeout = 30 * time.Second
-	// DefaultMaxWindowMemory bounds the window buffers of all transfers
-	// together. A firmware transfer (lock-step, 1468-byte blocks) takes about
-	// 5 KiB, so DefaultMaxTransfers of them fit in 21 MiB; one with the
-	// largest default window takes about 167 KiB, so some 400 of those fit,
-	// and later ones get smaller windows before any request is refused.
-	DefaultMaxWindowMemory = 64 << 20
+	// DefaultMaxWindowMemory bounds the window and read-ahead buffers of all
+	// transfers together. A firmware transfer (lock-step, 1468-byte blocks)
+	// takes about 20 KiB, so DefaultMaxTransfers of them fit in 80 MiB; one
+	// with the largest default window takes about 167 KiB, so some 590 of
+	// those fit, and later ones get smaller windows before any request is
+	// refused.
+	DefaultMaxWindowMemory = 96 << 20
 )
 
 // busyMessage is what a refused client reads: the refusal is temporary.
@@ -198,14 +199,20 @@ const slotOverhead = 128
 // time already makes the system calls a small part of the cost.
 const maxReadBuffer = 64 << 10
 
+// minReadBuffer is the smallest read-ahead: at lock-step a window-sized one
+// would read(2) the file once per block, a system call as costly as the
+// block's recvfrom; 16 KiB reads once every 11 blocks of 1468 bytes.
+const minReadBuffer = 16 << 10
+
 // slotMemory is what one block of the window costs.
 func (p *params) slotMemory() int64 {
 	return int64(headerSize + p.blockSize + slotOverhead)
 }
 
-// readBufferSize is the file read-ahead: a window's payload, up to maxReadBuffer.
+// readBufferSize is the file read-ahead: a window's payload, within
+// minReadBuffer and maxReadBuffer.
 func (p *params) readBufferSize() int {
-	return min(p.blockSize*p.windowSize, maxReadBuffer)
+	return min(max(p.blockSize*p.windowSize, minReadBuffer), maxReadBuffer)
 }
 
 // memory is what a transfer with these parameters allocates for its buffers:
@@ -217,13 +224,18 @@ func (p *params) memory() int64 {
 // windowFitting returns the largest window whose buffers fit in memory bytes,
 // less than 1 when none does.
 func (p *params) windowFitting(memory int64) int {
-	blockSize := int64(p.blockSize)
-	memory -= p.slotMemory() // the block read ahead
-	// While the read buffer grows with the window, each block costs its slot
-	// and its read-ahead; beyond maxReadBuffer, its slot only.
-	growing := min((memory-recvBufferSize)/(p.slotMemory()+blockSize), maxReadBuffer/blockSize)
-	full := (memory - recvBufferSize - maxReadBuffer) / p.slotMemory()
-	return int(min(max(growing, full), maxWindowSize))
+	// memory() grows with the window: the largest that fits, by bisection.
+	q := *p
+	lo, hi := 0, maxWindowSize
+	for lo < hi {
+		q.windowSize = (lo + hi + 1) / 2
+		if q.memory() <= memory {
+			lo = q.windowSize
+		} else {
+			hi = q.windowSize - 1
+		}
+	}
+	return lo
 }
 
 // setWindowSize changes the window and the windowsize the OACK grants, if any.
