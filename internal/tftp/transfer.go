@@ -69,6 +69,7 @@ type transfer struct {
 
 	answered bool      // the client acknowledged the OACK or a block
 	progress time.Time // when the client last acknowledged something new, or the transfer began
+	armed    time.Time // the read deadline set on conn; zero before the first
 }
 
 // retryPolicy says when a transfer gives up on a client that does not answer.
@@ -116,7 +117,7 @@ func (t *transfer) sendOptionAck() error {
 		if _, err := t.conn.WriteToUDPAddrPort(oack, t.peer); err != nil {
 			return fmt.Errorf("tftp: send oack: %w", err)
 		}
-		deadline := t.waitDeadline()
+		deadline := t.waitDeadline(time.Now())
 		for {
 			block, err := t.receiveAck(deadline)
 			if errors.Is(err, errAckTimeout) {
@@ -139,12 +140,13 @@ func (t *transfer) sendOptionAck() error {
 // unacknowledged block only when the wait times out.
 func (t *transfer) sendData() error {
 	failures := 0
+	sent := t.progress // when the window goes out: once the client acknowledged something, at once
 	for {
 		if err := t.sendWindow(); err != nil {
 			return err
 		}
 		t.readAhead()
-		progressed, err := t.awaitWindowAck(t.waitDeadline())
+		progressed, err := t.awaitWindowAck(t.waitDeadline(sent))
 		if err != nil {
 			return err
 		}
@@ -153,8 +155,10 @@ func (t *transfer) sendData() error {
 		}
 		if progressed {
 			failures = 0
+			sent = t.progress
 			continue
 		}
+		sent = time.Now()
 		failures++
 		if failures > t.retryLimit() || t.idle() {
 			return errTimedOut
@@ -172,10 +176,11 @@ func (t *transfer) retryLimit() int {
 	return t.policy.unanswered
 }
 
-// waitDeadline is when the current wait for an acknowledgement ends: after the
-// retransmission timeout, or earlier when the idle timeout runs out.
-func (t *transfer) waitDeadline() time.Time {
-	deadline, idle := time.Now().Add(t.params.timeout), t.progress.Add(t.policy.idle)
+// waitDeadline is when the wait for an acknowledgement of what was sent at
+// sent ends: after the retransmission timeout, or earlier when the idle
+// timeout runs out.
+func (t *transfer) waitDeadline(sent time.Time) time.Time {
+	deadline, idle := sent.Add(t.params.timeout), t.progress.Add(t.policy.idle)
 	if idle.Before(deadline) {
 		return idle
 	}
@@ -294,16 +299,23 @@ func (t *transfer) slide(wire uint16) bool {
 // strangers with "unknown transfer ID" and skipping other packets. It returns
 // errAckTimeout at deadline and a *peerError when the client sends an ERROR.
 func (t *transfer) receiveAck(deadline time.Time) (uint16, error) {
-	if err := t.conn.SetReadDeadline(deadline); err != nil {
-		return 0, fmt.Errorf("tftp: set deadline: %w", err)
+	if err := t.armDeadline(deadline, false); err != nil {
+		return 0, err
 	}
 	for {
 		n, from, err := t.acks.read(t.recv)
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return 0, fmt.Errorf("tftp: receive: %w", err)
+			}
+			if !time.Now().Before(deadline) {
 				return 0, errAckTimeout
 			}
-			return 0, fmt.Errorf("tftp: receive: %w", err)
+			// An earlier deadline was left armed: wait out the rest.
+			if err := t.armDeadline(deadline, true); err != nil {
+				return 0, err
+			}
+			continue
 		}
 		if from.Addr().Unmap().WithZone("") != t.peerAddr || from.Port() != t.peer.Port() {
 			t.log.Debug("tftp: packet from unknown transfer ID", "from", from, "client", t.peer)
@@ -323,6 +335,21 @@ func (t *transfer) receiveAck(deadline time.Time) (uint16, error) {
 			t.log.Debug("tftp: ignoring unexpected packet", "client", t.peer, "opcode", op, "size", n)
 		}
 	}
+}
+
+// armDeadline sets the socket's read deadline, unless exact is false and the
+// one armed is at most an eighth of the timeout earlier: moving the runtime's
+// timer for every block costs more than the wake-up, now and then, of a
+// deadline that came early, after which receiveAck arms the exact one.
+func (t *transfer) armDeadline(deadline time.Time, exact bool) error {
+	if !exact && !t.armed.IsZero() && !deadline.Before(t.armed) && deadline.Sub(t.armed) <= t.params.timeout/8 {
+		return nil
+	}
+	if err := t.conn.SetReadDeadline(deadline); err != nil {
+		return fmt.Errorf("tftp: set deadline: %w", err)
+	}
+	t.armed = deadline
+	return nil
 }
 
 // readError is a failure to read the file; the client is told with an ERROR packet.
