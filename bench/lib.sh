@@ -129,6 +129,20 @@ _sample() {
 	mv -f "$sample_out.new" "$sample_out"
 }
 
+# rss_kib PID: the resident memory of PID's processes together (VmRSS), KiB.
+rss_kib() {
+	local p key value sum=0
+	for p in $(process_tree "$1"); do
+		while read -r key value _; do
+			if [ "$key" = "VmRSS:" ]; then
+				sum=$((sum + value))
+				break
+			fi
+		done 2>/dev/null <"/proc/$p/status" || true
+	done
+	echo "$sum"
+}
+
 # median: the median of the numbers on stdin (the mean of the middle two when even).
 median() {
 	sort -g | awk '{ v[NR] = $1 } END {

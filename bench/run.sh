@@ -211,6 +211,15 @@ fetch() {
 			t, r, n, n * size, e - s, n * size / (e - s) / 1048576, peak, cpu / hz, cpu / hz / (n * size / 1073741824) }' >>"$raw"
 }
 
+# Idle memory: each server's resident set before its first download (after
+# the quiet wait, or at least 5 s after start).
+sleep 5
+declare -A IDLE_RSS
+for t in "${targets[@]}"; do
+	key=${SERVER[$t]}
+	[ -n "${IDLE_RSS[$key]:-}" ] || IDLE_RSS[$key]=$(rss_kib "$key")
+done
+
 wait_for_quiet "$quiet_wait"
 # What else ran meanwhile is recorded: other processes on a machine of two
 # CPUs change these numbers.
@@ -298,6 +307,20 @@ report() {
 		awk -v a="${MEDIAN[ks-iso-http]}" -v b="${MEDIAN[nginx]}" 'BEGIN {
 			r = a / b; verdict = (r >= 0.9) ? "PASS" : "FAIL"
 			printf "goal ISO-backed >= 0.9x nginx: %s (%.2fx)\n", verdict, r }'
+	fi
+	local name pid seen=" "
+	printf 'idle RSS (VmRSS before the first download):'
+	for t in "${targets[@]}"; do
+		pid=${SERVER[$t]}
+		[[ $seen != *" $pid "* ]] || continue
+		seen+="$pid "
+		case $t in ks-*) name=kickstand ;; *) name=$t ;; esac
+		awk -v n="$name" -v k="${IDLE_RSS[$pid]}" 'BEGIN { printf " %s %.1f MiB;", n, k / 1024 }'
+	done
+	echo
+	if wants ks-; then
+		awk -v k="${IDLE_RSS[$KICKSTAND_PID]}" 'BEGIN { mb = k * 1024 / 1e6
+			printf "goal kickstand idle RSS <= 64 MB: %s (%.1f MB)\n", (mb <= 64) ? "PASS" : "FAIL", mb }'
 	fi
 	echo
 	echo "per download: median of curl's %{speed_download} over all downloads of all rounds."
