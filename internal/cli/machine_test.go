@@ -194,6 +194,9 @@ func testProfileAndMachineKickstartsAreValidated(t *testing.T, c *cliEnv) {
 	// disk goes into --only-use=, and a space there makes two arguments.
 	c.fails("not written", "machine", "add", "52:54:00:00:00:31", "--profile", "web", "--var", "disk=sda --bogus")
 	c.fails("not written", "machine", "edit", "52:54:00:12:34:56", "--var", "autopart_type=zfs")
+	// A built-in variable's value that no kickstart would show wrong.
+	c.fails(`variable send_logs="alwyas": want one of onerror, always, never`, "machine", "edit", "52:54:00:12:34:56", "--var", "send_logs=alwyas")
+	c.fails(`variable send_logs="": want one of onerror, always, never`, "profile", "add", "quiet", "--distro", "rocky9", "--var", "send_logs=")
 	if m := c.showJSON("52:54:00:12:34:56"); m["vars"].(map[string]any)["autopart_type"] != nil {
 		t.Errorf("a refused edit was written: %v", m)
 	}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 
 	"kickstand/internal/kickstart"
 	"kickstand/internal/kickstart/validate"
@@ -43,11 +44,15 @@ type ProfileView struct {
 
 var varKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// checkVars refuses variable names a template cannot use.
+// checkVars refuses variable names a template cannot use, and values a
+// built-in variable does not take.
 func checkVars(vars map[string]string) error {
 	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		if !varKeyRE.MatchString(k) {
 			return invalid("vars", "variable %q: use letters, digits and '_', not starting with a digit", k)
+		}
+		if choices, ok := kickstart.VarChoices[k]; ok && !slices.Contains(choices, vars[k]) {
+			return invalid("vars", "variable %s=%q: want one of %s", k, vars[k], strings.Join(choices, ", "))
 		}
 	}
 	return nil

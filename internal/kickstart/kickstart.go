@@ -56,6 +56,15 @@ var DefaultVars = map[string]string{
 	"send_logs": "onerror",
 }
 
+// VarChoices are the built-in variables that take one of a few values and
+// whose other values a kickstart would not show: a profile or machine that
+// sets another is refused when it is saved, rather than an install acting on
+// a typo. (A variable that lands in a kickstart command, such as
+// autopart_type, is checked with the rendered kickstart instead.)
+var VarChoices = map[string][]string{
+	"send_logs": {"onerror", "always", "never"},
+}
+
 // Data is what a template can use.
 type Data struct {
 	MAC          string
