@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"kickstand/internal/boot"
 	"kickstand/internal/events"
 	"kickstand/internal/httpd"
+	"kickstand/internal/metrics"
 	"kickstand/internal/store"
 	"kickstand/internal/store/sqlite"
 )
@@ -145,5 +147,22 @@ func TestStage2Event(t *testing.T) {
 	}
 	if d := times[1].Sub(times[0]); d < 990*time.Millisecond || d > 1100*time.Millisecond {
 		t.Errorf("the download's start is %v before its end, want its duration (1s)", d)
+	}
+}
+
+// A HEAD (shim asks for grubx64.efi so before it gets it) is no download:
+// only the GET shows in the timeline.
+func TestHeadIsNoTransferEvent(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	a := &App{log: log, bus: events.New(0), peers: newNeighbours(""), metrics: metrics.New(metrics.Sources{})}
+	client := netip.MustParseAddr("10.0.0.9")
+	a.onHTTP(httpd.Transfer{Name: "grubx64.efi", Client: client, Status: http.StatusOK, Head: true})
+	a.onHTTP(httpd.Transfer{Name: "grubx64.efi", Client: client, Status: http.StatusOK, Bytes: 2048, Duration: time.Millisecond})
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	var got []string
+	a.bus.Run(cancelled, func(e events.Event) { got = append(got, string(e.Kind)+" "+e.Detail) })
+	if len(got) != 1 || !strings.HasPrefix(got[0], "http grubx64.efi 200: 2048 bytes") {
+		t.Errorf("events %q, want the GET's alone", got)
 	}
 }

@@ -64,6 +64,11 @@ func (a *App) onTFTP(t tftp.Transfer) {
 }
 
 func (a *App) onHTTP(t httpd.Transfer) {
+	if t.Head {
+		// A question about a file, not a download of it: the timeline and
+		// the transfer counts show the GET that follows.
+		return
+	}
 	a.metrics.Transfer(metrics.HTTP, httpOutcome(t.Status), t.Bytes, t.Duration)
 	mac, _ := a.peers.lookup(t.Client)
 	f := transferFields(t.Name, t.Bytes, t.Duration, nil)

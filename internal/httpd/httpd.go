@@ -62,6 +62,7 @@ type Transfer struct {
 	Bytes    int64
 	Duration time.Duration
 	Status   int
+	Head     bool // a HEAD request: the headers only (shim asks so before its GET)
 }
 
 // Defaults for the Server's limits.
@@ -279,7 +280,8 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		s.logger().Debug("http file", "name", name, "client", client, "status", cw.status, "bytes", cw.n)
 		if s.OnFile != nil {
-			s.OnFile(Transfer{Name: name, Client: client, Bytes: cw.n, Duration: time.Since(start), Status: cw.status})
+			s.OnFile(Transfer{Name: name, Client: client, Bytes: cw.n, Duration: time.Since(start), Status: cw.status,
+				Head: r.Method == http.MethodHead})
 		}
 	}()
 	f, err := s.Open(r.Context(), name, client)
