@@ -4,12 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
-export PATH="$PATH:$(go env GOPATH)/bin"
+gopath=$(go env GOPATH) || { echo "test.sh: no go command: install Go 1.26 (go.mod's version) first" >&2; exit 1; }
+export PATH="$PATH:$gopath/bin"
 
 bash scripts/deps.sh
 
 echo "== gofmt"
-unformatted=$(gofmt -l $(git ls-files '*.go'))
+unformatted=$(git ls-files -z '*.go' | xargs -0 gofmt -l)
 if [ -n "$unformatted" ]; then
   echo "gofmt would change: $unformatted" >&2
   exit 1
