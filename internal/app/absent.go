@@ -3,8 +3,10 @@ package app
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,6 +34,9 @@ type absentStore struct {
 	gen     uint64        // machine writes through this store so far
 	index   *machineIndex // nil: to be read
 	loading bool          // a lookup is reading the index
+
+	catalogGen uint64   // distro and profile writes through this store so far
+	catalog    *catalog // nil: to be read
 }
 
 // machineIndex is which MACs and addresses had a machine at a moment.
@@ -108,6 +113,11 @@ func (a *absentStore) current(ctx context.Context) *machineIndex {
 		return nil // a machine was written while we read: the index may predate it
 	}
 	a.index = idx
+	// The catalog is read again after the index, never before it: a machine
+	// the index has (added by the CLI with a new profile a moment ago) finds
+	// its profile there.
+	a.catalogGen++
+	a.catalog = nil
 	return idx
 }
 
@@ -137,4 +147,136 @@ func (a *absentStore) Discover(ctx context.Context, m store.Machine, keep int) (
 		a.forget()
 	}
 	return added, err
+}
+
+// catalog is the distros and profiles as read at a moment. Every boot
+// decision reads all of them, and every file request its distro: in a boot
+// storm of 500 machines those reads were a twentieth of the server's CPU.
+// They change only when a person imports a distro or edits a profile.
+// Writes through this process drop the catalog, and so does each new index
+// of machines; one by a CLI run on the data directory, or by another
+// server, is seen within absentFor, and a distro or profile asked for by a
+// name the catalog lacks is asked of the store.
+type catalog struct {
+	read     time.Time
+	distros  []store.Distro  // as Distros returns them, by name
+	profiles []store.Profile // as Profiles returns them
+}
+
+// currentCatalog returns a catalog read less than absentFor ago and after
+// the last distro or profile write through this store, reading it if need
+// be; nil when reading failed: ask the store.
+func (a *absentStore) currentCatalog(ctx context.Context) *catalog {
+	a.mu.Lock()
+	if c := a.catalog; c != nil && a.now().Sub(c.read) < absentFor {
+		a.mu.Unlock()
+		return c
+	}
+	gen, read := a.catalogGen, a.now()
+	a.mu.Unlock()
+
+	distros, err := a.Store.Distros(ctx)
+	if err != nil {
+		return nil
+	}
+	profiles, err := a.Store.Profiles(ctx)
+	if err != nil {
+		return nil
+	}
+	c := &catalog{read: read, distros: distros, profiles: profiles}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.catalogGen == gen {
+		a.catalog = c // else a write came meanwhile: use what was read, keep nothing
+	}
+	return c
+}
+
+// forgetCatalog drops the catalog: a distro or profile was written.
+func (a *absentStore) forgetCatalog() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.catalogGen++
+	a.catalog = nil
+}
+
+// Copies, so that no caller changes the catalog.
+func copyDistro(d store.Distro) store.Distro    { d.Variants = slices.Clone(d.Variants); return d }
+func copyProfile(p store.Profile) store.Profile { p.Vars = maps.Clone(p.Vars); return p }
+
+// copies copies each of list.
+func copies[T any](list []T, copyOf func(T) T) []T {
+	out := make([]T, len(list))
+	for i, x := range list {
+		out[i] = copyOf(x)
+	}
+	return out
+}
+
+// named finds the item of list called name.
+func named[T any](list []T, name string, nameOf func(T) string) (T, bool) {
+	for _, x := range list {
+		if nameOf(x) == name {
+			return x, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+func (a *absentStore) Distros(ctx context.Context) ([]store.Distro, error) {
+	if c := a.currentCatalog(ctx); c != nil {
+		return copies(c.distros, copyDistro), nil
+	}
+	return a.Store.Distros(ctx)
+}
+
+func (a *absentStore) Distro(ctx context.Context, name string) (store.Distro, error) {
+	if c := a.currentCatalog(ctx); c != nil {
+		if d, ok := named(c.distros, name, func(d store.Distro) string { return d.Name }); ok {
+			return copyDistro(d), nil
+		}
+	}
+	return a.Store.Distro(ctx, name)
+}
+
+func (a *absentStore) Profiles(ctx context.Context) ([]store.Profile, error) {
+	if c := a.currentCatalog(ctx); c != nil {
+		return copies(c.profiles, copyProfile), nil
+	}
+	return a.Store.Profiles(ctx)
+}
+
+func (a *absentStore) Profile(ctx context.Context, name string) (store.Profile, error) {
+	if c := a.currentCatalog(ctx); c != nil {
+		if p, ok := named(c.profiles, name, func(p store.Profile) string { return p.Name }); ok {
+			return copyProfile(p), nil
+		}
+	}
+	return a.Store.Profile(ctx, name)
+}
+
+func (a *absentStore) AddDistro(ctx context.Context, d store.Distro) error {
+	defer a.forgetCatalog()
+	return a.Store.AddDistro(ctx, d)
+}
+
+func (a *absentStore) RemoveDistro(ctx context.Context, name string) error {
+	defer a.forgetCatalog()
+	return a.Store.RemoveDistro(ctx, name)
+}
+
+func (a *absentStore) AddProfile(ctx context.Context, p store.Profile) error {
+	defer a.forgetCatalog()
+	return a.Store.AddProfile(ctx, p)
+}
+
+func (a *absentStore) PutProfile(ctx context.Context, p store.Profile) error {
+	defer a.forgetCatalog()
+	return a.Store.PutProfile(ctx, p)
+}
+
+func (a *absentStore) RemoveProfile(ctx context.Context, name string) error {
+	defer a.forgetCatalog()
+	return a.Store.RemoveProfile(ctx, name)
 }

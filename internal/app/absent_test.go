@@ -138,3 +138,128 @@ func TestAbsentStore(t *testing.T) {
 		t.Fatalf("a MAC discovered again read the index again (%d lists, was %d; %v)", counted.lists, lists, err)
 	}
 }
+
+// catalogCounter counts the distro and profile reads that reach the database.
+type catalogCounter struct {
+	store.Store
+	reads int
+}
+
+func (c *catalogCounter) Distro(ctx context.Context, name string) (store.Distro, error) {
+	c.reads++
+	return c.Store.Distro(ctx, name)
+}
+
+func (c *catalogCounter) Distros(ctx context.Context) ([]store.Distro, error) {
+	c.reads++
+	return c.Store.Distros(ctx)
+}
+
+func (c *catalogCounter) Profile(ctx context.Context, name string) (store.Profile, error) {
+	c.reads++
+	return c.Store.Profile(ctx, name)
+}
+
+func (c *catalogCounter) Profiles(ctx context.Context) ([]store.Profile, error) {
+	c.reads++
+	return c.Store.Profiles(ctx)
+}
+
+// Distros and profiles are read once per absentFor, and seen again at once
+// when written through the store, or asked for by a name the catalog lacks.
+func TestCatalog(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	counted := &catalogCounter{Store: db}
+	a := newAbsentStore(counted)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	a.now = func() time.Time { return now }
+	if err := a.AddDistro(ctx, store.Distro{Name: "rocky9", Source: t.TempDir(), Variants: []store.Variant{{ID: "BaseOS", Repository: "BaseOS"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddProfile(ctx, store.Profile{Name: "web", Distro: "rocky9", Vars: map[string]string{"disk": "vda"}}); err != nil {
+		t.Fatal(err)
+	}
+	// reads asks for everything; want: how many reads reached the database in all.
+	reads := func(want int) {
+		t.Helper()
+		d, derr := a.Distro(ctx, "rocky9")
+		ds, dserr := a.Distros(ctx)
+		p, perr := a.Profile(ctx, "web")
+		ps, pserr := a.Profiles(ctx)
+		if err := errors.Join(derr, dserr, perr, pserr); err != nil || d.Name != "rocky9" || len(ds) != 1 || p.Distro != "rocky9" || len(ps) != 1 {
+			t.Fatalf("read %+v %+v %+v %+v: %v", d, ds, p, ps, err)
+		}
+		if counted.reads != want {
+			t.Fatalf("%d reads reached the database, want %d", counted.reads, want)
+		}
+	}
+	reads(2) // one catalog: the distros and the profiles
+	reads(2)
+	now = now.Add(absentFor)
+	reads(4)
+
+	// What a caller changes is its own copy.
+	p, _ := a.Profile(ctx, "web")
+	p.Vars["disk"] = "sdz"
+	d, _ := a.Distro(ctx, "rocky9")
+	d.Variants[0].ID = "changed"
+	if p, _ := a.Profile(ctx, "web"); p.Vars["disk"] != "vda" {
+		t.Errorf("a caller's change reached the catalog: disk=%s", p.Vars["disk"])
+	}
+	if d, _ := a.Distro(ctx, "rocky9"); d.Variants[0].ID != "BaseOS" {
+		t.Errorf("a caller's change reached the catalog: variant %s", d.Variants[0].ID)
+	}
+
+	// Written through the store: seen at once.
+	if err := a.PutProfile(ctx, store.Profile{Name: "web", Distro: "rocky9", Vars: map[string]string{"disk": "sdb"}}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := a.Profile(ctx, "web"); err != nil || p.Vars["disk"] != "sdb" {
+		t.Fatalf("after PutProfile: %+v, %v", p, err)
+	}
+	// Added by another process (the CLI on the data directory): by name at
+	// once, in the lists within absentFor.
+	if err := db.AddProfile(ctx, store.Profile{Name: "db", Distro: "rocky9"}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := a.Profile(ctx, "db"); err != nil || p.Name != "db" {
+		t.Fatalf("a profile added elsewhere, by name: %+v, %v", p, err)
+	}
+	if ps, _ := a.Profiles(ctx); len(ps) != 1 {
+		t.Fatalf("the list changed before absentFor: %d profiles", len(ps))
+	}
+	now = now.Add(absentFor)
+	if ps, _ := a.Profiles(ctx); len(ps) != 2 {
+		t.Fatalf("after absentFor: %d profiles, want 2", len(ps))
+	}
+	// A new index of machines drops the catalog: the machine it shows
+	// finds its profile.
+	if err := db.AddProfile(ctx, store.Profile{Name: "late", Distro: "rocky9"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutMachine(ctx, store.Machine{MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 9}, Profile: "late", State: store.StateNew, Token: "t9"}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(absentFor / 2)
+	if ps, _ := a.Profiles(ctx); len(ps) != 2 {
+		t.Fatalf("the list changed before absentFor: %d profiles", len(ps))
+	}
+	if _, err := a.Machine(ctx, net.HardwareAddr{0x52, 0x54, 0, 0, 0, 9}); err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := a.Profiles(ctx); len(ps) != 3 {
+		t.Fatalf("a machine in the new index, its profile not in the list: %d profiles", len(ps))
+	}
+	// Removed through the store: gone at once.
+	if err := a.RemoveProfile(ctx, "db"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Profile(ctx, "db"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a removed profile: %v", err)
+	}
+}
