@@ -308,16 +308,15 @@ report() {
 			r = a / b; verdict = (r >= 0.9) ? "PASS" : "FAIL"
 			printf "goal ISO-backed >= 0.9x nginx: %s (%.2fx)\n", verdict, r }'
 	fi
-	local name pid seen=" "
-	printf 'idle RSS (VmRSS before the first download):'
+	local name pid seen=" " idle=()
 	for t in "${targets[@]}"; do
 		pid=${SERVER[$t]}
 		[[ $seen != *" $pid "* ]] || continue
 		seen+="$pid "
 		case $t in ks-*) name=kickstand ;; *) name=$t ;; esac
-		awk -v n="$name" -v k="${IDLE_RSS[$pid]}" 'BEGIN { printf " %s %.1f MiB;", n, k / 1024 }'
+		idle+=("$(awk -v n="$name" -v k="${IDLE_RSS[$pid]}" 'BEGIN { printf "%s %.1f MiB", n, k / 1024 }')")
 	done
-	echo
+	echo "idle RSS (VmRSS before the first download): $(printf '%s\n' "${idle[@]}" | paste -sd ',' | sed 's/,/, /g')"
 	if wants ks-; then
 		awk -v k="${IDLE_RSS[$KICKSTAND_PID]}" 'BEGIN { mb = k * 1024 / 1e6
 			printf "goal kickstand idle RSS <= 64 MB: %s (%.1f MB)\n", (mb <= 64) ? "PASS" : "FAIL", mb }'
