@@ -151,7 +151,7 @@ func (a *absentStore) Discover(ctx context.Context, m store.Machine, keep int) (
 
 // catalog is the distros and profiles as read at a moment. Every boot
 // decision reads all of them, and every file request its distro: in a boot
-// storm of 500 machines those reads were a twentieth of the server's CPU.
+// storm of 500 machines those reads were 6 % of the server's CPU (perf).
 // They change only when a person imports a distro or edits a profile.
 // Writes through this process drop the catalog, and so does each new index
 // of machines; one by a CLI run on the data directory, or by another
