@@ -249,6 +249,21 @@ func ScanLease(row Row) (store.Lease, error) {
 // InstallLog lists an install log's columns, in the order of ScanInstallLog.
 const InstallLog = `id, mac, install, name, created, body`
 
+// ReadyInstallLog readies l to be stored: it needs a MAC, an install and a
+// name; a zero Created is now, and a nil Body empty (the column is NOT NULL).
+func ReadyInstallLog(l *store.InstallLog) error {
+	if len(l.MAC) == 0 || l.Install == "" || l.Name == "" {
+		return fmt.Errorf("install log needs a MAC, an install and a name")
+	}
+	if l.Created.IsZero() {
+		l.Created = time.Now().UTC()
+	}
+	if l.Body == nil {
+		l.Body = []byte{}
+	}
+	return nil
+}
+
 // ScanInstallLog reads a row of the InstallLog columns.
 func ScanInstallLog(row Row) (store.InstallLog, error) {
 	var l store.InstallLog

@@ -252,14 +252,8 @@ func (d *DB) removeMachinesCount(ctx context.Context, tx pgx.Tx, selectMACs stri
 // AddInstallLog keeps l, replacing the same log of the same install, and
 // then only the logs of the machine's keep newest installs.
 func (d *DB) AddInstallLog(ctx context.Context, l store.InstallLog, keep int) error {
-	if len(l.MAC) == 0 || l.Install == "" || l.Name == "" {
-		return fmt.Errorf("install log needs a MAC, an install and a name")
-	}
-	if l.Created.IsZero() {
-		l.Created = now()
-	}
-	if l.Body == nil {
-		l.Body = []byte{} // the column is NOT NULL
+	if err := columns.ReadyInstallLog(&l); err != nil {
+		return err
 	}
 	mac := l.MAC.String()
 	return d.inTx(ctx, false, func(tx pgx.Tx) error {
