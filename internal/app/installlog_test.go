@@ -5,8 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -16,7 +14,6 @@ import (
 	"kickstand/internal/events"
 	"kickstand/internal/httpd"
 	"kickstand/internal/store"
-	"kickstand/internal/store/sqlite"
 )
 
 // The kickstart sends what the log endpoint takes (names from its list,
@@ -25,16 +22,7 @@ import (
 // install's logs are apart.
 func TestInstallLogs(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	tree := filepath.Join(dir, "tree")
-	os.MkdirAll(filepath.Join(tree, "images/pxeboot"), 0o755)
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.AddDistro(ctx, store.Distro{Name: "rocky9", Source: tree, Kernel: "images/pxeboot/vmlinuz", Initrd: "images/pxeboot/initrd.img"})
-	db.AddProfile(ctx, store.Profile{Name: "web", Distro: "rocky9"})
+	db := webStore(t)
 	mac, _ := store.ParseMAC("52:54:00:00:00:0a")
 	db.PutMachine(ctx, store.Machine{MAC: mac, Profile: "web", State: store.StateNew, Token: "token-a"})
 	log := slog.New(slog.DiscardHandler)

@@ -21,12 +21,10 @@ import (
 	"kickstand/internal/store/sqlite"
 )
 
-// Kickstart and phone-home URLs are secret per machine: an unknown token
-// gets httpd.ErrNotFound (a 404) and an event; a machine's kickstart token
-// used from an address the neighbour table gives another registered machine
-// too (a stale learned address does not count); reports are never refused
-// for their address; --ks-source-check serves only the machine's address.
-func TestKickstartTokens(t *testing.T) {
+// webStore is a store, closed when the test ends, with distro rocky9 (an
+// empty tree) and profile web installing it.
+func webStore(t *testing.T) *sqlite.DB {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	tree := filepath.Join(dir, "tree")
@@ -35,9 +33,20 @@ func TestKickstartTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	db.AddDistro(ctx, store.Distro{Name: "rocky9", Source: tree, Kernel: "images/pxeboot/vmlinuz", Initrd: "images/pxeboot/initrd.img"})
 	db.AddProfile(ctx, store.Profile{Name: "web", Distro: "rocky9"})
+	return db
+}
+
+// Kickstart and phone-home URLs are secret per machine: an unknown token
+// gets httpd.ErrNotFound (a 404) and an event; a machine's kickstart token
+// used from an address the neighbour table gives another registered machine
+// too (a stale learned address does not count); reports are never refused
+// for their address; --ks-source-check serves only the machine's address.
+func TestKickstartTokens(t *testing.T) {
+	ctx := context.Background()
+	db := webStore(t)
 	macA, _ := store.ParseMAC("52:54:00:00:00:0a")
 	macB, _ := store.ParseMAC("52:54:00:00:00:0b")
 	stranger, _ := store.ParseMAC("52:54:00:00:00:0c")
